@@ -1,0 +1,16 @@
+"""Telegram handlers grouped by who speaks: `club/` for club contacts, `staff/` for OpenFlyers staff.
+
+`register(app)` is the one visible list of everything the bot answers to."""
+
+from __future__ import annotations
+
+from telegram.ext import Application
+
+from handlers import club, errors, staff
+
+
+def register(app: Application) -> None:
+    """Order matters: staff commands first (they answer in the staff group), then the club side."""
+    staff.register(app)
+    club.register(app)
+    app.add_error_handler(errors.on_error)

@@ -1,0 +1,3 @@
+"""The SQLite database: connection, numbered migrations, one query module per aggregate.
+
+The only package that writes SQL; everything above it calls these functions."""

@@ -1,0 +1,88 @@
+"""Reading what a person types as an address: the platform's subdomain, a personal login, an e-mail.
+
+Pure functions, so the identify step and its fuzz tests share one definition of each form."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+
+OPENFLYERS_DOMAINS = ("openflyers.fr", "openflyers.com", "openflyers.org")
+SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_NAME_LOGIN_RE = re.compile(r"^[a-zà-ÿ][a-zà-ÿ'-]*[._][a-zà-ÿ][a-zà-ÿ'-]*\d*$")
+_MEMBER_NUMBER_RE = re.compile(r"^\d{1,10}$")
+_INVISIBLE = {"Cf", "Cc", "Zl", "Zp"}
+
+
+@dataclass(frozen=True)
+class AddressReading:
+    """What the typed text is: `subdomain` (found in it), or a `personal` login kind, or neither."""
+
+    subdomain: str | None = None
+    personal: str | None = None  # "email", "name" or "number"
+    free_text: str | None = None  # cleaned text, for fuzzy matching on club names
+
+
+def clean(text: str) -> str:
+    """Drop control and invisible formatting characters (RTL marks, zero-width spaces), trim."""
+    kept = "".join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE)
+    return " ".join(kept.split())
+
+
+def read_platform_address(text: str) -> AddressReading:
+    """`mermoz`, `Mermoz`, `mermoz.openflyers.fr`, `https://mermoz.openflyers.fr/x`,
+    `openflyers.com/mermoz` all read as subdomain `mermoz`."""
+    value = clean(text).lower()
+    if not value or len(value) > 300:
+        return AddressReading(free_text=value[:300] or None)
+    compact = value.replace(" ", "")
+    if "@" in compact:
+        return AddressReading(personal="email")
+    if _MEMBER_NUMBER_RE.match(compact):
+        return AddressReading(personal="number")
+    if " " in value and not any(domain in compact for domain in OPENFLYERS_DOMAINS):
+        return AddressReading(free_text=value)  # several words: perhaps the club's name
+    candidate = compact if "://" in compact else "http://" + compact
+    try:
+        parts = urlsplit(candidate)
+        host = (parts.hostname or "").removeprefix("www.")
+    except ValueError:
+        return AddressReading(free_text=value)
+    path = [segment for segment in parts.path.split("/") if segment]
+    for domain in OPENFLYERS_DOMAINS:
+        if host == domain:
+            if path and SUBDOMAIN_RE.match(path[0]):
+                return AddressReading(subdomain=path[0])
+            return AddressReading(free_text=value)
+        if host.endswith("." + domain):
+            label = host[: -len(domain) - 1].split(".")[-1]
+            if SUBDOMAIN_RE.match(label):
+                return AddressReading(subdomain=label)
+    if "/" not in compact and SUBDOMAIN_RE.match(compact):
+        return AddressReading(subdomain=compact)
+    if "/" not in compact and _NAME_LOGIN_RE.match(compact):
+        return AddressReading(personal="name")
+    return AddressReading(free_text=value)
+
+
+def normalize_email(text: str) -> str | None:
+    """A syntactically valid address in its normal form, or None. No DNS lookup (works offline)."""
+    value = clean(text)
+    if not value or len(value) > 254 or " " in value:
+        return None
+    try:
+        result = validate_email(
+            value, check_deliverability=False, globally_deliverable=False, test_environment=True
+        )
+    except EmailNotValidError:
+        return None
+    return result.normalized
+
+
+def same_email(a: str, b: str) -> bool:
+    """Registered addresses compare case-insensitively, as the customer account does."""
+    return clean(a).casefold() == clean(b).casefold()

@@ -1,0 +1,194 @@
+"""The `ofbot` command line (SPEC §6): run the bot, migrate, import and show clubs, reminders,
+payments reconciliation, and the offline sandbox. Settings problems end in one line naming them."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from bot.logs import configure_logging
+from bot.settings import Settings, SettingsError, load_settings
+
+log = logging.getLogger("ofbot")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ofbot", description="OpenFlyers client-account bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the bot (long polling, or --webhook)")
+    run.add_argument("--webhook", action="store_true", help="receive updates on the HTTP server")
+
+    db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
+    db.add_parser("migrate", help="apply pending schema migrations")
+
+    clubs = sub.add_parser("clubs", help="club records").add_subparsers(
+        dest="action", required=True
+    )
+    imp = clubs.add_parser("import", help="import (upsert) club records from a CSV file")
+    imp.add_argument("file", type=Path)
+    show = clubs.add_parser("show", help="show one club record")
+    show.add_argument("subdomain")
+
+    rem = sub.add_parser("reminders", help="renewal reminders")
+    rem = rem.add_subparsers(dest="action", required=True)
+    remrun = rem.add_parser("run", help="send today's due reminders")
+    remrun.add_argument("--today", type=dt.date.fromisoformat, help="YYYY-MM-DD (default: today)")
+    remrun.add_argument("--dry-run", action="store_true", help="show what would be sent")
+
+    pay = sub.add_parser("payments", help="payments").add_subparsers(dest="action", required=True)
+    pay.add_parser("reconcile", help="ask Stripe about open checkout sessions")
+
+    sandbox = sub.add_parser("sandbox", help="the whole product offline, with sample data")
+    sandbox.add_argument("--port", type=int, default=0, help="web page port (default: free port)")
+    sandbox.add_argument("--no-terminal", action="store_true", help="no terminal chat")
+    return parser
+
+
+async def _cmd_migrate(settings: Settings, args) -> int:
+    from storage.db import Database
+
+    db = await Database.open(settings.db)
+    try:
+        applied = await db.migrate()
+    finally:
+        await db.close()
+    print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+def _plan_ids(settings: Settings) -> set[str]:
+    from bot.runtime import load_catalogue
+
+    return set(load_catalogue(settings).plans)
+
+
+async def _cmd_clubs_import(settings: Settings, args) -> int:
+    from bot.clubs import ClubImportError, import_clubs, read_clubs_file
+    from storage.db import open_database
+
+    plan_ids = _plan_ids(settings)
+    if not args.file.is_file():
+        print(f"ofbot: {args.file}: no such file", file=sys.stderr)
+        return 1
+    db = await open_database(settings.db)
+    try:
+        report = await import_clubs(db, read_clubs_file(args.file), plan_ids)
+    except ClubImportError as exc:
+        for line, message in exc.problems:
+            print(f"{args.file}:{line}: {message}", file=sys.stderr)
+        print("nothing imported", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+    print(
+        f"imported: {report.created} created, {report.updated} updated, {report.unchanged} unchanged"
+    )
+    return 0
+
+
+async def _cmd_clubs_show(settings: Settings, args) -> int:
+    from storage import clubs as club_rows
+    from storage.db import open_database
+
+    db = await open_database(settings.db)
+    try:
+        club = await club_rows.get_by_subdomain(db, args.subdomain.strip().lower())
+    finally:
+        await db.close()
+    if club is None:
+        print(f"ofbot: no club with subdomain {args.subdomain!r}", file=sys.stderr)
+        return 1
+    for key, value in club.as_record().items():
+        print(f"{key}: {'' if value is None else value}")
+    print(f"subscribed_resources: {club.subscribed_resources or ''}")
+    return 0
+
+
+async def _serve_until_signal(
+    start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]
+) -> int:
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await start()
+        await stopping.wait()
+        log.info("stopping")
+    finally:
+        await stop()
+    return 0
+
+
+async def _cmd_run(settings: Settings, args) -> int:
+    from bot.runtime import Runtime
+
+    settings.require("OFBOT_TELEGRAM_TOKEN")
+    if args.webhook:
+        settings.require("OFBOT_PUBLIC_URL", "OFBOT_TELEGRAM_SECRET_TOKEN")
+    runtime = Runtime(settings, webhook=args.webhook)
+    return await _serve_until_signal(runtime.start, runtime.stop)
+
+
+async def _cmd_sandbox(settings: Settings, args) -> int:
+    from bot.sandbox.run import run_sandbox
+
+    return await run_sandbox(settings, args)
+
+
+COMMANDS: dict[tuple[str, str | None], Callable] = {
+    ("run", None): _cmd_run,
+    ("db", "migrate"): _cmd_migrate,
+    ("clubs", "import"): _cmd_clubs_import,
+    ("clubs", "show"): _cmd_clubs_show,
+    ("sandbox", None): _cmd_sandbox,
+}
+
+
+def register_command(command: str, action: str | None, function: Callable) -> None:
+    COMMANDS[(command, action)] = function
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"ofbot: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(settings.secrets())
+    _load_feature_commands()
+    command = COMMANDS.get((args.command, getattr(args, "action", None)))
+    if command is None:
+        print(f"ofbot: {args.command} is not available yet", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(command(settings, args))
+    except SettingsError as exc:
+        print(f"ofbot: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _load_feature_commands() -> None:
+    """Features that add commands (reminders, payments) register them on import."""
+    import importlib
+
+    for module in ("bot.reminders", "bot.payments"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

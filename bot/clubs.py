@@ -1,0 +1,210 @@
+"""Club records: find the club behind what a person typed, suggest close matches, import the CSV.
+
+Import is all-or-nothing: every row is checked first, then one transaction upserts them all."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rapidfuzz import fuzz, process
+
+from bot.addresses import SUBDOMAIN_RE, AddressReading, normalize_email, read_platform_address
+from storage import audit
+from storage import clubs as club_rows
+from storage.clubs import Club
+from storage.db import Database
+
+REQUIRED_COLUMNS = (
+    "subdomain",
+    "name",
+    "structure_email",
+    "contact_email",
+    "plan",
+    "active_resources",
+    "subscription_ends",
+)
+OPTIONAL_COLUMNS = ("country", "vat_number", "language")
+MAX_RESOURCES_IN_RECORD = 100_000
+
+
+@dataclass(frozen=True)
+class Identification:
+    """The outcome of the identify step: a club, or why not and what might have been meant."""
+
+    reading: AddressReading
+    club: Club | None = None
+    suggestions: list[tuple[str, str]] = field(default_factory=list)  # (subdomain, name)
+
+
+async def identify_club(db: Database, text: str, limit: int = 3) -> Identification:
+    reading = read_platform_address(text)
+    if reading.personal:
+        return Identification(reading)
+    if reading.subdomain:
+        club = await club_rows.get_by_subdomain(db, reading.subdomain)
+        if club:
+            return Identification(reading, club)
+    query = reading.subdomain or reading.free_text
+    if not query:
+        return Identification(reading)
+    return Identification(reading, suggestions=await suggest_clubs(db, query, limit))
+
+
+async def suggest_clubs(db: Database, query: str, limit: int = 3) -> list[tuple[str, str]]:
+    """Close subdomains (typos) and club names (people type "aéroclub mermoz")."""
+    entries = await club_rows.list_names(db)
+    by_subdomain = dict(entries)
+    scores: dict[str, float] = {}
+    for sub, score, _ in process.extract(
+        query, list(by_subdomain), scorer=fuzz.ratio, limit=limit, score_cutoff=70
+    ):
+        scores[sub] = max(scores.get(sub, 0), score)
+    names = {name.lower(): sub for sub, name in entries}
+    for name, score, _ in process.extract(
+        query, list(names), scorer=fuzz.WRatio, limit=limit, score_cutoff=80
+    ):
+        sub = names[name]
+        scores[sub] = max(scores.get(sub, 0), score)
+    best = sorted(scores, key=lambda sub: (-scores[sub], sub))[:limit]
+    return [(sub, by_subdomain[sub]) for sub in best]
+
+
+class ClubImportError(Exception):
+    """The file was not imported; `problems` lists (line number, message)."""
+
+    def __init__(self, problems: list[tuple[int, str]]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"line {line}: {msg}" for line, msg in problems))
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def _check_row(row: dict[str, str], plan_ids: set[str] | None) -> tuple[dict, list[str]]:
+    problems = []
+    record: dict[str, object] = {}
+    sub = (row.get("subdomain") or "").strip().lower()
+    if not SUBDOMAIN_RE.match(sub):
+        problems.append(f"subdomain {sub!r} is not a valid platform subdomain")
+    record["subdomain"] = sub
+    name = (row.get("name") or "").strip()
+    if not name:
+        problems.append("name is empty")
+    record["name"] = name
+    for column in ("structure_email", "contact_email"):
+        raw = (row.get(column) or "").strip()
+        address = normalize_email(raw)
+        if address is None:
+            problems.append(f"{column} {raw!r} is not a valid e-mail address")
+        record[column] = address or raw
+    plan = (row.get("plan") or "").strip()
+    if not plan or (plan_ids is not None and plan not in plan_ids):
+        problems.append(f"plan {plan!r} is not in the price catalogue")
+    record["plan"] = plan
+    raw_count = (row.get("active_resources") or "").strip()
+    try:
+        count = int(raw_count)
+        if count < 0 or count > MAX_RESOURCES_IN_RECORD:
+            raise ValueError
+        record["active_resources"] = count
+    except ValueError:
+        problems.append(f"active_resources {raw_count!r} is not a whole number ≥ 0")
+    raw_date = (row.get("subscription_ends") or "").strip()
+    try:
+        record["subscription_ends"] = dt.date.fromisoformat(raw_date).isoformat()
+        if len(raw_date) != 10:
+            raise ValueError
+    except ValueError:
+        problems.append(f"subscription_ends {raw_date!r} is not a date YYYY-MM-DD")
+    country = (row.get("country") or "").strip().upper() or None
+    if country is not None and not (len(country) == 2 and country.isalpha()):
+        problems.append(f"country {country!r} is not a two-letter code")
+    record["country"] = country
+    record["vat_number"] = (row.get("vat_number") or "").strip().upper().replace(" ", "") or None
+    language = (row.get("language") or "").strip().lower() or None
+    if language is not None and language not in ("fr", "en"):
+        problems.append(f"language {language!r} must be fr or en")
+    record["language"] = language
+    return record, problems
+
+
+def parse_clubs_csv(data: str, plan_ids: set[str] | None) -> list[dict]:
+    """Every row checked; raises ClubImportError listing each bad line, or returns the records."""
+    reader = csv.DictReader(io.StringIO(data.lstrip("\ufeff"), newline=""))
+    header = reader.fieldnames or []
+    problems: list[tuple[int, str]] = []
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if unknown:
+        problems.append((1, f"unknown column(s): {', '.join(unknown)}"))
+    if missing:
+        problems.append((1, f"missing column(s): {', '.join(missing)}"))
+    if len(set(header)) != len(header):
+        problems.append((1, "a column appears twice"))
+    if problems:
+        raise ClubImportError(problems)
+    records: list[dict] = []
+    seen: dict[str, int] = {}
+    line = 1
+    for row in reader:
+        line = reader.line_num
+        if None in row or any(value is None for value in row.values()):
+            problems.append((line, "wrong number of fields"))
+            continue
+        record, row_problems = _check_row(row, plan_ids)
+        sub = record["subdomain"]
+        if sub in seen:
+            row_problems.append(f"subdomain {sub!r} already on line {seen[sub]}")
+        else:
+            seen[sub] = line
+        problems.extend((line, message) for message in row_problems)
+        records.append(record)
+    if problems:
+        raise ClubImportError(problems)
+    return records
+
+
+def read_clubs_file(path: Path) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ClubImportError([(1, "the file is not UTF-8 text")]) from None
+
+
+async def import_clubs(
+    db: Database, data: str, plan_ids: set[str] | None, actor: str = "cli:import"
+) -> ImportReport:
+    """Upsert every record of the CSV text, or none; changes are written to the audit trail."""
+    records = parse_clubs_csv(data, plan_ids)
+    created = updated = 0
+    async with db.transaction() as conn:
+        existing = await club_rows.get_many_by_subdomain(conn, [r["subdomain"] for r in records])
+        await club_rows.upsert_many(conn, records)
+        ids = await club_rows.ids_by_subdomain(conn, [r["subdomain"] for r in records])
+        for record in records:
+            before = existing.get(record["subdomain"])
+            old = before.as_record() if before else None
+            if old == record:
+                continue
+            if before:
+                updated += 1
+            else:
+                created += 1
+            await audit.record(
+                conn,
+                actor=actor,
+                action="club.update" if before else "club.create",
+                club_id=ids[record["subdomain"]],
+                target=record["subdomain"],
+                before=old,
+                after=record,
+            )
+    return ImportReport(created, updated, len(records) - created - updated)

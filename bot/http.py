@@ -1,0 +1,52 @@
+"""The bot's HTTP server (SPEC §6): health, Telegram webhook, Stripe webhook, one Starlette app.
+
+Outside events are turned into updates on the Application's queue, so every input takes one path."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from telegram import Update
+from telegram.ext import Application
+
+log = logging.getLogger(__name__)
+
+
+def build_http_app(app: Application, extra_routes: list[Route] | None = None) -> Starlette:
+    services = app.bot_data["services"]
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await services.db.fetchval("SELECT 1")
+        except Exception:  # the check itself must answer, whatever broke
+            return JSONResponse({"status": "error", "database": "unavailable"}, status_code=503)
+        return JSONResponse({"status": "ok", "running": app.running})
+
+    async def telegram_webhook(request: Request) -> Response:
+        expected = services.settings.telegram_secret_token
+        given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            log.warning("telegram webhook refused: missing or wrong secret token")
+            return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
+        try:
+            data = json.loads(await request.body())
+            update = Update.de_json(data, app.bot)
+        except (ValueError, TypeError, KeyError):
+            return JSONResponse({"ok": False, "error": "bad update"}, status_code=400)
+        if update is None:
+            return JSONResponse({"ok": False, "error": "bad update"}, status_code=400)
+        await app.update_queue.put(update)
+        return JSONResponse({"ok": True})
+
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+        *(extra_routes or []),
+    ]
+    return Starlette(routes=routes)

@@ -1,0 +1,58 @@
+"""Logging set-up: one formatter that removes secrets and masks e-mail addresses in every line.
+
+Applied to the whole record (message, arguments and traceback), since libraries log URLs with tokens."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_EMAIL_RE = re.compile(
+    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*(\.[A-Za-z]{2,})"
+)
+_STRIPE_KEY_RE = re.compile(r"\b(sk|rk|whsec)_(live|test)?_?[A-Za-z0-9]{6,}")
+_BOT_TOKEN_RE = re.compile(r"\b\d{5,}:[A-Za-z0-9_-]{20,}")
+
+
+def mask_email(address: str) -> str:
+    """`contact@aeroclub.fr` → `c•••@a•••.fr`: enough to recognise, not to read."""
+    local, _, domain = address.strip().partition("@")
+    if not domain:
+        return "•••"
+    host, dot, tld = domain.rpartition(".")
+    if not dot:
+        host, tld = domain, ""
+    return f"{local[:1]}•••@{host[:1]}•••{'.' + tld if tld else ''}"
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "[redacted]")
+    text = _BOT_TOKEN_RE.sub("[redacted]", text)
+    text = _STRIPE_KEY_RE.sub("[redacted]", text)
+    return _EMAIL_RE.sub(lambda m: mask_email(m.group(0)), text)
+
+
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then redacts the finished line."""
+
+    def __init__(self, fmt: str, secrets: list[str]) -> None:
+        super().__init__(fmt)
+        self.secrets = list(secrets)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record), self.secrets)
+
+
+def configure_logging(secrets: list[str], level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Request lines carry the bot token in the URL; keep them out even when redaction would cope.
+    for noisy in ("httpx", "httpcore", "apscheduler", "uvicorn.access", "mail.log", "stripe"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

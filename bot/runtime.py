@@ -1,0 +1,98 @@
+"""Starts and stops the whole bot in one asyncio process: database, Application, HTTP server,
+and Telegram updates by long polling or webhook. Used by `ofbot run`, the sandbox and the tests."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram import Update
+from telegram.ext import Application
+
+from bot.app import build_application
+from bot.clock import Clock
+from bot.http import build_http_app
+from bot.mail import Mailer
+from bot.sandbox.serve import RunningServer, start_server
+from bot.services import Services
+from bot.settings import Settings
+from bot.texts import Texts
+from storage.db import Database, open_database
+
+log = logging.getLogger(__name__)
+
+# Work to do once the Application runs (replay stored Stripe events, schedule jobs…).
+# Each feature appends an `async def hook(app)`; the list is the visible order.
+STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = []
+
+
+def load_catalogue(settings: Settings):
+    from bot.catalogue import load_catalogue as load
+
+    return load(settings.catalogue)
+
+
+class Runtime:
+    """One running bot. `start()` returns once updates flow; `stop()` undoes it in reverse."""
+
+    def __init__(self, settings: Settings, *, webhook: bool = False, clock: Clock | None = None):
+        self.settings = settings
+        self.webhook = webhook
+        self.clock = clock or Clock(settings.tz)
+        self.db: Database | None = None
+        self.app: Application | None = None
+        self.http: RunningServer | None = None
+
+    @property
+    def services(self) -> Services:
+        return self.app.bot_data["services"]
+
+    async def start(self) -> None:
+        s = self.settings
+        catalogue = load_catalogue(s)
+        self.db = await open_database(s.db)
+        services = Services(
+            settings=s,
+            db=self.db,
+            texts=Texts(),
+            clock=self.clock,
+            mailer=Mailer(s),
+            catalogue=catalogue,
+        )
+        self.app = build_application(services, polling=not self.webhook)
+        await self.app.initialize()
+        services.bot_username = self.app.bot.username
+        await self.app.start()
+        self.http = await start_server(build_http_app(self.app), s.http_host, s.http_port)
+        log.info("HTTP server on %s", self.http.url)
+        if self.webhook:
+            await self.app.bot.set_webhook(
+                url=f"{s.public_url}/telegram/webhook",
+                secret_token=s.telegram_secret_token,
+                allowed_updates=Update.ALL_TYPES,
+            )
+        else:
+            await self.app.updater.start_polling(
+                poll_interval=0, timeout=30, allowed_updates=Update.ALL_TYPES
+            )
+        for hook in STARTUP_HOOKS:
+            await hook(self.app)
+        log.info(
+            "bot @%s running (%s)", services.bot_username, "webhook" if self.webhook else "polling"
+        )
+
+    async def stop(self) -> None:
+        if self.app is not None:
+            if self.app.updater and self.app.updater.running:
+                await self.app.updater.stop()
+            if self.app.running:
+                await self.app.stop()
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
+        if self.app is not None:
+            await self.app.shutdown()
+            self.app = None
+        if self.db is not None:
+            await self.db.close()
+            self.db = None

@@ -1,0 +1,155 @@
+"""Settings read from the environment (and an optional `.env`), validated once at start-up.
+
+Names are SPEC §6's contract; a missing or malformed value raises SettingsError naming it."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
+
+DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.toml"
+SECRET_NAMES = (
+    "OFBOT_TELEGRAM_TOKEN",
+    "OFBOT_STRIPE_SECRET_KEY",
+    "OFBOT_STRIPE_WEBHOOK_SECRET",
+    "OFBOT_SMTP_PASSWORD",
+    "OFBOT_TELEGRAM_SECRET_TOKEN",
+)
+_TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+_SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_EMAIL_RE = re.compile(r"^(?:[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+|.*<[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>)$")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; str() is the one line printed at start-up."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"setting {name}: {reason}")
+        self.name = name
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram_token: str | None = None
+    telegram_api_url: str = "https://api.telegram.org"
+    db: Path = Path("ofbot.sqlite3")
+    catalogue: Path = DEFAULT_CATALOGUE
+    stripe_secret_key: str | None = None
+    stripe_webhook_secret: str | None = None
+    stripe_api_url: str = "https://api.stripe.com"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "OpenFlyers <no-reply@openflyers.fr>"
+    staff_chat_id: int | None = None
+    staff_user_ids: frozenset[int] = field(default_factory=frozenset)
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    public_url: str | None = None
+    telegram_secret_token: str | None = None
+    timezone: str = "Europe/Paris"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def secrets(self) -> list[str]:
+        """Values that must never reach a log line."""
+        values = [
+            self.telegram_token,
+            self.stripe_secret_key,
+            self.stripe_webhook_secret,
+            self.smtp_password,
+            self.telegram_secret_token,
+        ]
+        return [v for v in values if v]
+
+    def require(self, *names: str) -> None:
+        """Stop start-up when a setting this command needs has no value."""
+        for name in names:
+            attr = name.removeprefix("OFBOT_").lower()
+            if getattr(self, attr) in (None, ""):
+                raise SettingsError(name, "is required and not set")
+
+
+def _url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise SettingsError(name, f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+def _int(name: str, value: str, lo: int | None = None, hi: int | None = None) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise SettingsError(name, f"must be an integer, got {value!r}") from None
+    if (lo is not None and number < lo) or (hi is not None and number > hi):
+        raise SettingsError(name, f"must be between {lo} and {hi}, got {number}")
+    return number
+
+
+def _parse(name: str, raw: str) -> object:
+    value = raw.strip()
+    match name:
+        case "OFBOT_TELEGRAM_TOKEN":
+            if not _TOKEN_RE.match(value):
+                raise SettingsError(name, "is not a Telegram bot token (digits:characters)")
+            return value
+        case "OFBOT_TELEGRAM_API_URL" | "OFBOT_STRIPE_API_URL" | "OFBOT_PUBLIC_URL":
+            return _url(name, value)
+        case "OFBOT_DB" | "OFBOT_CATALOGUE":
+            if not value:
+                raise SettingsError(name, "must be a file path")
+            return Path(value).expanduser()
+        case "OFBOT_SMTP_PORT" | "OFBOT_HTTP_PORT":
+            return _int(name, value, 0 if name == "OFBOT_HTTP_PORT" else 1, 65535)
+        case "OFBOT_STAFF_CHAT_ID":
+            return _int(name, value)
+        case "OFBOT_STAFF_USER_IDS":
+            ids = [part.strip() for part in value.split(",") if part.strip()]
+            return frozenset(_int(name, part, 1) for part in ids)
+        case "OFBOT_TIMEZONE":
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise SettingsError(name, f"unknown time zone {value!r}") from None
+            return value
+        case "OFBOT_TELEGRAM_SECRET_TOKEN":
+            if not _SECRET_TOKEN_RE.match(value):
+                raise SettingsError(name, "must be 1-256 characters among A-Z a-z 0-9 _ -")
+            return value
+        case "OFBOT_SMTP_FROM":
+            if not _EMAIL_RE.match(value):
+                raise SettingsError(name, "must be an e-mail address or 'Name <address>'")
+            return value
+        case "OFBOT_HTTP_HOST":
+            if not value:
+                raise SettingsError(name, "must be a host name or address")
+            return value
+        case _:
+            return value or None
+
+
+def load_settings(environ: dict[str, str] | None = None, env_file: str | Path = ".env") -> Settings:
+    """Environment first, then `.env` for what the environment does not set."""
+    source: dict[str, str] = {}
+    path = Path(env_file)
+    if path.is_file():
+        source.update({k: v for k, v in dotenv_values(path).items() if v is not None})
+    source.update(os.environ if environ is None else environ)
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        name = "OFBOT_" + f.name.upper()
+        raw = source.get(name)
+        if raw is None or (raw.strip() == "" and name != "OFBOT_STAFF_USER_IDS"):
+            continue
+        values[f.name] = _parse(name, raw)
+    return Settings(**values)

@@ -1,0 +1,77 @@
+"""Renders every user-facing text from `messages/<lang>/<name>.j2` (Jinja2, HTML-escaped values).
+
+Code passes named values only; `button/…` templates are button labels, `mail/…` are plain text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import jinja2
+
+from bot.logs import mask_email
+
+LANGUAGES = ("fr", "en")
+DEFAULT_LANGUAGE = "fr"
+MESSAGES_DIR = Path(__file__).resolve().parent.parent / "messages"
+
+_MONTHS = {
+    "fr": "janvier février mars avril mai juin juillet août septembre octobre novembre décembre",
+    "en": "January February March April May June July August September October November December",
+}
+
+
+def pick_language(language_code: str | None) -> str:
+    """English for English-speaking Telegram users, French for everyone else."""
+    return "en" if (language_code or "").lower().startswith("en") else DEFAULT_LANGUAGE
+
+
+def format_money(cents: int, lang: str) -> str:
+    """Integer cents → "1 234,56 €" (fr) or "€1,234.56" (en)."""
+    sign = "-" if cents < 0 else ""
+    euros, rest = divmod(abs(int(cents)), 100)
+    if lang == "en":
+        return f"{sign}€{euros:,}.{rest:02d}"
+    grouped = f"{euros:,}".replace(",", "\u202f")
+    return f"{sign}{grouped},{rest:02d}\u00a0€"
+
+
+def format_date(value: dt.date | str, lang: str) -> str:
+    day = dt.date.fromisoformat(value) if isinstance(value, str) else value
+    month = _MONTHS[lang].split()[day.month - 1]
+    if lang == "en":
+        return f"{day.day} {month} {day.year}"
+    return f"{'1er' if day.day == 1 else day.day} {month} {day.year}"
+
+
+def _is_plain_text(name: str | None) -> bool:
+    parts = (name or "").split("/")
+    return len(parts) > 2 and parts[1] == "mail"
+
+
+class Texts:
+    """One Jinja2 environment over messages/; `render(lang, name, **values)` returns a string."""
+
+    def __init__(self, root: Path = MESSAGES_DIR) -> None:
+        self.root = root
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(root)),
+            autoescape=lambda name: not _is_plain_text(name),
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["money"] = lambda cents, lang: format_money(cents, lang)
+        self.env.filters["date"] = lambda value, lang: format_date(value, lang)
+        self.env.filters["masked"] = mask_email
+
+    def render(self, lang: str, name: str, **values: object) -> str:
+        if lang not in LANGUAGES:
+            lang = DEFAULT_LANGUAGE
+        template = self.env.get_template(f"{lang}/{name}.j2")
+        return template.render(lang=lang, **values).strip()
+
+    def names(self, lang: str) -> set[str]:
+        base = self.root / lang
+        return {str(p.relative_to(base))[:-3] for p in base.rglob("*.j2")}

@@ -1,0 +1,216 @@
+"""Proving who writes: match a registered e-mail, send a one-time code there, check it back.
+
+Limits (SPEC §3.2) live in the database so they hold across restarts: a code lasts 10 minutes and
+allows 5 tries; 3 codes per club per hour; 5 wrong addresses per chat per hour, then a lock."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+
+from bot.addresses import clean, same_email
+from bot.logs import mask_email
+from bot.mail import MailError
+from bot.services import Services
+from storage import audit, contacts, verification
+from storage.clubs import Club
+
+log = logging.getLogger(__name__)
+
+CODE_TTL = 600
+CODE_TRIES = 5
+CODES_PER_CLUB_PER_HOUR = 3
+MISSES_PER_CHAT_PER_HOUR = 5
+HOUR = 3600
+_PBKDF2_ROUNDS = 60_000
+
+
+def hash_code(code: str, salt: str) -> str:
+    """Salted PBKDF2: a leaked table does not give codes away by a lookup."""
+    return hashlib.pbkdf2_hmac("sha256", code.encode(), bytes.fromhex(salt), _PBKDF2_ROUNDS).hex()
+
+
+def _at(timestamp: float, services: Services) -> dt.datetime:
+    return dt.datetime.fromtimestamp(timestamp, services.clock.tz)
+
+
+@dataclass(frozen=True)
+class EmailCheck:
+    """`kind` is set on a match; else `locked_until` when the chat is locked, else `hints`."""
+
+    kind: str | None = None
+    locked_until: dt.datetime | None = None
+    hints: tuple[str, ...] = ()
+    misses_left: int = 0
+
+
+async def lock_of_chat(services: Services, chat_id: int) -> dt.datetime | None:
+    now = services.clock.timestamp()
+    misses = await verification.misses_since(services.db, chat_id, now - HOUR)
+    if len(misses) >= MISSES_PER_CHAT_PER_HOUR:
+        return _at(misses[-MISSES_PER_CHAT_PER_HOUR] + HOUR, services)
+    return None
+
+
+async def check_email(services: Services, club: Club, chat_id: int, typed: str) -> EmailCheck:
+    """Compare with both registered addresses; a miss counts toward the chat's hourly limit."""
+    locked = await lock_of_chat(services, chat_id)
+    if locked:
+        return EmailCheck(locked_until=locked)
+    address = clean(typed)
+    if same_email(address, club.structure_email):
+        return EmailCheck(kind="structure")
+    if same_email(address, club.contact_email):
+        return EmailCheck(kind="contact")
+    now = services.clock.timestamp()
+    async with services.db.transaction() as conn:
+        await verification.add_miss(conn, chat_id, club.id, now)
+        misses = await verification.misses_since(conn, chat_id, now - HOUR)
+    log.info("wrong e-mail for club %s from chat %s", club.subdomain, chat_id)
+    if len(misses) >= MISSES_PER_CHAT_PER_HOUR:
+        return EmailCheck(locked_until=_at(misses[-MISSES_PER_CHAT_PER_HOUR] + HOUR, services))
+    hints = tuple(dict.fromkeys(mask_email(a) for a in (club.structure_email, club.contact_email)))
+    return EmailCheck(hints=hints, misses_left=MISSES_PER_CHAT_PER_HOUR - len(misses))
+
+
+@dataclass(frozen=True)
+class CodeSent:
+    """`sent` is True when the mail left; else `retry_at` (club limit) or `mail_failed`."""
+
+    sent: bool
+    retry_at: dt.datetime | None = None
+    mail_failed: bool = False
+
+
+async def send_code(services: Services, club: Club, chat_id: int, kind: str, lang: str) -> CodeSent:
+    """Create a code (the limit check and the insert in one transaction), then mail it."""
+    now = services.clock.timestamp()
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    salt = secrets.token_hex(16)
+    async with services.db.transaction() as conn:
+        recent = await verification.count_codes_since(conn, club.id, now - HOUR)
+        if len(recent) >= CODES_PER_CLUB_PER_HOUR:
+            return CodeSent(False, retry_at=_at(recent[-CODES_PER_CLUB_PER_HOUR] + HOUR, services))
+        code_id = await verification.insert_code(
+            conn,
+            club_id=club.id,
+            chat_id=chat_id,
+            email_kind=kind,
+            code_hash=hash_code(code, salt),
+            salt=salt,
+            created_at=now,
+            expires_at=now + CODE_TTL,
+        )
+    address = club.structure_email if kind == "structure" else club.contact_email
+    texts = services.texts
+    try:
+        await services.mailer.send(
+            address,
+            texts.render(lang, "mail/code_subject", club=club.name),
+            texts.render(
+                lang,
+                "mail/code_body",
+                code=code,
+                club=club.name,
+                subdomain=club.subdomain,
+                minutes=CODE_TTL // 60,
+            ),
+        )
+    except MailError:
+        # The club must not lose one of its three hourly codes to our mail server.
+        await verification.delete_code(services.db, code_id)
+        return CodeSent(False, mail_failed=True)
+    return CodeSent(True)
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """`status`: ok, wrong (with `tries_left`), expired, exhausted, missing, malformed."""
+
+    status: str
+    tries_left: int = 0
+
+
+def read_code(typed: str) -> str | None:
+    digits = "".join(clean(typed).split()).replace("-", "")
+    return digits if len(digits) == 6 and digits.isascii() and digits.isdigit() else None
+
+
+async def check_code(
+    services: Services,
+    club: Club,
+    *,
+    chat_id: int,
+    user_id: int,
+    display_name: str | None,
+    lang: str,
+    typed: str,
+) -> CodeCheck:
+    """On success the chat becomes a verified contact of the club, in the same transaction."""
+    code = read_code(typed)
+    if code is None:
+        return CodeCheck("malformed")
+    now = services.clock.timestamp()
+    async with services.db.transaction() as conn:
+        row = await verification.current_code(conn, club.id, chat_id)
+        if row is None:
+            return CodeCheck("missing")
+        if row["expires_at"] <= now:
+            return CodeCheck("expired")
+        if row["attempts"] >= CODE_TRIES:
+            return CodeCheck("exhausted")
+        if not hmac.compare_digest(hash_code(code, row["salt"]), row["code_hash"]):
+            await verification.add_attempt(conn, row["id"])
+            left = CODE_TRIES - row["attempts"] - 1
+            return CodeCheck("wrong", tries_left=left) if left > 0 else CodeCheck("exhausted")
+        await verification.mark_used(conn, row["id"], now)
+        verified_at = services.clock.now().isoformat(timespec="seconds")
+        await contacts.upsert(
+            conn,
+            club_id=club.id,
+            chat_id=chat_id,
+            user_id=user_id,
+            display_name=display_name,
+            language=lang,
+            email_kind=row["email_kind"],
+            verified_at=verified_at,
+        )
+        await audit.record(
+            conn,
+            actor=f"chat:{chat_id}",
+            action="contact.verified",
+            club_id=club.id,
+            target=f"chat:{chat_id}",
+            after={"email_kind": row["email_kind"], "user_id": user_id},
+        )
+    return CodeCheck("ok")
+
+
+async def verified_club_id(services: Services, chat_id: int, preferred: int | None) -> int | None:
+    """The club this chat speaks for: the preferred one if still verified, else the latest."""
+    links = await contacts.for_chat(services.db, chat_id)
+    ids = [link.club_id for link in links]
+    if preferred in ids:
+        return preferred
+    return ids[0] if ids else None
+
+
+async def forget_chat(services: Services, chat_id: int) -> list[int]:
+    """Remove the chat's links and personal data; invoices stay (accounting). Returns club ids."""
+    async with services.db.transaction() as conn:
+        removed = await contacts.delete_for_chat(conn, chat_id)
+        await verification.forget_chat(conn, chat_id)
+        for link in removed:
+            await audit.record(
+                conn,
+                actor=f"chat:{chat_id}",
+                action="contact.forgotten",
+                club_id=link.club_id,
+                target=f"chat:{chat_id}",
+                before={"email_kind": link.email_kind},
+            )
+    return [link.club_id for link in removed]

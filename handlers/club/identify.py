@@ -1,0 +1,73 @@
+"""Identify step (SPEC §3.1): which club's customer account is this about?
+
+Accepts every address form; suggests close matches as buttons; explains the two logins."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot import verification
+from bot.clubs import identify_club
+from bot.context import BotContext
+from handlers.club import menu
+from handlers.club.states import IDENTIFY, VERIFY_EMAIL
+from handlers.common import reply
+from storage import clubs as club_rows
+from storage.clubs import Club
+
+
+async def on_address(update: Update, context: BotContext) -> str:
+    """Free text in the identify step."""
+    return await identify_text(update, context, update.effective_message.text)
+
+
+async def identify_text(update: Update, context: BotContext, text: str) -> str:
+    found = await identify_club(context.services.db, text)
+    if found.club:
+        return await club_found(update, context, found.club)
+    if found.reading.personal:
+        await reply(update, context, "identify/personal_login", kind=found.reading.personal)
+    elif found.suggestions:
+        buttons = [
+            [("pick_club", f"pick:{sub}", {"subdomain": sub, "name": name})]
+            for sub, name in found.suggestions
+        ]
+        await reply(update, context, "identify/suggestions", buttons=buttons, typed=text[:64])
+    else:
+        await reply(update, context, "identify/unknown", typed=text[:64])
+    return IDENTIFY
+
+
+async def on_pick(update: Update, context: BotContext) -> str:
+    """A suggested club pressed."""
+    club = await club_rows.get_by_subdomain(context.services.db, update.callback_query.data[5:])
+    if club is None:
+        await reply(update, context, "identify/unknown", typed=update.callback_query.data[5:])
+        return IDENTIFY
+    return await club_found(update, context, club)
+
+
+async def club_found(update: Update, context: BotContext, club: Club) -> str:
+    chat_id = update.effective_chat.id
+    if await verification.verified_club_id(context.services, chat_id, club.id) == club.id:
+        context.user_data["club_id"] = club.id
+        return await menu.show_menu(update, context)
+    context.user_data["pending_club"] = club.id
+    await reply(
+        update,
+        context,
+        "identify/found",
+        buttons=[[("back", "back")]],
+        club=club.name,
+        subdomain=club.subdomain,
+    )
+    return VERIFY_EMAIL
+
+
+STATES = {
+    IDENTIFY: [
+        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, on_address),
+        CallbackQueryHandler(on_pick, pattern=r"^pick:"),
+    ],
+}

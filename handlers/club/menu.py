@@ -1,0 +1,65 @@
+"""The verified contact's menu (SPEC §3.3): the club at a glance and one button per capability.
+
+Entries whose flow is not built yet answer so honestly instead of pretending."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import CallbackQueryHandler
+
+from bot.context import BotContext
+from handlers.club.states import IDENTIFY, MENU
+from handlers.common import lang_of, reply
+from storage import clubs as club_rows
+from storage import contacts
+
+
+def plan_label(context: BotContext, plan_id: str, lang: str) -> str:
+    catalogue = context.services.catalogue
+    plan = catalogue.plans.get(plan_id) if catalogue else None
+    return plan.labels.get(lang, plan_id) if plan else plan_id
+
+
+async def show_menu(update: Update, context: BotContext, notice: str | None = None) -> str:
+    """Render the menu for the chat's current club; back to identify if the link is gone."""
+    services = context.services
+    club_id = context.user_data.get("club_id")
+    club = await club_rows.get(services.db, club_id) if club_id else None
+    contact = await contacts.get(services.db, club_id, update.effective_chat.id) if club else None
+    if contact is None:
+        context.user_data.pop("club_id", None)
+        await reply(update, context, "start/welcome")
+        return IDENTIFY
+    if notice:
+        await reply(update, context, notice)
+    lang = lang_of(update, context)
+    reminders = "reminders_off" if contact.reminders_on else "reminders_on"
+    await reply(
+        update,
+        context,
+        "menu/menu",
+        buttons=[
+            [("renew", "menu:renew")],
+            [("invoices", "menu:invoices"), ("password_help", "menu:password")],
+            [("change_emails", "menu:emails"), ("talk_to_staff", "menu:talk")],
+            [(reminders, "menu:reminders"), ("forget", "forget:ask")],
+        ],
+        club=club.name,
+        subdomain=club.subdomain,
+        plan=plan_label(context, club.plan, lang),
+        ends=club.subscription_ends,
+        lapsed=club.subscription_ends < services.clock.today(),
+        resources=club.active_resources,
+    )
+    return MENU
+
+
+async def not_available_yet(update: Update, context: BotContext) -> str:
+    """A menu entry whose capability is not built yet."""
+    await reply(update, context, "menu/not_available_yet")
+    return await show_menu(update, context)
+
+
+STATES = {
+    MENU: [CallbackQueryHandler(not_available_yet, pattern=r"^menu:")],
+}

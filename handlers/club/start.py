@@ -1,0 +1,166 @@
+"""Entry points and the commands available at every step: /start, /help, /cancel, /language,
+/menu, /forget, and what to say when a message or an old button does not fit the current step."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot import verification
+from bot.context import BotContext
+from bot.texts import LANGUAGES
+from handlers.club import identify, menu
+from handlers.club.states import IDENTIFY
+from handlers.common import lang_of, reply, settle_button
+from storage import contacts
+
+PRIVATE = filters.ChatType.PRIVATE
+
+
+async def start(update: Update, context: BotContext) -> str:
+    """/start [subdomain]: the menu for a verified chat, else the identify step."""
+    payload = context.args[0] if context.args else None
+    context.user_data.pop("pending_club", None)
+    club_id = await verification.verified_club_id(
+        context.services, update.effective_chat.id, context.user_data.get("club_id")
+    )
+    if payload and not payload.startswith("_"):
+        return await identify.identify_text(update, context, payload)
+    if club_id:
+        context.user_data["club_id"] = club_id
+        return await menu.show_menu(update, context)
+    await reply(update, context, "start/welcome")
+    return IDENTIFY
+
+
+async def greet(update: Update, context: BotContext) -> str:
+    """A first message or an old button with no conversation under way: start over politely."""
+    if update.callback_query:
+        await settle_button(update)
+    context.args = []
+    return await start(update, context)
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    """/help at any step: what the bot does and the commands; the step does not change."""
+    await reply(update, context, "start/help")
+
+
+async def cancel(update: Update, context: BotContext) -> str | int:
+    """/cancel or a "back" button: drop what was being typed; back to the menu when verified."""
+    for key in list(context.user_data):
+        if key.startswith(("pending", "draft")):
+            del context.user_data[key]
+    club_id = await verification.verified_club_id(
+        context.services, update.effective_chat.id, context.user_data.get("club_id")
+    )
+    if club_id:
+        context.user_data["club_id"] = club_id
+        return await menu.show_menu(update, context, notice="start/cancelled_to_menu")
+    await reply(update, context, "start/cancelled")
+    return ConversationHandler.END
+
+
+async def language(update: Update, context: BotContext) -> None:
+    """/language: choose French or English; the step does not change."""
+    await reply(
+        update,
+        context,
+        "start/language",
+        buttons=[[("lang_fr", "lang:fr"), ("lang_en", "lang:en")]],
+    )
+
+
+async def set_language(update: Update, context: BotContext) -> None:
+    chosen = update.callback_query.data.removeprefix("lang:")
+    if chosen not in LANGUAGES:
+        await settle_button(update)
+        return
+    context.user_data["lang"] = chosen
+    await contacts.set_language(context.services.db, update.effective_chat.id, chosen)
+    await reply(update, context, "start/language_set")
+
+
+async def forget(update: Update, context: BotContext) -> None:
+    """/forget: ask before removing this chat's link to its club(s)."""
+    await reply(
+        update,
+        context,
+        "start/forget_confirm",
+        buttons=[[("forget_yes", "forget:yes"), ("back", "forget:no")]],
+    )
+
+
+async def forget_confirmed(update: Update, context: BotContext) -> int | str | None:
+    if update.callback_query.data == "forget:ask":
+        await forget(update, context)
+        return None
+    if update.callback_query.data != "forget:yes":
+        await reply(update, context, "start/forget_kept")
+        return None
+    services = context.services
+    removed = await verification.forget_chat(services, update.effective_chat.id)
+    lang = lang_of(update, context)
+    context.user_data.clear()
+    context.user_data["lang"] = lang
+    await reply(update, context, "start/forget_done", clubs=len(removed))
+    return ConversationHandler.END
+
+
+async def not_understood(update: Update, context: BotContext) -> None:
+    """A message that fits no handler of the current step: say so, stay on the step."""
+    await reply(update, context, "start/not_understood")
+
+
+async def stale_button(update: Update, context: BotContext) -> None:
+    """A button from an earlier step: tell the user, stay on the current step."""
+    lang = lang_of(update, context)
+    await settle_button(update, context.services.texts.render(lang, "start/stale_button"))
+
+
+async def show_menu_command(update: Update, context: BotContext) -> str | None:
+    club_id = await verification.verified_club_id(
+        context.services, update.effective_chat.id, context.user_data.get("club_id")
+    )
+    if not club_id:
+        await reply(update, context, "start/not_verified")
+        return IDENTIFY
+    context.user_data["club_id"] = club_id
+    return await menu.show_menu(update, context)
+
+
+def entry_points() -> list:
+    return [
+        CommandHandler("start", start, filters=PRIVATE),
+        CommandHandler("menu", show_menu_command, filters=PRIVATE),
+        CommandHandler("help", help_command, filters=PRIVATE),
+        CommandHandler("language", language, filters=PRIVATE),
+        CommandHandler("forget", forget, filters=PRIVATE),
+        CallbackQueryHandler(set_language, pattern=r"^lang:"),
+        CallbackQueryHandler(forget_confirmed, pattern=r"^forget:"),
+        MessageHandler(PRIVATE & ~filters.COMMAND, greet),
+        CallbackQueryHandler(greet),
+    ]
+
+
+def fallbacks() -> list:
+    return [
+        CommandHandler("start", start, filters=PRIVATE),
+        CommandHandler("cancel", cancel, filters=PRIVATE),
+        CommandHandler("menu", show_menu_command, filters=PRIVATE),
+        CommandHandler("help", help_command, filters=PRIVATE),
+        CommandHandler("language", language, filters=PRIVATE),
+        CommandHandler("forget", forget, filters=PRIVATE),
+        CallbackQueryHandler(set_language, pattern=r"^lang:"),
+        CallbackQueryHandler(forget_confirmed, pattern=r"^forget:"),
+        CallbackQueryHandler(cancel, pattern=r"^back$"),
+        MessageHandler(PRIVATE & ~filters.COMMAND, not_understood),
+        MessageHandler(PRIVATE & filters.COMMAND, not_understood),
+        CallbackQueryHandler(stale_button),
+    ]

@@ -1,0 +1,174 @@
+"""Verify step (SPEC §3.2): the user names a registered address, receives a code there, types it.
+
+Every limit is the service's; this module only turns its answers into messages and steps."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot import verification
+from bot.context import BotContext
+from handlers.club import menu
+from handlers.club.states import IDENTIFY, VERIFY_CODE, VERIFY_EMAIL
+from handlers.common import lang_of, reply
+from storage import clubs as club_rows
+from storage.clubs import Club
+
+TEXT = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND
+
+
+async def _pending_club(update: Update, context: BotContext) -> Club | None:
+    club_id = context.user_data.get("pending_club")
+    club = await club_rows.get(context.services.db, club_id) if club_id else None
+    if club is None:
+        await reply(update, context, "start/welcome")
+    return club
+
+
+def _time(context: BotContext, moment) -> str:
+    return moment.astimezone(context.services.clock.tz).strftime("%H:%M")
+
+
+async def on_email(update: Update, context: BotContext) -> str:
+    """An address typed in the verify step."""
+    club = await _pending_club(update, context)
+    if club is None:
+        return IDENTIFY
+    result = await verification.check_email(
+        context.services, club, update.effective_chat.id, update.effective_message.text
+    )
+    if result.locked_until:
+        await reply(
+            update,
+            context,
+            "verify/locked",
+            buttons=[[("contact_staff", "verify:staff")]],
+            until=_time(context, result.locked_until),
+        )
+        return VERIFY_EMAIL
+    if result.kind is None:
+        await reply(
+            update,
+            context,
+            "verify/wrong_email",
+            buttons=[[("back", "back")]],
+            hints=result.hints,
+            left=result.misses_left,
+        )
+        return VERIFY_EMAIL
+    context.user_data["pending_kind"] = result.kind
+    return await _send(update, context, club, result.kind, on_failure=VERIFY_EMAIL)
+
+
+async def _send(update: Update, context: BotContext, club: Club, kind: str, on_failure: str) -> str:
+    """Send a code; on failure stay on `on_failure` (the step the user came from)."""
+    sent = await verification.send_code(
+        context.services, club, update.effective_chat.id, kind, lang_of(update, context)
+    )
+    if sent.sent:
+        address = club.structure_email if kind == "structure" else club.contact_email
+        await reply(
+            update,
+            context,
+            "verify/code_sent",
+            buttons=[[("resend_code", "verify:resend"), ("other_address", "verify:other")]],
+            address=address,
+            minutes=verification.CODE_TTL // 60,
+        )
+        return VERIFY_CODE
+    if sent.retry_at:
+        await reply(update, context, "verify/too_many_codes", until=_time(context, sent.retry_at))
+    else:
+        await reply(update, context, "verify/mail_failed")
+    return on_failure
+
+
+async def on_code(update: Update, context: BotContext) -> str:
+    """Digits typed in the code step."""
+    club = await _pending_club(update, context)
+    if club is None:
+        return IDENTIFY
+    user = update.effective_user
+    result = await verification.check_code(
+        context.services,
+        club,
+        chat_id=update.effective_chat.id,
+        user_id=user.id,
+        display_name=user.full_name,
+        lang=lang_of(update, context),
+        typed=update.effective_message.text,
+    )
+    if result.status == "ok":
+        for key in ("pending_club", "pending_kind"):
+            context.user_data.pop(key, None)
+        context.user_data["club_id"] = club.id
+        await reply(update, context, "verify/done", club=club.name)
+        return await menu.show_menu(update, context)
+    buttons = [[("resend_code", "verify:resend"), ("other_address", "verify:other")]]
+    await reply(
+        update, context, f"verify/code_{result.status}", buttons=buttons, left=result.tries_left
+    )
+    return VERIFY_CODE
+
+
+async def on_resend(update: Update, context: BotContext) -> str:
+    club = await _pending_club(update, context)
+    kind = context.user_data.get("pending_kind")
+    if club is None or kind is None:
+        return IDENTIFY if club is None else VERIFY_EMAIL
+    return await _send(update, context, club, kind, on_failure=VERIFY_CODE)
+
+
+async def on_other_address(update: Update, context: BotContext) -> str:
+    club = await _pending_club(update, context)
+    if club is None:
+        return IDENTIFY
+    context.user_data.pop("pending_kind", None)
+    await reply(
+        update,
+        context,
+        "identify/found",
+        buttons=[[("back", "back")]],
+        club=club.name,
+        subdomain=club.subdomain,
+    )
+    return VERIFY_EMAIL
+
+
+async def on_staff_help(update: Update, context: BotContext) -> str:
+    """Locked out: tell the staff group who is stuck, and the user that staff will answer."""
+    services = context.services
+    club_id = context.user_data.get("pending_club")
+    club = await club_rows.get(services.db, club_id) if club_id else None
+    if services.settings.staff_chat_id:
+        user = update.effective_user
+        await context.bot.send_message(
+            services.settings.staff_chat_id,
+            services.texts.render(
+                "fr",
+                "staff/verification_help",
+                club=club.name if club else "?",
+                subdomain=club.subdomain if club else "?",
+                user=user.full_name,
+                username=user.username,
+                chat_id=update.effective_chat.id,
+            ),
+            parse_mode=ParseMode.HTML,
+        )
+    await reply(update, context, "verify/staff_told")
+    return VERIFY_EMAIL
+
+
+STATES = {
+    VERIFY_EMAIL: [
+        MessageHandler(TEXT, on_email),
+        CallbackQueryHandler(on_staff_help, pattern=r"^verify:staff$"),
+    ],
+    VERIFY_CODE: [
+        MessageHandler(TEXT, on_code),
+        CallbackQueryHandler(on_resend, pattern=r"^verify:resend$"),
+        CallbackQueryHandler(on_other_address, pattern=r"^verify:other$"),
+    ],
+}

@@ -1,0 +1,49 @@
+"""The audit trail: who did what, when, to which record, with before and after as JSON.
+
+Rows are written inside the transaction of the change they describe, so neither exists alone."""
+
+from __future__ import annotations
+
+import json
+
+import aiosqlite
+
+from storage.db import Database
+
+
+def _json(value: object) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+async def record(
+    conn: aiosqlite.Connection,
+    *,
+    actor: str,
+    action: str,
+    club_id: int | None = None,
+    target: str | None = None,
+    before: object = None,
+    after: object = None,
+) -> None:
+    await conn.execute(
+        "INSERT INTO audit (actor, action, club_id, target, before_json, after_json)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (actor, action, club_id, target, _json(before), _json(after)),
+    )
+
+
+async def for_club(db: Database, club_id: int, limit: int = 50) -> list[dict]:
+    rows = await db.fetchall(
+        "SELECT * FROM audit WHERE club_id = ? ORDER BY id DESC LIMIT ?", (club_id, limit)
+    )
+    return [
+        {
+            "at": row["at"],
+            "actor": row["actor"],
+            "action": row["action"],
+            "target": row["target"],
+            "before": json.loads(row["before_json"]) if row["before_json"] else None,
+            "after": json.loads(row["after_json"]) if row["after_json"] else None,
+        }
+        for row in rows
+    ]

@@ -1,0 +1,103 @@
+"""Verified contacts: the Telegram chats that proved they read one of a club's registered addresses.
+
+A chat may be the contact of several clubs; `active` drops to 0 when the chat blocks the bot."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class Contact:
+    club_id: int
+    chat_id: int
+    user_id: int
+    display_name: str | None
+    language: str
+    email_kind: str
+    reminders_on: bool
+    active: bool
+    verified_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Contact:
+        return cls(
+            club_id=row["club_id"],
+            chat_id=row["chat_id"],
+            user_id=row["user_id"],
+            display_name=row["display_name"],
+            language=row["language"],
+            email_kind=row["email_kind"],
+            reminders_on=bool(row["reminders_on"]),
+            active=bool(row["active"]),
+            verified_at=row["verified_at"],
+        )
+
+
+async def upsert(
+    conn: aiosqlite.Connection,
+    *,
+    club_id: int,
+    chat_id: int,
+    user_id: int,
+    display_name: str | None,
+    language: str,
+    email_kind: str,
+    verified_at: str,
+) -> None:
+    await conn.execute(
+        "INSERT INTO contacts (club_id, chat_id, user_id, display_name, language, email_kind,"
+        " verified_at) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (club_id, chat_id) DO UPDATE SET user_id = excluded.user_id,"
+        " display_name = excluded.display_name, language = excluded.language,"
+        " email_kind = excluded.email_kind, verified_at = excluded.verified_at, active = 1",
+        (club_id, chat_id, user_id, display_name, language, email_kind, verified_at),
+    )
+
+
+async def get(db: Database, club_id: int, chat_id: int) -> Contact | None:
+    row = await db.fetchone(
+        "SELECT * FROM contacts WHERE club_id = ? AND chat_id = ?", (club_id, chat_id)
+    )
+    return Contact.from_row(row) if row else None
+
+
+async def for_chat(db: Database, chat_id: int) -> list[Contact]:
+    rows = await db.fetchall(
+        "SELECT * FROM contacts WHERE chat_id = ? ORDER BY verified_at DESC", (chat_id,)
+    )
+    return [Contact.from_row(row) for row in rows]
+
+
+async def for_club(db: Database, club_id: int, *, active_only: bool = True) -> list[Contact]:
+    sql = "SELECT * FROM contacts WHERE club_id = ?" + (" AND active = 1" if active_only else "")
+    rows = await db.fetchall(sql + " ORDER BY verified_at", (club_id,))
+    return [Contact.from_row(row) for row in rows]
+
+
+async def set_language(db: Database, chat_id: int, language: str) -> None:
+    await db.execute("UPDATE contacts SET language = ? WHERE chat_id = ?", (language, chat_id))
+
+
+async def set_reminders(db: Database, club_id: int, chat_id: int, on: bool) -> None:
+    await db.execute(
+        "UPDATE contacts SET reminders_on = ? WHERE club_id = ? AND chat_id = ?",
+        (int(on), club_id, chat_id),
+    )
+
+
+async def set_active(db: Database, chat_id: int, active: bool) -> None:
+    await db.execute("UPDATE contacts SET active = ? WHERE chat_id = ?", (int(active), chat_id))
+
+
+async def delete_for_chat(conn: aiosqlite.Connection, chat_id: int) -> list[Contact]:
+    """Remove every link of this chat, inside the caller's transaction; returns what was removed."""
+    async with conn.execute("SELECT * FROM contacts WHERE chat_id = ?", (chat_id,)) as cursor:
+        removed = [Contact.from_row(row) for row in await cursor.fetchall()]
+    await conn.execute("DELETE FROM contacts WHERE chat_id = ?", (chat_id,))
+    return removed
