@@ -72,7 +72,7 @@ async def _send(update: Update, context: BotContext, club: Club, kind: str, on_f
         await reply(
             update,
             context,
-            "verify/code_sent",
+            "verify/sent",
             buttons=[[("resend_code", "verify:resend"), ("other_address", "verify:other")]],
             address=address,
             minutes=verification.CODE_TTL // 60,

@@ -10,7 +10,7 @@ CREATE TABLE clubs (
     contact_email       TEXT NOT NULL CHECK (instr(contact_email, '@') > 1),
     plan                TEXT NOT NULL,
     active_resources    INTEGER NOT NULL CHECK (active_resources >= 0),
-    subscription_ends   TEXT NOT NULL CHECK (date(subscription_ends) = subscription_ends),
+    subscription_ends   TEXT NOT NULL CHECK (date(subscription_ends) IS subscription_ends),
     country             TEXT CHECK (country IS NULL OR length(country) = 2),
     vat_number          TEXT,
     language            TEXT CHECK (language IS NULL OR language IN ('fr', 'en')),

@@ -1,0 +1,228 @@
+"""Shared fixtures: the sandbox stand-ins on random loopback ports, a migrated database with the
+sample clubs, and the real bot (Runtime) wired to them; `Chat` drives a conversation as a person."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from bot.clubs import import_clubs, read_clubs_file
+from bot.runtime import Runtime, load_catalogue
+from bot.settings import Settings
+from storage.db import open_database
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE_CLUBS = ROOT / "bot" / "data" / "clubs.csv"
+TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
+STAFF_CHAT = -1001234567890
+STAFF_USERS = (9001, 9002)
+OUTSIDER = 9100
+CLUB_USER_FR = 1001
+CLUB_USER_EN = 1002
+CLUB_USER_2 = 1003
+
+
+@pytest.fixture
+async def telegram():
+    from bot.sandbox.telegram import start_fake_telegram
+
+    fake, server = await start_fake_telegram(token=TOKEN)
+    fake.add_user(CLUB_USER_FR, "Jeanne", language_code="fr", username="jeanne")
+    fake.add_user(CLUB_USER_EN, "John", language_code="en", username="john")
+    fake.add_user(CLUB_USER_2, "Paul", language_code="fr")
+    for user_id, name in ((9001, "Alice"), (9002, "Bruno"), (OUTSIDER, "Mallory")):
+        fake.add_user(user_id, name, language_code="fr")
+    fake.add_group(STAFF_CHAT, "OpenFlyers staff", members=[*STAFF_USERS, OUTSIDER])
+    fake.url = server.url
+    yield fake
+    await fake.close()
+    await server.stop()
+
+
+@pytest.fixture
+async def smtp():
+    from bot.sandbox.smtp import start_smtp
+
+    sandbox = await start_smtp()
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture
+def settings(tmp_path, telegram, smtp) -> Settings:
+    return Settings(
+        telegram_token=TOKEN,
+        telegram_api_url=telegram.url,
+        db=tmp_path / "ofbot.sqlite3",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_from="OpenFlyers <no-reply@openflyers.example>",
+        staff_chat_id=STAFF_CHAT,
+        staff_user_ids=frozenset(STAFF_USERS),
+        http_port=0,
+        telegram_secret_token="sandbox-secret",
+        stripe_secret_key="sk_test_sandbox",
+        stripe_webhook_secret="whsec_sandbox",
+    )
+
+
+async def seed_database(settings: Settings) -> None:
+    db = await open_database(settings.db)
+    try:
+        plans = set(load_catalogue(settings).plans)
+        await import_clubs(db, read_clubs_file(SAMPLE_CLUBS), plans)
+    finally:
+        await db.close()
+
+
+class BotHarness:
+    """The real bot in this process, plus a way to wait until every update sent was handled."""
+
+    def __init__(self, runtime: Runtime, telegram) -> None:
+        self.runtime = runtime
+        self.telegram = telegram
+        self.handled = 0
+        self._changed = asyncio.Condition()
+        app = runtime.app
+        original = app.process_update
+
+        async def counting(update):
+            try:
+                await original(update)
+            finally:
+                async with self._changed:
+                    self.handled += 1
+                    self._changed.notify_all()
+
+        app.process_update = counting
+
+    @property
+    def services(self):
+        return self.runtime.services
+
+    async def idle(self, timeout: float = 10.0) -> None:
+        """Wait until the bot handled every update the sandbox has produced so far."""
+        target = self.telegram.update_count
+
+        async def reached():
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.handled >= target)
+
+        await asyncio.wait_for(reached(), timeout)
+
+
+@pytest.fixture
+async def bot(settings, telegram):
+    await seed_database(settings)
+    runtime = Runtime(settings)
+    await runtime.start()
+    harness = BotHarness(runtime, telegram)
+    yield harness
+    await runtime.stop()
+
+
+class Chat:
+    """One person in one chat: say things, press buttons, read what the bot answered."""
+
+    def __init__(self, telegram, bot: BotHarness, user_id: int, chat_id: int | None = None):
+        self.telegram = telegram
+        self.bot = bot
+        self.user_id = user_id
+        self.chat_id = chat_id or user_id
+
+    def _last_id(self) -> int:
+        messages = self.telegram.messages(self.chat_id)
+        return max((m["message_id"] for m in messages), default=0)
+
+    async def say(self, text: str) -> list[dict]:
+        """Send a message; return the bot messages sent in answer, oldest first."""
+        before = self._last_id()
+        await self.telegram.send_text(self.user_id, text, chat_id=self.chat_id)
+        await self.bot.idle()
+        return self.new_since(before)
+
+    async def press(self, label: str, message: dict | None = None) -> list[dict]:
+        """Press the button whose label contains `label` on the latest message that has it."""
+        before = self._last_id()
+        target, data = self.find_button(label, message)
+        await self.telegram.press(self.user_id, target["message_id"], data, chat_id=self.chat_id)
+        await self.bot.idle()
+        return self.new_since(before)
+
+    def find_button(self, label: str, message: dict | None = None) -> tuple[dict, str]:
+        candidates = [message] if message else reversed(self.telegram.bot_messages(self.chat_id))
+        for candidate in candidates:
+            markup = candidate.get("reply_markup") or {}
+            for row in markup.get("inline_keyboard", []):
+                for button in row:
+                    if label.lower() in button["text"].lower() and "callback_data" in button:
+                        return candidate, button["callback_data"]
+        raise AssertionError(f"no button {label!r}; chat: {self.transcript()}")
+
+    def buttons(self, message: dict | None = None) -> list[str]:
+        message = message or self.last()
+        markup = message.get("reply_markup") or {}
+        return [b["text"] for row in markup.get("inline_keyboard", []) for b in row]
+
+    def new_since(self, message_id: int) -> list[dict]:
+        return [m for m in self.telegram.bot_messages(self.chat_id) if m["message_id"] > message_id]
+
+    def last(self) -> dict:
+        return self.telegram.bot_messages(self.chat_id)[-1]
+
+    def transcript(self) -> str:
+        lines = []
+        for m in self.telegram.messages(self.chat_id):
+            who = "bot" if m.get("from", {}).get("is_bot") else "user"
+            lines.append(f"[{who}] {m.get('text') or m.get('caption') or ''}")
+        return "\n".join(lines)
+
+
+@pytest.fixture
+def chat(telegram, bot) -> Chat:
+    return Chat(telegram, bot, CLUB_USER_FR)
+
+
+@pytest.fixture
+def chat_en(telegram, bot) -> Chat:
+    return Chat(telegram, bot, CLUB_USER_EN)
+
+
+def replace_settings(settings: Settings, **changes) -> Settings:
+    return dataclasses.replace(settings, **changes)
+
+
+def sample_club(subdomain: str) -> dict:
+    """The sample CSV row of a club, so tests never hard-code its addresses."""
+    import csv
+
+    with SAMPLE_CLUBS.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if row["subdomain"] == subdomain:
+                return row
+    raise KeyError(subdomain)
+
+
+async def read_code(smtp, address: str, after_count: int | None = None) -> str:
+    import re
+
+    message = await smtp.mailbox.wait_for(to=address, timeout=5.0, after_count=after_count)
+    match = re.search(r"\b(\d{6})\b", message["text"])
+    assert match, message["text"]
+    return match.group(1)
+
+
+async def verify(chat: Chat, smtp, subdomain: str = "mermoz", kind: str = "structure_email"):
+    """Drive identify + verify through the real conversation; returns the menu message."""
+    address = sample_club(subdomain)[kind]
+    await chat.say("/start")
+    await chat.say(subdomain)
+    count = len(smtp.mailbox.messages_to(address))
+    await chat.say(address)
+    code = await read_code(smtp, address, after_count=count)
+    replies = await chat.say(code)
+    assert replies, chat.transcript()
+    return replies[-1]

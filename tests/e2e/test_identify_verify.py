@@ -1,0 +1,244 @@
+"""Identify and verify (SPEC §3.1–3.3) end to end: the real bot against the sandbox Bot API and
+SMTP server over loopback, as a club contact would use it."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from tests.conftest import Chat, read_code, sample_club, verify
+
+MERMOZ = sample_club("mermoz")
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "mermoz",
+        "Mermoz",
+        "MERMOZ",
+        "mermoz.openflyers.fr",
+        "https://mermoz.openflyers.fr/some/path",
+        "http://mermoz.openflyers.fr",
+        "openflyers.com/mermoz",
+        "http://openflyers.com/mermoz/",
+        "  mermoz.openflyers.fr  ",
+        "\u200fmermoz\u200e",
+    ],
+)
+async def test_every_address_form_finds_the_club(chat: Chat, typed):
+    await chat.say("/start")
+    replies = await chat.say(typed)
+    assert MERMOZ["name"] in replies[-1]["text"], chat.transcript()
+    assert "e-mail" in replies[-1]["text"]
+
+
+async def test_unknown_subdomain_suggests_close_matches_as_buttons(chat: Chat):
+    await chat.say("/start")
+    replies = await chat.say("mermos")
+    assert "mermos" in replies[-1]["text"]
+    assert any("mermoz" in label for label in chat.buttons(replies[-1]))
+    replies = await chat.press("(mermoz)")
+    assert MERMOZ["name"] in replies[-1]["text"]
+
+
+async def test_unknown_subdomain_without_match_asks_again(chat: Chat):
+    await chat.say("/start")
+    replies = await chat.say("zzqqxxyy")
+    assert "zzqqxxyy" in replies[-1]["text"]
+    assert chat.buttons(replies[-1]) == []
+    replies = await chat.say("mermoz")
+    assert MERMOZ["name"] in replies[-1]["text"]
+
+
+@pytest.mark.parametrize("typed", ["jean.dupont", "jean.dupont@gmail.com", "4521"])
+async def test_personal_login_is_explained(chat: Chat, typed):
+    await chat.say("/start")
+    replies = await chat.say(typed)
+    text = replies[-1]["text"]
+    assert "identifiant personnel" in text and "compte client" in text and "mermoz" in text
+    replies = await chat.say("mermoz")  # still on the identify step
+    assert MERMOZ["name"] in replies[-1]["text"]
+
+
+async def test_verify_with_the_other_case_sends_the_code_to_the_stored_address(chat, smtp):
+    address = MERMOZ["contact_email"]
+    await chat.say("/start")
+    await chat.say("mermoz")
+    replies = await chat.say(address.upper())
+    assert "6 chiffres" in replies[-1]["text"]
+    assert address not in replies[-1]["text"]  # shown masked only
+    message = await smtp.mailbox.wait_for(to=address, timeout=5)
+    assert message["rcpt_tos"] == [address]
+    code = await read_code(smtp, address)
+    replies = await chat.say(code)
+    assert "vérifié" in replies[0]["text"]
+    assert "Renouveler" in " ".join(chat.buttons(replies[-1]))
+
+
+async def test_wrong_email_gives_a_masked_hint_and_sends_nothing(chat, smtp):
+    await chat.say("/start")
+    await chat.say("mermoz")
+    replies = await chat.say("someone@else.example.org")
+    text = replies[-1]["text"]
+    assert "ne figure pas" in text and "•••" in text
+    assert MERMOZ["structure_email"] not in text and MERMOZ["contact_email"] not in text
+    assert smtp.mailbox.messages_to("someone@else.example.org") == []
+
+
+async def test_five_wrong_emails_lock_the_chat_until_the_hour_ends(chat, smtp, bot):
+    await chat.say("/start")
+    await chat.say("mermoz")
+    for attempt in range(5):
+        replies = await chat.say(f"wrong{attempt}@else.example.org")
+    assert "bloquée" in replies[-1]["text"]
+    replies = await chat.say(MERMOZ["structure_email"])  # even the right one, while locked
+    assert "bloquée" in replies[-1]["text"]
+    assert smtp.mailbox.messages_to(MERMOZ["structure_email"]) == []
+    replies = await chat.press("équipe")
+    assert "prévenue" in replies[-1]["text"]
+    staff = chat.telegram.bot_messages(bot.services.settings.staff_chat_id)
+    assert "mermoz" in staff[-1]["text"]
+    bot.services.clock.advance(dt.timedelta(hours=1, seconds=1))
+    replies = await chat.say(MERMOZ["structure_email"])
+    assert "6 chiffres" in replies[-1]["text"]
+
+
+async def test_expired_code_is_refused_and_a_new_one_works(chat, smtp, bot):
+    address = MERMOZ["structure_email"]
+    await chat.say("/start")
+    await chat.say("mermoz")
+    await chat.say(address)
+    code = await read_code(smtp, address)
+    bot.services.clock.advance(dt.timedelta(minutes=10, seconds=1))
+    replies = await chat.say(code)
+    assert "expiré" in replies[-1]["text"]
+    count = len(smtp.mailbox.messages_to(address))
+    await chat.press("Renvoyer")
+    new_code = await read_code(smtp, address, after_count=count)
+    replies = await chat.say(new_code)
+    assert "vérifié" in replies[0]["text"]
+
+
+async def test_five_wrong_codes_exhaust_the_code(chat, smtp):
+    address = MERMOZ["structure_email"]
+    await chat.say("/start")
+    await chat.say("mermoz")
+    await chat.say(address)
+    code = await read_code(smtp, address)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    for _ in range(4):
+        replies = await chat.say(wrong)
+        assert "pas le bon code" in replies[-1]["text"]
+    replies = await chat.say(wrong)
+    assert "Trop d’essais" in replies[-1]["text"]
+    replies = await chat.say(code)  # the right code no longer works
+    assert "Trop d’essais" in replies[-1]["text"]
+
+
+async def test_not_a_code_does_not_use_a_try(chat, smtp):
+    address = MERMOZ["structure_email"]
+    await chat.say("/start")
+    await chat.say("mermoz")
+    await chat.say(address)
+    code = await read_code(smtp, address)
+    for junk in ("abc", "12345", "1234567", "🙂"):
+        replies = await chat.say(junk)
+        assert "6 chiffres" in replies[-1]["text"]
+    replies = await chat.say(code)
+    assert "vérifié" in replies[0]["text"]
+
+
+async def test_at_most_three_codes_per_club_per_hour(chat, smtp, telegram, bot):
+    address = MERMOZ["structure_email"]
+    await chat.say("/start")
+    await chat.say("mermoz")
+    await chat.say(address)
+    await chat.press("Renvoyer")
+    await chat.press("Renvoyer")
+    replies = await chat.press("Renvoyer")
+    assert "Trois codes" in replies[-1]["text"]
+    assert len(smtp.mailbox.messages_to(address)) == 3
+    # The limit is the club's, not the chat's: another person is refused too.
+    other = Chat(telegram, bot, 1003)
+    await other.say("/start")
+    await other.say("mermoz")
+    replies = await other.say(MERMOZ["contact_email"])
+    assert "Trois codes" in replies[-1]["text"]
+    assert smtp.mailbox.messages_to(MERMOZ["contact_email"]) == []
+
+
+async def test_english_speaker_gets_english_and_language_switches(chat_en, smtp):
+    replies = await chat_en.say("/start")
+    assert "What is the address" in replies[-1]["text"]
+    await chat_en.say("/language")
+    replies = await chat_en.press("Français")
+    assert "français" in replies[-1]["text"]
+    replies = await chat_en.say("mermoz")
+    assert "adresses e-mail" in replies[-1]["text"]
+
+
+async def test_english_flow_end_to_end(chat_en, smtp):
+    menu = await verify(chat_en, smtp)
+    assert "What would you like to do?" in menu["text"]
+    assert any("Renew" in label for label in chat_en.buttons(menu))
+
+
+@pytest.mark.parametrize("step", ["identify", "email", "code", "menu"])
+async def test_cancel_at_each_step(chat: Chat, smtp, step):
+    await chat.say("/start")
+    if step == "menu":
+        await verify(chat, smtp)
+        replies = await chat.say("/cancel")
+        assert "Retour au menu" in replies[0]["text"]
+        return
+    if step in ("email", "code"):
+        await chat.say("mermoz")
+    if step == "code":
+        await chat.say(MERMOZ["structure_email"])
+    replies = await chat.say("/cancel")
+    assert "annulé" in replies[-1]["text"]
+    replies = await chat.say("123456")  # no longer read as a code or an address
+    assert "Quelle est l’adresse" in replies[-1]["text"]
+
+
+async def test_back_button_returns_from_the_email_step(chat: Chat):
+    await chat.say("/start")
+    await chat.say("mermoz")
+    replies = await chat.press("Retour")
+    assert "annulé" in replies[-1]["text"]
+
+
+async def test_start_with_a_deep_link_payload(chat: Chat):
+    replies = await chat.say("/start mermoz")
+    assert MERMOZ["name"] in replies[-1]["text"]
+
+
+async def test_verified_chat_goes_straight_to_the_menu(chat: Chat, smtp):
+    await verify(chat, smtp)
+    replies = await chat.say("/start")
+    assert MERMOZ["name"] in replies[-1]["text"]
+    assert "Que voulez-vous faire" in replies[-1]["text"]
+
+
+async def test_old_button_is_refused_politely(chat: Chat, smtp, telegram):
+    await chat.say("/start")
+    replies = await chat.say("mermos")
+    suggestion = replies[-1]
+    await chat.say("mermoz")
+    _, data = chat.find_button("mermoz", suggestion)
+    # Its keyboard was not removed (no button pressed), but the step moved on.
+    await telegram.press(chat.user_id, suggestion["message_id"], data)
+    await chat.bot.idle()
+    assert telegram.callback_answers[-1]["text"] == "Ce bouton n’est plus actif."
+
+
+async def test_forget_removes_the_link_and_verification_is_needed_again(chat: Chat, smtp, bot):
+    await verify(chat, smtp)
+    await chat.say("/forget")
+    replies = await chat.press("Oui")
+    assert "supprimé" in replies[-1]["text"]
+    assert await bot.services.db.fetchval("SELECT count(*) FROM contacts") == 0
+    replies = await chat.say("/start")
+    assert "Quelle est l’adresse" in replies[-1]["text"]

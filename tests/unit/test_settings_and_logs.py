@@ -1,0 +1,111 @@
+"""Settings validation (one line naming the setting) and log redaction (no secret, masked e-mails)."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from bot.logs import RedactingFormatter, mask_email, redact
+from bot.settings import Settings, SettingsError, load_settings
+
+
+def test_defaults_are_safe(tmp_path):
+    settings = load_settings({}, env_file=tmp_path / "none")
+    assert settings.http_host == "127.0.0.1"
+    assert settings.timezone == "Europe/Paris"
+    assert settings.telegram_api_url == "https://api.telegram.org"
+    assert settings.catalogue.name == "catalogue.toml"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OFBOT_HTTP_PORT", "eighty"),
+        ("OFBOT_HTTP_PORT", "70000"),
+        ("OFBOT_SMTP_PORT", "0"),
+        ("OFBOT_STAFF_CHAT_ID", "-100abc"),
+        ("OFBOT_STAFF_USER_IDS", "12,bob"),
+        ("OFBOT_TIMEZONE", "Mars/Olympus"),
+        ("OFBOT_TELEGRAM_API_URL", "ftp://example"),
+        ("OFBOT_TELEGRAM_TOKEN", "not a token"),
+        ("OFBOT_TELEGRAM_SECRET_TOKEN", "spaces are not allowed"),
+        ("OFBOT_SMTP_FROM", "nobody"),
+    ],
+)
+def test_malformed_setting_is_named(tmp_path, name, value):
+    with pytest.raises(SettingsError) as error:
+        load_settings({name: value}, env_file=tmp_path / "none")
+    assert error.value.name == name and name in str(error.value)
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path):
+    env = tmp_path / ".env"
+    env.write_text("OFBOT_HTTP_PORT=9000\nOFBOT_STAFF_USER_IDS=1, 2,3\n")
+    settings = load_settings({"OFBOT_HTTP_PORT": "9100"}, env_file=env)
+    assert settings.http_port == 9100
+    assert settings.staff_user_ids == frozenset({1, 2, 3})
+
+
+def test_required_setting_is_named():
+    with pytest.raises(SettingsError, match="OFBOT_TELEGRAM_TOKEN"):
+        Settings().require("OFBOT_TELEGRAM_TOKEN")
+
+
+def test_ofbot_run_without_token_stops_with_one_line(tmp_path):
+    env = {"PATH": "", "HOME": str(tmp_path), "OFBOT_DB": str(tmp_path / "x.db")}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "ofbot: setting OFBOT_TELEGRAM_TOKEN: is required and not set"
+    ]
+
+
+def test_ofbot_malformed_setting_stops_with_one_line(tmp_path):
+    env = {"PATH": "", "HOME": str(tmp_path), "OFBOT_HTTP_PORT": "x"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "migrate"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "OFBOT_HTTP_PORT" in result.stderr
+
+
+def test_mask_email():
+    assert mask_email("contact@aeroclub.fr") == "c•••@a•••.fr"
+    assert mask_email("nobody") == "•••"
+
+
+def test_redaction_removes_secrets_tokens_and_emails():
+    line = (
+        "POST https://api.telegram.org/bot123456:AAH-secret_token_value_xyz123/sendMessage "
+        "key sk_test_abcdef123456 hook whsec_1234567890 mail bureau@mermoz.example.fr pw hunter2"
+    )
+    out = redact(line, ["hunter2"])
+    for secret in ("AAH-secret", "sk_test_abcdef", "whsec_1234567890", "hunter2", "bureau@"):
+        assert secret not in out
+    assert "b•••@m•••.fr" in out
+
+
+def test_formatter_redacts_tracebacks():
+    formatter = RedactingFormatter("%(message)s", ["s3cr3t-value"])
+    try:
+        raise RuntimeError("failed with s3cr3t-value for jean@club.example.org")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
+    text = formatter.format(record)
+    assert "s3cr3t-value" not in text and "jean@club" not in text
