@@ -80,6 +80,8 @@ def normalize_email(text: str) -> str | None:
         )
     except EmailNotValidError:
         return None
+    if "." not in result.domain:
+        return None  # a bare host name is no address a club can be reached at
     return result.normalized
 
 
