@@ -226,3 +226,98 @@ async def verify(chat: Chat, smtp, subdomain: str = "mermoz", kind: str = "struc
     replies = await chat.say(code)
     assert replies, chat.transcript()
     return replies[-1]
+
+
+def bot_environment(settings: Settings) -> dict[str, str]:
+    """The OFBOT_* environment for `ofbot` subprocesses pointed at this test's sandbox."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")}
+    env.update(
+        {
+            "OFBOT_TELEGRAM_TOKEN": settings.telegram_token,
+            "OFBOT_TELEGRAM_API_URL": settings.telegram_api_url,
+            "OFBOT_DB": str(settings.db),
+            "OFBOT_SMTP_HOST": settings.smtp_host,
+            "OFBOT_SMTP_PORT": str(settings.smtp_port),
+            "OFBOT_SMTP_FROM": settings.smtp_from,
+            "OFBOT_STAFF_CHAT_ID": str(settings.staff_chat_id),
+            "OFBOT_STAFF_USER_IDS": ",".join(str(i) for i in sorted(settings.staff_user_ids)),
+            "OFBOT_HTTP_HOST": "127.0.0.1",
+            "OFBOT_HTTP_PORT": str(settings.http_port),
+            "OFBOT_TELEGRAM_SECRET_TOKEN": settings.telegram_secret_token or "",
+            "OFBOT_STRIPE_SECRET_KEY": settings.stripe_secret_key or "",
+            "OFBOT_STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret or "",
+            "OFBOT_STRIPE_API_URL": settings.stripe_api_url,
+        }
+    )
+    return {k: v for k, v in env.items() if v != ""}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class BotProcess:
+    """`ofbot run` as a real subprocess, for kill -9 and restart tests."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.http_port}"
+
+    async def start(self, *args: str) -> None:
+        import sys
+
+        import httpx
+
+        log = self.log_path.open("ab")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "run",
+            *args,
+            env=bot_environment(self.settings),
+            stdout=log,
+            stderr=log,
+            cwd=str(ROOT),
+        )
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                if self.process.returncode is not None:
+                    raise AssertionError(self.log_path.read_text()[-3000:])
+                try:
+                    if (await client.get(self.url + "/healthz")).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.05)
+        raise AssertionError("bot did not start: " + self.log_path.read_text()[-3000:])
+
+    async def kill(self) -> None:
+        """SIGKILL: no clean-up, no flush, as a crash would."""
+        self.process.kill()
+        await self.process.wait()
+
+    async def terminate(self) -> int:
+        self.process.terminate()
+        return await asyncio.wait_for(self.process.wait(), 20)
+
+
+@pytest.fixture
+async def bot_process(settings, tmp_path):
+    await seed_database(settings)
+    process_settings = replace_settings(settings, http_port=free_port())
+    process = BotProcess(process_settings, tmp_path / "bot.log")
+    yield process
+    if process.process and process.process.returncode is None:
+        await process.kill()
