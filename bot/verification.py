@@ -190,6 +190,12 @@ async def check_code(
     return CodeCheck("ok")
 
 
+async def has_live_code(services: Services, club: Club, chat_id: int) -> bool:
+    """Whether this chat holds an unexpired, unused code for the club."""
+    row = await verification.current_code(services.db.conn, club.id, chat_id)
+    return row is not None and row["expires_at"] > services.clock.timestamp()
+
+
 async def verified_club_id(services: Services, chat_id: int, preferred: int | None) -> int | None:
     """The club this chat speaks for: the preferred one if still verified, else the latest."""
     links = await contacts.for_chat(services.db, chat_id)

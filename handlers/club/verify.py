@@ -36,7 +36,9 @@ async def on_email(update: Update, context: BotContext) -> str:
     club = await _pending_club(update, context)
     if club is None:
         return IDENTIFY
-    if verification.read_code(update.effective_message.text):
+    if verification.read_code(update.effective_message.text) and await verification.has_live_code(
+        context.services, club, update.effective_chat.id
+    ):
         # A code typed here means the step change was lost (a crash right after the code was
         # sent): take it as the code rather than count it as a wrong address.
         return await on_code(update, context)
