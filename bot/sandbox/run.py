@@ -1,0 +1,161 @@
+"""`ofbot sandbox`: the whole product on one machine with no token and no network — fake
+Telegram, Stripe and SMTP servers, the sample clubs, the real bot, and a chat in the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import shutil
+import signal
+import sys
+from pathlib import Path
+
+from bot.clock import Clock
+from bot.runtime import Runtime, load_catalogue
+from bot.settings import Settings
+
+SANDBOX_TOKEN = "123456789:SANDBOX-not-a-real-token-000000000"
+STAFF_CHAT = -1001000000001
+CLUB_CONTACT = 1001
+SECOND_CONTACT = 1002
+STAFF = (9001, 9002)
+SAMPLE_CLUBS = Path(__file__).resolve().parent.parent / "data" / "clubs.csv"
+
+
+@dataclasses.dataclass
+class Sandbox:
+    """Everything `ofbot sandbox` started, so the terminal and the web page can reach it."""
+
+    settings: Settings
+    runtime: Runtime
+    telegram: object
+    telegram_server: object
+    smtp: object
+    stripe: object | None
+    stripe_server: object | None
+
+    @property
+    def clock(self) -> Clock:
+        return self.runtime.clock
+
+    async def run_reminders(self) -> str:
+        """Run today's reminders now (as the 09:00 job would), using the sandbox's clock."""
+        from bot import reminders
+
+        summary = await reminders.run_reminders(
+            self.runtime.services, self.runtime.app.bot, self.clock.today()
+        )
+        return str(summary)
+
+    async def stop(self) -> None:
+        await self.runtime.stop()
+        if self.stripe is not None:
+            await self.stripe.close()
+            await self.stripe_server.stop()
+        await self.telegram.close()
+        await self.telegram_server.stop()
+        self.smtp.stop()
+
+
+async def seed(settings: Settings) -> None:
+    from bot.clubs import import_clubs, read_clubs_file
+    from storage.db import open_database
+
+    db = await open_database(settings.db)
+    try:
+        if not await db.fetchval("SELECT count(*) FROM clubs"):
+            await import_clubs(
+                db, read_clubs_file(SAMPLE_CLUBS), set(load_catalogue(settings).plans), "sandbox"
+            )
+    finally:
+        await db.close()
+
+
+async def start_sandbox(base: Settings, data_dir: Path, *, reset: bool = False) -> Sandbox:
+    from bot.sandbox.smtp import start_smtp
+    from bot.sandbox.telegram import start_fake_telegram
+
+    if reset and data_dir.exists():
+        shutil.rmtree(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    telegram, telegram_server = await start_fake_telegram(token=SANDBOX_TOKEN)
+    telegram.add_user(CLUB_CONTACT, "Jeanne (club)", language_code="fr", username="jeanne")
+    telegram.add_user(SECOND_CONTACT, "John (club)", language_code="en", username="john")
+    telegram.add_user(STAFF[0], "Alice (staff)", language_code="fr", username="alice")
+    telegram.add_user(STAFF[1], "Bruno (staff)", language_code="fr", username="bruno")
+    telegram.add_group(STAFF_CHAT, "OpenFlyers staff", members=list(STAFF))
+    smtp = await start_smtp()
+    stripe = stripe_server = None
+    stripe_url = base.stripe_api_url
+    try:
+        from bot.sandbox.stripe import start_fake_stripe
+    except ImportError:
+        start_fake_stripe = None
+    if start_fake_stripe is not None:
+        stripe, stripe_server = await start_fake_stripe(
+            api_key="sk_test_sandbox", webhook_secret="whsec_sandbox"
+        )
+        stripe_url = stripe_server.url
+    settings = dataclasses.replace(
+        base,
+        telegram_token=SANDBOX_TOKEN,
+        telegram_api_url=telegram_server.url,
+        db=data_dir / "ofbot.sqlite3",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_user=None,
+        smtp_password=None,
+        stripe_secret_key="sk_test_sandbox",
+        stripe_webhook_secret="whsec_sandbox",
+        stripe_api_url=stripe_url,
+        staff_chat_id=STAFF_CHAT,
+        staff_user_ids=frozenset(STAFF),
+        http_port=0,
+        telegram_secret_token="sandbox-secret",
+    )
+    await seed(settings)
+    runtime = Runtime(settings, clock=Clock(settings.tz))
+    await runtime.start()
+    if stripe is not None:
+        stripe.webhook_url = runtime.http.url + "/stripe/webhook"
+    return Sandbox(settings, runtime, telegram, telegram_server, smtp, stripe, stripe_server)
+
+
+async def run_sandbox(base: Settings, args) -> int:
+    sandbox = await start_sandbox(base, Path(".sandbox"), reset=getattr(args, "reset", False))
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    tasks = []
+    web = None
+    with contextlib.suppress(ImportError):
+        from bot.sandbox.web import start_web
+
+        web = await start_web(sandbox, port=getattr(args, "port", 0))
+    print(f"OpenFlyers bot sandbox running. Bot HTTP server: {sandbox.runtime.http.url}")
+    if web is not None:
+        print(f"Open the sandbox page: {web.url}/")
+    if not getattr(args, "no_terminal", False) and sys.stdin.isatty():
+        from bot.sandbox.terminal import TerminalChat
+
+        terminal = TerminalChat(sandbox, on_quit=stopping.set)
+        tasks.append(asyncio.create_task(terminal.run()))
+    else:
+        print("Press Ctrl+C to stop.")
+    try:
+        await stopping.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        if web is not None:
+            await web.stop()
+        await sandbox.stop()
+    return 0
+
+
+def advance_clock(sandbox: Sandbox, days: int) -> dt.date:
+    sandbox.clock.advance(dt.timedelta(days=days))
+    return sandbox.clock.today()
