@@ -249,6 +249,7 @@ def bot_environment(settings: Settings) -> dict[str, str]:
             "OFBOT_STRIPE_SECRET_KEY": settings.stripe_secret_key or "",
             "OFBOT_STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret or "",
             "OFBOT_STRIPE_API_URL": settings.stripe_api_url,
+            "OFBOT_PUBLIC_URL": settings.public_url or "",
         }
     )
     return {k: v for k, v in env.items() if v != ""}

@@ -41,3 +41,21 @@ async def test_sigterm_stops_cleanly_and_health_answers(bot_process, telegram):
     log = bot_process.log_path.read_text()
     assert "Traceback" not in log
     assert bot_process.settings.telegram_token not in log
+
+
+async def test_webhook_mode_receives_updates_with_the_secret_token(bot_process, telegram):
+    from tests.conftest import replace_settings
+
+    bot_process.settings = replace_settings(
+        bot_process.settings, public_url=f"http://127.0.0.1:{bot_process.settings.http_port}"
+    )
+    await bot_process.start("--webhook")
+    await _say(telegram, "/start", "Quelle est l’adresse")
+    await _say(telegram, "mermoz", MERMOZ["name"])
+    async with httpx.AsyncClient() as client:
+        wrong = await client.post(
+            bot_process.url + "/telegram/webhook",
+            json={"update_id": 99, "message": {}},
+            headers={"X-Telegram-Bot-Api-Secret-Token": "not-the-secret"},
+        )
+    assert wrong.status_code == 403
