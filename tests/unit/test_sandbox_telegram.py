@@ -1,0 +1,920 @@
+"""The sandbox Bot API server, driven over loopback HTTP by python-telegram-bot itself and httpx:
+what it accepts, what it rejects with Telegram's texts, long polling, webhooks, the user side."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import dataclasses
+import json
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputFile,
+    MessageOriginHiddenUser,
+    MessageOriginUser,
+    ReplyParameters,
+)
+from telegram.error import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
+from telegram.request import HTTPXRequest
+
+from bot.sandbox.serve import serving
+from bot.sandbox.telegram import (
+    EntityParseError,
+    FakeTelegram,
+    format_text,
+    parse_html,
+    parse_multipart,
+    start_fake_telegram,
+    utf16_len,
+)
+
+TOKEN = "654321:UNIT-test_token"
+JEANNE, JOHN, ALICE, OUTSIDER = 1001, 1002, 9001, 9100
+STAFF = -1001234567890
+PNG = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x20\0\0\0\x10" + b"\0" * 16
+
+
+class ManualClock:
+    """A monotonic clock the test moves by hand, so rate limits and expiries need no sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclasses.dataclass
+class Sandbox:
+    fake: FakeTelegram
+    url: str
+    bot: Bot
+    clock: ManualClock
+
+    def api(self, method: str) -> str:
+        return f"{self.url}/bot{TOKEN}/{method}"
+
+
+@contextlib.asynccontextmanager
+async def sandbox(**options):
+    clock = ManualClock()
+    fake, server = await start_fake_telegram(token=TOKEN, clock=clock, **options)
+    fake.add_user(JEANNE, "Jeanne", username="jeanne")
+    fake.add_user(JOHN, "John", language_code="en", last_name="Smith")
+    fake.add_user(ALICE, "Alice")
+    fake.add_user(OUTSIDER, "Mallory")
+    fake.add_group(STAFF, "OpenFlyers staff", members=[ALICE])
+    bot = Bot(TOKEN, base_url=f"{server.url}/bot", base_file_url=f"{server.url}/file/bot")
+    try:
+        async with bot:
+            yield Sandbox(fake, server.url, bot, clock)
+    finally:
+        await server.stop()
+
+
+@pytest.fixture
+async def tg():
+    async with sandbox() as s:
+        yield s
+
+
+def keyboard(*buttons: InlineKeyboardButton) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup([list(buttons)])
+
+
+# -- HTML parse mode ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("markup", "text", "entities"),
+    [
+        ("plain", "plain", []),
+        ("<b>gras</b> et <i>italique</i>", "gras et italique", [("bold", 0, 4), ("italic", 8, 8)]),
+        ("<B>x</B>", "x", [("bold", 0, 1)]),
+        ("a &lt;b&gt; &amp; &quot;c&quot; &#39;d&#x27;", "a <b> & \"c\" 'd'", []),
+        ("&lt without semicolon", "< without semicolon", []),
+        ("🙂 <b>é🙂</b>", "🙂 é🙂", [("bold", 3, 3)]),
+        ("<b>bold <i>both</i></b>", "bold both", [("bold", 0, 9), ("italic", 5, 4)]),
+        ("<strong>s</strong><em>e</em><ins>u</ins><del>d</del>", "seud", None),
+        ("<code>x &lt; 1</code>", "x < 1", [("code", 0, 5)]),
+        ('<tg-spoiler>s</tg-spoiler><span class="tg-spoiler">t</span>', "st", None),
+        ("<blockquote expandable>q</blockquote>", "q", [("expandable_blockquote", 0, 1)]),
+        ("<b></b>empty", "empty", []),
+        ("<b>x</>", "x", [("bold", 0, 1)]),
+        ("<b >x</b >", "x", [("bold", 0, 1)]),
+        ("a > b", "a > b", []),
+    ],
+)
+def test_html_is_parsed_into_text_and_utf16_entities(markup, text, entities):
+    plain, found = parse_html(markup)
+    assert plain == text
+    if entities is not None:
+        assert [(e["type"], e["offset"], e["length"]) for e in found] == entities
+
+
+def test_html_links_code_languages_and_emoji():
+    text, entities = parse_html(
+        '<a href="https://openflyers.fr/?a=1&amp;b=2">site</a> '
+        '<pre><code class="language-python">x = 1</code></pre> '
+        '<tg-emoji emoji-id="5368324170671202286">👍</tg-emoji>'
+    )
+    assert text == "site x = 1 👍"
+    assert entities[0] == {
+        "type": "text_link",
+        "offset": 0,
+        "length": 4,
+        "url": "https://openflyers.fr/?a=1&b=2",
+    }
+    assert entities[1] == {"type": "pre", "offset": 5, "length": 5, "language": "python"}
+    assert entities[2]["custom_emoji_id"] == "5368324170671202286"
+    _, dropped = parse_html('<a href="javascript:alert(1)">x</a>')
+    assert dropped == []
+
+
+@pytest.mark.parametrize(
+    ("markup", "error"),
+    [
+        ("<b>bold", 'Can\'t find end tag corresponding to start tag "b"'),
+        ("<b>x</i>", 'Unmatched end tag at byte offset 4, expected "</b>", found "</i>"'),
+        ("x</b>", "Unexpected end tag at byte offset 1"),
+        ("<foo>x</foo>", 'Unsupported start tag "foo" at byte offset 0'),
+        ("é <br>", 'Unsupported start tag "br" at byte offset 3'),
+        ("1 < 2", 'Unsupported start tag "" at byte offset 2'),
+        ("a <b", "Unclosed start tag at byte offset 2"),
+        ("<b>x</b", "Unclosed end tag at byte offset 4"),
+        ("<a href=x>y</a>", None),  # a valid name token, not a valid link
+        ("<a href>y</a>", 'Expected equal sign in declaration of an attribute of the tag "a"'),
+        ('<a ="x">y</a>', 'Empty attribute name in the tag "a"'),
+        ("<a href=a/b>y</a>", "Unexpected end of name token at byte offset 8"),
+        ("<a>y</a>", 'Tag "a" must have an "href" attribute'),
+        ('<span class="x">y</span>', 'Tag "span" must have class "tg-spoiler"'),
+        ("Tom & Jerry", 'Unescaped "&" at byte offset 4'),
+        ("&nbsp;", 'Unescaped "&" at byte offset 0'),
+        ("&#0;", 'Unescaped "&" at byte offset 0'),
+        ('<a href="?a=1&b=2">y</a>', 'Unescaped "&" in an attribute of the tag "a"'),
+    ],
+)
+def test_bad_html_is_refused_like_telegram(markup, error):
+    if error is None:
+        parse_html(markup)
+        return
+    with pytest.raises(EntityParseError) as caught:
+        parse_html(markup)
+    assert str(caught.value).startswith(error)
+
+
+def test_text_is_trimmed_and_entities_follow():
+    text, entities = format_text("\n  <b>hi</b> there  \n", "HTML", None)
+    assert text == "hi there"
+    assert entities == [{"type": "bold", "offset": 0, "length": 2}]
+    assert format_text("  *x*  ", "MarkdownV2", None) == ("*x*", [])
+    assert utf16_len("a🙂é") == 4
+
+
+def test_multipart_bodies_keep_file_bytes_exactly():
+    data = b"--not-a-boundary\r\n\r\n\x00\xff\r"
+    request = httpx.Request(
+        "POST",
+        "http://x/",
+        data={"chat_id": "1", "caption": "é"},
+        files={"document": ("r\u00e9sum\u00e9.pdf", data, "application/pdf")},
+    )
+    body = request.read()
+    fields, uploads = parse_multipart(body, request.headers["content-type"])
+    assert fields == {"chat_id": "1", "caption": "é"}
+    assert uploads["document"].data == data
+    assert uploads["document"].filename == "résumé.pdf"
+    assert uploads["document"].mime_type == "application/pdf"
+
+
+# -- the Bot API through python-telegram-bot --------------------------------------------------------
+
+
+async def test_get_me_describes_the_sandbox_bot(tg: Sandbox):
+    me = await tg.bot.get_me()
+    assert me.id == 654321 and me.is_bot
+    assert me.first_name == "OpenFlyers (sandbox)"
+    assert me.username == "ofbot_sandbox_bot"
+    assert me.can_join_groups
+
+
+async def test_send_message_with_html_and_keyboard_is_stored_as_telegram_would(tg: Sandbox):
+    sent = await tg.bot.send_message(
+        JEANNE,
+        "<b>Bonjour</b> Jeanne &amp; 🙂",
+        parse_mode="HTML",
+        reply_markup=keyboard(
+            InlineKeyboardButton("Renouveler", callback_data="renew"),
+            InlineKeyboardButton("Site", url="https://openflyers.fr"),
+        ),
+    )
+    assert sent.text == "Bonjour Jeanne & 🙂"
+    assert sent.entities[0].type == "bold" and sent.entities[0].length == 7
+    assert sent.chat.id == JEANNE and sent.from_user.is_bot
+    stored = tg.fake.last_bot_message(JEANNE)
+    assert stored["message_id"] == sent.message_id
+    assert stored["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "renew"
+    assert stored["_edits"] == 0
+    assert tg.fake.stats["delivered"] == {JEANNE: 1}
+
+
+async def test_parameters_are_read_from_json_forms_and_query_strings(tg: Sandbox):
+    markup = {"inline_keyboard": [[{"text": "A", "callback_data": "a"}]]}
+    async with httpx.AsyncClient() as client:
+        by_json = await client.post(
+            tg.api("sendMessage"), json={"chat_id": JEANNE, "text": "json", "reply_markup": markup}
+        )
+        by_form = await client.post(
+            tg.api("sendmessage"),
+            data={"chat_id": str(JEANNE), "text": "form", "reply_markup": json.dumps(markup)},
+        )
+        by_query = await client.get(tg.api("sendMessage"), params={"chat_id": JEANNE, "text": "q"})
+    for response, text in ((by_json, "json"), (by_form, "form"), (by_query, "q")):
+        assert response.status_code == 200
+        body = response.json()
+        assert body["ok"] is True and body["result"]["text"] == text
+    assert by_form.json()["result"]["reply_markup"] == markup
+
+
+async def test_wrong_token_and_unknown_method(tg: Sandbox):
+    async with httpx.AsyncClient() as client:
+        wrong = await client.post(f"{tg.url}/bot1:nope/getMe")
+        unknown = await client.post(tg.api("sendSticker2"))
+    assert wrong.status_code == 401
+    assert wrong.json() == {"ok": False, "error_code": 401, "description": "Unauthorized"}
+    assert unknown.status_code == 404
+    assert unknown.json() == {"ok": False, "error_code": 404, "description": "Not Found"}
+    with pytest.raises(InvalidToken):
+        async with Bot("1:nope", base_url=f"{tg.url}/bot") as other:
+            await other.get_me()
+
+
+async def test_error_responses_have_telegrams_shape(tg: Sandbox):
+    async with httpx.AsyncClient() as client:
+        response = await client.post(tg.api("sendMessage"), json={"chat_id": 42, "text": "x"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "ok": False,
+        "error_code": 400,
+        "description": "Bad Request: chat not found",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"text": ""}, "message text is empty"),
+        ({"text": "  \n "}, "message text is empty"),
+        ({"text": "<b></b>", "parse_mode": "HTML"}, "message text is empty"),
+        ({"text": "x" * 4097}, "message is too long"),
+        ({"text": "🙂" * 2049}, "message is too long"),
+        ({"text": "<b>x</b>", "parse_mode": "HTML", "chat_id": 424242}, "chat not found"),
+        ({"text": "<b>x", "parse_mode": "HTML"}, "can't parse entities: can't find end tag"),
+        ({"text": "a < b", "parse_mode": "HTML"}, "can't parse entities: unsupported start tag"),
+        (
+            {
+                "text": "x",
+                "reply_markup": keyboard(InlineKeyboardButton("x", callback_data="é" * 33)),
+            },
+            "button_data_invalid",
+        ),
+        (
+            {"text": "x", "reply_markup": keyboard(InlineKeyboardButton("x", callback_data=""))},
+            "button_data_invalid",
+        ),
+        (
+            {"text": "x", "reply_markup": keyboard(InlineKeyboardButton("x", url="ftp://a.b"))},
+            "button_url_invalid",
+        ),
+        ({"text": "x", "reply_to_message_id": 999}, "message to be replied not found"),
+        (
+            {"text": "x", "reply_parameters": ReplyParameters(999)},
+            "message to be replied not found",
+        ),
+    ],
+)
+async def test_send_message_rejections(tg: Sandbox, kwargs, message):
+    kwargs = {"chat_id": JEANNE, **kwargs}
+    with pytest.raises(BadRequest) as caught:
+        await tg.bot.send_message(**kwargs)
+    assert caught.value.message.lower().startswith(message)
+    assert tg.fake.bot_messages(JEANNE) == []
+
+
+async def test_limits_count_utf16_units_after_parsing(tg: Sandbox):
+    sent = await tg.bot.send_message(JEANNE, "<b>" + "x" * 4096 + "</b>", parse_mode="HTML")
+    assert len(sent.text) == 4096
+    sent = await tg.bot.send_message(JEANNE, "&amp;" * 4096, parse_mode="HTML")
+    assert sent.text == "&" * 4096
+    sent = await tg.bot.send_message(JEANNE, "🙂" * 2048)
+    assert utf16_len(sent.text) == 4096
+
+
+async def test_a_text_only_button_or_a_broken_markup_is_refused(tg: Sandbox):
+    async with httpx.AsyncClient() as client:
+        text_only = await client.post(
+            tg.api("sendMessage"),
+            json={
+                "chat_id": JEANNE,
+                "text": "x",
+                "reply_markup": {"inline_keyboard": [[{"text": "a"}]]},
+            },
+        )
+        broken = await client.post(
+            tg.api("sendMessage"), data={"chat_id": JEANNE, "text": "x", "reply_markup": "{nope"}
+        )
+    assert text_only.json()["description"] == (
+        "Bad Request: can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+    )
+    assert (
+        broken.json()["description"] == "Bad Request: can't parse reply keyboard markup JSON object"
+    )
+
+
+async def test_allow_sending_without_reply_and_replies_carry_the_message(tg: Sandbox):
+    asked = await tg.fake.send_text(JEANNE, "question")
+    answer = await tg.bot.send_message(JEANNE, "réponse", reply_to_message_id=asked["message_id"])
+    assert answer.reply_to_message.text == "question"
+    orphan = await tg.bot.send_message(
+        JEANNE, "x", reply_parameters=ReplyParameters(999, allow_sending_without_reply=True)
+    )
+    assert orphan.reply_to_message is None
+
+
+async def test_blocked_user_and_user_who_never_started(tg: Sandbox):
+    tg.fake.block_bot(JEANNE)
+    with pytest.raises(Forbidden, match=r"(?i)bot was blocked by the user"):
+        await tg.bot.send_message(JEANNE, "hello")
+    tg.fake.unblock_bot(JEANNE)
+    await tg.bot.send_message(JEANNE, "hello")
+    tg.fake.add_user(5555, "Shy", started=False)
+    with pytest.raises(Forbidden, match=r"(?i)can't initiate conversation"):
+        await tg.bot.send_message(5555, "hello")
+    await tg.fake.send_text(5555, "/start")
+    await tg.bot.send_message(5555, "hello")
+
+
+async def test_blocking_sends_my_chat_member_updates(tg: Sandbox):
+    tg.fake.block_bot(JEANNE)
+    await tg.fake.send_text(JEANNE, "/start")  # writing again restarts the bot
+    updates = await tg.bot.get_updates(allowed_updates=["message", "my_chat_member"])
+    kinds = [
+        (u.my_chat_member.new_chat_member.status if u.my_chat_member else u.message.text)
+        for u in updates
+    ]
+    assert kinds == ["kicked", "member", "/start"]
+
+
+async def test_edit_message_text_applies_edits_and_refuses_what_telegram_refuses(tg: Sandbox):
+    buttons = keyboard(InlineKeyboardButton("Oui", callback_data="yes"))
+    sent = await tg.bot.send_message(JEANNE, "Version 1", reply_markup=buttons)
+    edited = await tg.bot.edit_message_text(
+        "<i>Version 2</i>", JEANNE, sent.message_id, parse_mode="HTML", reply_markup=buttons
+    )
+    assert edited.text == "Version 2" and edited.edit_date is not None
+    state = tg.fake.messages(JEANNE)[-1]
+    assert state["text"] == "Version 2" and state["_edits"] == 1
+    assert state["entities"] == [{"type": "italic", "offset": 0, "length": 9}]
+
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified: specified new message"):
+        await tg.bot.edit_message_text(
+            "<i>Version 2</i>", JEANNE, sent.message_id, parse_mode="HTML", reply_markup=buttons
+        )
+    with pytest.raises(BadRequest, match=r"(?i)message to edit not found"):
+        await tg.bot.edit_message_text("x", JEANNE, 999)
+    with pytest.raises(BadRequest, match=r"(?i)message text is empty"):
+        await tg.bot.edit_message_text(" ", JEANNE, sent.message_id)
+    mine = await tg.fake.send_text(JEANNE, "from Jeanne")
+    with pytest.raises(BadRequest, match=r"(?i)message can't be edited"):
+        await tg.bot.edit_message_text("x", JEANNE, mine["message_id"])
+
+    # Leaving the keyboard out of an edit removes it, as Telegram does.
+    await tg.bot.edit_message_text("<i>Version 2</i>", JEANNE, sent.message_id, parse_mode="HTML")
+    assert "reply_markup" not in tg.fake.messages(JEANNE)[0]
+
+
+async def test_edit_reply_markup_and_wait_for_edit(tg: Sandbox):
+    sent = await tg.bot.send_message(
+        JEANNE, "Choix", reply_markup=keyboard(InlineKeyboardButton("A", callback_data="a"))
+    )
+    waiting = asyncio.create_task(tg.fake.wait_for_edit(JEANNE, sent.message_id))
+    await tg.bot.edit_message_reply_markup(JEANNE, sent.message_id, reply_markup=None)
+    edited = await waiting
+    assert "reply_markup" not in edited and edited["text"] == "Choix"
+    with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
+        await tg.bot.edit_message_reply_markup(JEANNE, sent.message_id, reply_markup=None)
+
+
+async def test_delete_message(tg: Sandbox):
+    sent = await tg.bot.send_message(JEANNE, "bientôt effacé")
+    assert await tg.bot.delete_message(JEANNE, sent.message_id) is True
+    assert tg.fake.messages(JEANNE) == []
+    with pytest.raises(BadRequest, match=r"(?i)message to delete not found"):
+        await tg.bot.delete_message(JEANNE, sent.message_id)
+
+
+async def test_pressing_a_button_and_answering_the_callback(tg: Sandbox):
+    sent = await tg.bot.send_message(
+        JEANNE,
+        "Confirmer ?",
+        reply_markup=keyboard(InlineKeyboardButton("Oui", callback_data="ok")),
+    )
+    with pytest.raises(LookupError):
+        await tg.fake.press(JEANNE, sent.message_id, "nope")
+    query_id = await tg.fake.press(JEANNE, sent.message_id, "ok")
+    (update,) = await tg.bot.get_updates()
+    query = update.callback_query
+    assert query.id == query_id and query.data == "ok" and query.from_user.id == JEANNE
+    assert query.message.message_id == sent.message_id and query.message.text == "Confirmer ?"
+    assert query.chat_instance
+
+    assert await tg.bot.answer_callback_query(query_id, text="C'est fait", show_alert=True)
+    assert tg.fake.callback_answers[-1]["text"] == "C'est fait"
+    assert tg.fake.callback_answers[-1]["show_alert"] is True
+    with pytest.raises(BadRequest, match=r"(?i)query is too old and response timeout expired"):
+        await tg.bot.answer_callback_query(query_id)
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await tg.bot.answer_callback_query("123")
+
+    late = await tg.fake.press(JEANNE, sent.message_id, "ok")
+    tg.clock.now += 15 * 60 + 1
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
+        await tg.bot.answer_callback_query(late)
+
+
+async def test_documents_photos_and_files(tg: Sandbox):
+    data = b"%PDF-1.4\r\n\x00\xff binary\r"
+    sent = await tg.bot.send_document(
+        JEANNE,
+        InputFile(data, filename="facture-2025.pdf"),
+        caption="<b>Facture</b>",
+        parse_mode="HTML",
+    )
+    assert sent.document.file_name == "facture-2025.pdf"
+    assert sent.document.mime_type == "application/pdf"
+    assert sent.caption == "Facture" and sent.caption_entities[0].type == "bold"
+    assert tg.fake.document_bytes(tg.fake.last_bot_message(JEANNE)) == data
+    telegram_file = await tg.bot.get_file(sent.document.file_id)
+    assert bytes(await telegram_file.download_as_bytearray()) == data
+
+    again = await tg.bot.send_document(STAFF, sent.document.file_id)
+    assert again.document.file_unique_id == sent.document.file_unique_id
+
+    photo = await tg.bot.send_photo(JEANNE, InputFile(PNG, filename="p.png"))
+    assert (photo.photo[-1].width, photo.photo[-1].height) == (32, 16)
+    with pytest.raises(BadRequest, match=r"(?i)IMAGE_PROCESS_FAILED"):
+        await tg.bot.send_photo(JEANNE, InputFile(b"not an image", filename="x.png"))
+    with pytest.raises(BadRequest, match=r"(?i)wrong file identifier"):
+        await tg.bot.send_document(JEANNE, "BQACnope")
+    with pytest.raises(BadRequest, match=r"(?i)can't use file of type photo as document"):
+        await tg.bot.send_document(JEANNE, photo.photo[-1].file_id)
+    with pytest.raises(BadRequest, match=r"(?i)message caption is too long"):
+        await tg.bot.send_document(JEANNE, sent.document.file_id, caption="x" * 1025)
+    with pytest.raises(BadRequest, match=r"(?i)invalid file_id"):
+        await tg.bot.get_file("nope")
+
+
+async def test_attach_references_in_multipart_requests(tg: Sandbox):
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            tg.api("sendDocument"),
+            data={"chat_id": str(JEANNE), "document": "attach://report"},
+            files={"report": ("report.csv", b"a;b\n1;2\n", "text/csv")},
+        )
+    body = response.json()
+    assert body["ok"], body
+    assert body["result"]["document"]["file_name"] == "report.csv"
+    async with httpx.AsyncClient() as client:
+        download = await client.get(
+            f"{tg.url}/sandbox/files/{body['result']['document']['file_id']}"
+        )
+    assert download.content == b"a;b\n1;2\n"
+
+
+async def test_copy_message_relays_user_messages_to_the_staff_group(tg: Sandbox):
+    text = await tg.fake.send_text(JEANNE, "Ma facture est fausse")
+    copied = await tg.bot.copy_message(STAFF, JEANNE, text["message_id"])
+    relayed = tg.fake.messages(STAFF)[-1]
+    assert relayed["message_id"] == copied.message_id
+    assert relayed["text"] == "Ma facture est fausse" and relayed["from"]["is_bot"]
+    assert "forward_origin" not in relayed
+
+    doc = await tg.fake.send_document(
+        JEANNE, filename="scan.pdf", data=b"%PDF scan", mime_type="application/pdf", caption="scan"
+    )
+    card = await tg.bot.send_message(STAFF, "Jeanne (mermoz)")
+    copied = await tg.bot.copy_message(
+        STAFF,
+        JEANNE,
+        doc["message_id"],
+        caption="<i>scan de Jeanne</i>",
+        parse_mode="HTML",
+        reply_to_message_id=card.message_id,
+    )
+    relayed = tg.fake.messages(STAFF)[-1]
+    assert relayed["caption"] == "scan de Jeanne"
+    assert relayed["reply_to_message"]["message_id"] == card.message_id
+    assert tg.fake.document_bytes(relayed) == b"%PDF scan"
+
+    photo = await tg.fake.send_photo(JEANNE, caption="photo")
+    copied = await tg.bot.copy_message(
+        STAFF, JEANNE, photo["message_id"], reply_parameters=ReplyParameters(card.message_id)
+    )
+    assert tg.fake.messages(STAFF)[-1]["photo"][0]["file_id"] == photo["photo"][0]["file_id"]
+    with pytest.raises(BadRequest, match=r"(?i)message to copy not found"):
+        await tg.bot.copy_message(STAFF, JEANNE, 999)
+
+
+async def test_forwards_show_the_sender_unless_hidden(tg: Sandbox):
+    said = await tg.fake.send_text(JEANNE, "bonjour")
+    forwarded = await tg.bot.forward_message(STAFF, JEANNE, said["message_id"])
+    assert isinstance(forwarded.forward_origin, MessageOriginUser)
+    assert forwarded.forward_origin.sender_user.id == JEANNE
+    tg.fake.set_forward_privacy(JEANNE, True)
+    forwarded = await tg.bot.forward_message(STAFF, JEANNE, said["message_id"])
+    assert isinstance(forwarded.forward_origin, MessageOriginHiddenUser)
+    assert "forward_from" not in tg.fake.messages(STAFF)[-1]
+
+    staff_note = await tg.fake.send_text(ALICE, "note", chat_id=STAFF)
+    shown = await tg.fake.forward(ALICE, STAFF, staff_note["message_id"], ALICE)
+    assert shown["forward_origin"]["sender_user"]["id"] == ALICE
+    assert shown["forward_from"]["id"] == ALICE
+
+
+async def test_group_messages_commands_and_membership(tg: Sandbox):
+    message = await tg.fake.send_text(ALICE, "/help@ofbot_sandbox_bot now", chat_id=STAFF)
+    assert message["chat"] == {"id": STAFF, "title": "OpenFlyers staff", "type": "supergroup"}
+    assert message["entities"] == [{"type": "bot_command", "offset": 0, "length": 23}]
+    with pytest.raises(ValueError, match=r"(?i)not a member"):
+        await tg.fake.send_text(OUTSIDER, "hi", chat_id=STAFF)
+    assert "entities" not in await tg.fake.send_text(JEANNE, "/ not a command")
+
+
+async def test_chat_info_members_actions_and_bot_settings(tg: Sandbox):
+    chat = await tg.bot.get_chat(STAFF)
+    assert chat.title == "OpenFlyers staff" and chat.type == "supergroup"
+    private = await tg.bot.get_chat(JOHN)
+    assert private.first_name == "John" and private.last_name == "Smith"
+    with pytest.raises(BadRequest, match=r"(?i)chat not found"):
+        await tg.bot.get_chat(-1009999)
+    assert (await tg.bot.get_chat_member(STAFF, ALICE)).status == "member"
+    assert (await tg.bot.get_chat_member(STAFF, OUTSIDER)).status == "left"
+    assert await tg.bot.send_chat_action(JEANNE, "typing")
+    with pytest.raises(BadRequest, match=r"(?i)wrong parameter action"):
+        await tg.bot.send_chat_action(JEANNE, "dancing")
+
+    assert await tg.bot.set_my_commands([("start", "Commencer"), ("help", "Aide")])
+    assert await tg.bot.set_my_commands([("start", "Start")], language_code="en")
+    assert [c.command for c in await tg.bot.get_my_commands()] == ["start", "help"]
+    assert tg.fake.commands("en") == [{"command": "start", "description": "Start"}]
+    with pytest.raises(BadRequest, match=r"(?i)BOT_COMMAND_INVALID"):
+        await tg.bot.set_my_commands([("Start!", "x")])
+    assert await tg.bot.delete_my_commands()
+    assert await tg.bot.get_my_commands() == ()
+    assert await tg.bot.set_my_description("Le bot OpenFlyers")
+    assert (await tg.bot.get_my_description()).description == "Le bot OpenFlyers"
+    assert await tg.bot.set_my_short_description("Bot")
+    assert await tg.bot.set_chat_menu_button()
+    assert await tg.bot.log_out() and await tg.bot.close()
+
+
+# -- updates: long polling and webhooks ---------------------------------------------------------------
+
+
+async def test_get_updates_offsets_limits_and_long_polling(tg: Sandbox):
+    assert await tg.bot.get_updates() == ()
+    for text in ("un", "deux", "trois"):
+        await tg.fake.send_text(JEANNE, text)
+    first = await tg.bot.get_updates(limit=2)
+    assert [u.message.text for u in first] == ["un", "deux"]
+    assert [u.message.text for u in await tg.bot.get_updates()] == ["un", "deux", "trois"]
+    rest = await tg.bot.get_updates(offset=first[-1].update_id + 1)
+    assert [u.message.text for u in rest] == ["trois"]
+    assert await tg.bot.get_updates(offset=rest[-1].update_id + 1) == ()
+
+    polls = tg.fake.calls["getupdates"]
+    poll = asyncio.create_task(tg.bot.get_updates(offset=rest[-1].update_id + 1, timeout=30))
+    while tg.fake.calls["getupdates"] == polls:
+        await asyncio.sleep(0.01)
+    await tg.fake.send_text(JEANNE, "quatre")
+    (update,) = await poll  # answered as soon as the update exists, long before 30 s
+    assert update.message.text == "quatre"
+    assert update.update_id > rest[-1].update_id
+    assert update.message.from_user.language_code == "fr"
+
+
+async def test_a_second_poller_ends_the_first_with_a_conflict(tg: Sandbox):
+    first = asyncio.create_task(tg.bot.get_updates(timeout=30))
+    while tg.fake.calls.get("getupdates", 0) < 1:
+        await asyncio.sleep(0.01)
+    async with httpx.AsyncClient(timeout=10) as client:
+        # Another process: PTB's own get_updates calls share one connection and would queue.
+        second = asyncio.create_task(client.post(tg.api("getUpdates"), json={"timeout": 30}))
+        with pytest.raises(Conflict, match=r"(?i)terminated by other getUpdates request"):
+            await first
+        await tg.fake.send_text(JEANNE, "hello")
+        answer = (await second).json()
+    assert [u["message"]["text"] for u in answer["result"]] == ["hello"]
+
+
+async def test_allowed_updates_filters_new_updates(tg: Sandbox):
+    await tg.bot.get_updates(allowed_updates=["callback_query"])
+    await tg.fake.send_text(JEANNE, "ignored")
+    assert await tg.bot.get_updates() == ()
+    assert tg.fake.update_count == 0
+
+
+class Receiver:
+    """A webhook endpoint: fails the first `failures` posts, records the others."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.received: list[dict] = []
+        self.secrets: list[str | None] = []
+        self.arrived = asyncio.Event()
+        self.app = Starlette(routes=[Route("/hook", self.hook, methods=["POST"])])
+
+    async def hook(self, request: Request) -> Response:
+        self.secrets.append(request.headers.get("x-telegram-bot-api-secret-token"))
+        if self.failures:
+            self.failures -= 1
+            return Response(status_code=500)
+        self.received.append(await request.json())
+        self.arrived.set()
+        return Response()
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.received) < count:
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), 5)
+
+
+async def test_webhook_delivery_with_secret_retries_and_conflicts(tg: Sandbox):
+    receiver = Receiver(failures=2)
+    async with serving(receiver.app) as hook_server:
+        await tg.fake.send_text(JEANNE, "avant")
+        assert await tg.bot.set_webhook(
+            f"{hook_server.url}/hook", secret_token="s3cret_-X", drop_pending_updates=True
+        )
+        with pytest.raises(
+            Conflict, match=r"(?i)can't use getUpdates method while webhook is active"
+        ):
+            await tg.bot.get_updates()
+        await tg.fake.send_text(JEANNE, "un")
+        await tg.fake.send_text(JEANNE, "deux")
+        await receiver.wait_for(2)
+        assert [u["message"]["text"] for u in receiver.received] == ["un", "deux"]
+        assert set(receiver.secrets) == {"s3cret_-X"}
+        assert len(receiver.secrets) == 4  # two refused, then each update once
+        info = await tg.bot.get_webhook_info()
+        assert info.url == f"{hook_server.url}/hook" and info.pending_update_count == 0
+        assert "500" in info.last_error_message
+
+        with pytest.raises(BadRequest, match=r"(?i)secret token contains unallowed characters"):
+            await tg.bot.set_webhook(f"{hook_server.url}/hook", secret_token="a b")
+        assert await tg.bot.delete_webhook()
+    await tg.fake.send_text(JEANNE, "trois")
+    assert [u.message.text for u in await tg.bot.get_updates()] == ["trois"]
+    assert (await tg.bot.get_webhook_info()).url == ""
+
+
+async def test_webhook_keeps_updates_while_the_receiver_is_down(tg: Sandbox):
+    receiver = Receiver()
+    async with serving(receiver.app) as hook_server:
+        url = f"{hook_server.url}/hook"
+    await tg.bot.set_webhook(url)  # nothing listens there any more
+    await tg.fake.send_text(JEANNE, "en attente")
+    while not (await tg.bot.get_webhook_info()).last_error_message:
+        await asyncio.sleep(0.05)
+    assert (await tg.bot.get_webhook_info()).pending_update_count == 1
+    await tg.bot.delete_webhook()
+    assert [u.message.text for u in await tg.bot.get_updates()] == ["en attente"]
+
+
+# -- rate limits and faults -----------------------------------------------------------------------
+
+
+async def test_private_chat_rate_limit_answers_429_with_retry_after():
+    async with sandbox(chat_rate=1.0, chat_burst=3) as tg:
+        for n in range(3):
+            await tg.bot.send_message(JEANNE, f"message {n}")
+        with pytest.raises(RetryAfter) as caught:
+            await tg.bot.send_message(JEANNE, "one too many")
+        assert caught.value.retry_after == 1
+        with pytest.raises(RetryAfter):
+            await tg.bot.edit_message_text("edited", JEANNE, 1)  # edits count too
+        await tg.bot.send_message(JOHN, "another chat is fine")
+        tg.clock.now += 1
+        await tg.bot.send_message(JEANNE, "after waiting")
+        assert tg.fake.stats["rate_limited"] == 2
+        assert tg.fake.stats["delivered"] == {JEANNE: 4, JOHN: 1}
+        async with httpx.AsyncClient() as client:
+            response = await client.post(
+                tg.api("sendMessage"), json={"chat_id": JEANNE, "text": "x"}
+            )
+        assert response.status_code == 429
+        assert response.json() == {
+            "ok": False,
+            "error_code": 429,
+            "description": "Too Many Requests: retry after 1",
+            "parameters": {"retry_after": 1},
+        }
+
+
+async def test_group_and_global_rate_limits():
+    async with sandbox(group_per_minute=2, global_rate=0, chat_rate=0) as tg:
+        await tg.bot.send_message(STAFF, "1")
+        await tg.bot.send_message(STAFF, "2")
+        with pytest.raises(RetryAfter) as caught:
+            await tg.bot.send_message(STAFF, "3")
+        assert caught.value.retry_after == 30
+        for n in range(20):
+            await tg.bot.send_message(JEANNE, str(n))  # private limits switched off
+    async with sandbox(global_rate=3, chat_rate=0, group_per_minute=0) as tg:
+        await tg.bot.send_message(JEANNE, "1")
+        await tg.bot.send_message(JOHN, "2")
+        await tg.bot.send_message(STAFF, "3")
+        with pytest.raises(RetryAfter):
+            await tg.bot.send_message(ALICE, "4")
+
+
+async def test_injected_faults():
+    async with sandbox() as tg:
+        tg.fake.inject_fault("sendMessage", "500", 1)
+        with pytest.raises(NetworkError, match=r"(?i)Internal Server Error"):
+            await tg.bot.send_message(JEANNE, "x")
+        tg.fake.inject_fault(None, "429", 2)
+        with pytest.raises(RetryAfter):
+            await tg.bot.get_me()
+        with pytest.raises(RetryAfter):
+            await tg.bot.send_message(JEANNE, "x")
+        await tg.bot.send_message(JEANNE, "works again")
+        assert [m["text"] for m in tg.fake.messages(JEANNE)] == ["works again"]
+
+        tg.fake.inject_fault("sendMessage", "timeout", 1, delay=0.5)
+        impatient = Bot(TOKEN, base_url=f"{tg.url}/bot", request=HTTPXRequest(read_timeout=0.1))
+        with pytest.raises(TimedOut):
+            await impatient.send_message(JEANNE, "slow")
+        await tg.fake.wait_for_bot_message(JEANNE, contains="slow")  # answered after the delay
+
+
+# -- the user side: Python API and HTTP -------------------------------------------------------------
+
+
+async def test_wait_for_bot_message_sees_new_and_edited_messages(tg: Sandbox):
+    waiting = asyncio.create_task(tg.fake.wait_for_bot_message(JEANNE, contains="code"))
+    await tg.bot.send_message(JEANNE, "Bonjour")
+    await tg.bot.send_message(JEANNE, "Votre code est envoyé")
+    assert (await waiting)["message_id"] == 2
+    sent = await tg.bot.send_message(JEANNE, "Paiement en cours")
+    waiting = asyncio.create_task(
+        tg.fake.wait_for_bot_message(JEANNE, after=sent.message_id - 1, contains="payé")
+    )
+    await tg.bot.edit_message_text("Paiement reçu : payé", JEANNE, sent.message_id)
+    assert (await waiting)["_edits"] == 1
+    with pytest.raises(TimeoutError) as caught:
+        await tg.fake.wait_for_bot_message(JEANNE, contains="jamais", timeout=0.05)
+    assert "Votre code est envoyé" in str(caught.value)
+
+
+async def test_event_queue_sees_every_change(tg: Sandbox):
+    events = tg.fake.subscribe()
+    said = await tg.fake.send_text(JEANNE, "hi")
+    sent = await tg.bot.send_message(
+        JEANNE, "menu", reply_markup=keyboard(InlineKeyboardButton("A", callback_data="a"))
+    )
+    query = await tg.fake.press(JEANNE, sent.message_id, "a")
+    await tg.bot.answer_callback_query(query, text="ok")
+    await tg.bot.edit_message_text("menu 2", JEANNE, sent.message_id)
+    await tg.bot.delete_message(JEANNE, sent.message_id)
+    seen = []
+    while not events.empty():
+        event = events.get_nowait()
+        seen.append((event["kind"], event["chat_id"], event["message"].get("message_id")))
+    assert seen == [
+        ("message", JEANNE, said["message_id"]),
+        ("message", JEANNE, sent.message_id),
+        ("callback_answer", JEANNE, sent.message_id),
+        ("edit", JEANNE, sent.message_id),
+        ("delete", JEANNE, sent.message_id),
+    ]
+    tg.fake.unsubscribe(events)
+
+
+async def test_the_user_side_over_http(tg: Sandbox):
+    async with httpx.AsyncClient(base_url=f"{tg.url}/sandbox") as client:
+        added = await client.post("/users", json={"user_id": 7, "first_name": "Zoé"})
+        assert added.json()["first_name"] == "Zoé"
+        chats = (await client.get("/chats")).json()
+        assert {c["chat"]["id"] for c in chats["chats"]} >= {7, JEANNE, STAFF}
+        assert chats["bot"]["username"] == "ofbot_sandbox_bot"
+
+        said = (await client.post("/send", json={"user_id": 7, "text": "/start"})).json()
+        assert said["entities"][0]["type"] == "bot_command"
+        sent = await tg.bot.send_message(
+            7, "Choisir", reply_markup=keyboard(InlineKeyboardButton("A", callback_data="a"))
+        )
+        after = (await client.get("/chats/7/messages", params={"after": said["message_id"]})).json()
+        assert [m["text"] for m in after] == ["Choisir"]
+        pressed = await client.post(
+            "/press", json={"user_id": 7, "message_id": sent.message_id, "data": "a"}
+        )
+        assert pressed.json()["callback_query_id"]
+        refused = await client.post(
+            "/press", json={"user_id": 7, "message_id": sent.message_id, "data": "zz"}
+        )
+        assert refused.status_code == 400 and "no button" in refused.json()["error"]
+
+        document = await client.post(
+            "/document",
+            json={
+                "user_id": 7,
+                "filename": "licence.pdf",
+                "mime_type": "application/pdf",
+                "data": base64.b64encode(b"%PDF licence").decode(),
+            },
+        )
+        file_id = document.json()["document"]["file_id"]
+        assert (await client.get(f"/files/{file_id}")).content == b"%PDF licence"
+        photo = await client.post(
+            "/photo", json={"user_id": 7, "data": base64.b64encode(PNG).decode(), "caption": "vue"}
+        )
+        assert photo.json()["photo"][0]["width"] == 32
+
+        blocked = await client.post("/block", json={"user_id": 7, "blocked": True})
+        assert blocked.json() == {"user_id": 7, "blocked": True}
+        with pytest.raises(Forbidden):
+            await tg.bot.send_message(7, "x")
+        await client.post("/block", json={"user_id": 7, "blocked": False})
+
+        calls_before = tg.fake.calls["getme"]
+        await client.post("/fault", json={"method": "getMe", "kind": "500", "count": 1})
+        with pytest.raises(NetworkError):
+            await tg.bot.get_me()
+        stats = (await client.get("/stats")).json()
+        assert stats["delivered"] == {"7": 1}
+        assert stats["calls"]["getme"] == calls_before + 1
+        updates = await tg.bot.get_updates()
+    assert [describe(u) for u in updates] == [
+        "/start",
+        "press a",
+        "document licence.pdf",
+        "photo vue",
+        "kicked",
+        "member",
+    ]
+
+
+def describe(update) -> str:
+    if update.callback_query:
+        return f"press {update.callback_query.data}"
+    if update.my_chat_member:
+        return update.my_chat_member.new_chat_member.status
+    message = update.message
+    if message.document:
+        return f"document {message.document.file_name}"
+    return message.text or f"photo {message.caption}"
+
+
+async def test_event_stream_over_http_and_clean_shutdown():
+    clock = ManualClock()
+    fake, server = await start_fake_telegram(token=TOKEN, clock=clock)
+    fake.add_user(JEANNE, "Jeanne")
+    received = []
+    async with httpx.AsyncClient(timeout=5) as client:
+        async with client.stream("GET", f"{server.url}/sandbox/events") as stream:
+            assert stream.headers["content-type"].startswith("text/event-stream")
+            lines = stream.aiter_lines()
+            assert (await anext(lines)).startswith(":")
+            await fake.send_text(JEANNE, "en direct")
+            async for line in lines:
+                if line.startswith("data: "):
+                    received.append(json.loads(line.removeprefix("data: ")))
+                    break
+        poll = asyncio.create_task(
+            client.post(f"{server.url}/bot{TOKEN}/getUpdates", json={"offset": 99, "timeout": 50})
+        )
+        while fake.calls.get("getupdates", 0) < 1:
+            await asyncio.sleep(0.01)
+        await server.stop()  # must not wait for the long poll: close() answers it
+        assert (await poll).json() == {"ok": True, "result": []}
+    assert received[0]["kind"] == "message"
+    assert received[0]["message"]["text"] == "en direct"
