@@ -38,7 +38,9 @@ class RunningServer:
 
 async def start_server(app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Bind first (so port 0 resolves), then serve `app` until `stop()`."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; with proto 0 small
+    # replies wait for a delayed ACK (~40 ms each).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
