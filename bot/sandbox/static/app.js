@@ -171,7 +171,7 @@
     if (chat.type !== "private") {
       const select = $("identity-select");
       select.replaceChildren(
-        ...chat.members.map((m) => el("option", { value: m.id, selected: m.id === me(chat) }, `${m.name} (${m.role})`)),
+        ...chat.members.map((m) => el("option", { value: m.id, selected: m.id === me(chat) }, m.name)),
       );
     }
     text.disabled = $("composer-send").disabled = false;
@@ -211,7 +211,7 @@
             el("span", { className: "reply-quote-text" }, m.reply_to.text),
           )
         : null,
-      m.photo ? el("img", { className: "photo", src: m.photo.url, alt: `Photo from ${m.from.name}`, loading: "lazy" }) : null,
+      m.photo ? el("img", { className: "photo", src: m.photo.url, alt: `Photo from ${m.from.name}`, onload: keepAtBottom }) : null,
       m.document
         ? el(
             "a",
@@ -296,6 +296,13 @@
         ),
       ),
     );
+  }
+
+  function keepAtBottom(event) {
+    // A picture that finished loading grows its bubble: stay at the newest message if we were.
+    const log = $("messages");
+    const node = event.target.closest("li");
+    if (node && !node.nextElementSibling) log.scrollTop = log.scrollHeight;
   }
 
   function jumpTo(event, chat, messageId) {
