@@ -66,10 +66,10 @@ class Texts:
         self.env.filters["date"] = lambda value, lang: format_date(value, lang)
         self.env.filters["masked"] = mask_email
 
-    def render(self, lang: str, name: str, **values: object) -> str:
+    def render(self, lang: str, template_name: str, /, **values: object) -> str:
         if lang not in LANGUAGES:
             lang = DEFAULT_LANGUAGE
-        template = self.env.get_template(f"{lang}/{name}.j2")
+        template = self.env.get_template(f"{lang}/{template_name}.j2")
         return template.render(lang=lang, **values).strip()
 
     def names(self, lang: str) -> set[str]:

@@ -28,8 +28,8 @@ def lang_of(update: object, context: BotContext) -> str:
     return pick_language(user.language_code if user else None)
 
 
-def text(update: object, context: BotContext, name: str, **values: object) -> str:
-    return context.services.texts.render(lang_of(update, context), name, **values)
+def text(update: object, context: BotContext, template_name: str, /, **values: object) -> str:
+    return context.services.texts.render(lang_of(update, context), template_name, **values)
 
 
 def keyboard(
@@ -54,7 +54,8 @@ def keyboard(
 async def reply(
     update: Update,
     context: BotContext,
-    name: str,
+    template_name: str,
+    /,
     buttons: Sequence[Sequence[Button]] | None = None,
     **values: object,
 ) -> Message:
@@ -66,7 +67,7 @@ async def reply(
     markup = keyboard(lang, context, buttons) if buttons else None
     return await context.bot.send_message(
         chat_id=update.effective_chat.id,
-        text=context.services.texts.render(lang, name, **values),
+        text=context.services.texts.render(lang, template_name, **values),
         parse_mode=ParseMode.HTML,
         reply_markup=markup,
         disable_web_page_preview=True,

@@ -29,7 +29,8 @@ CLUB_USER_2 = 1003
 async def telegram():
     from bot.sandbox.telegram import start_fake_telegram
 
-    fake, server = await start_fake_telegram(token=TOKEN)
+    # A person types slower than a test: allow short bursts per chat (Telegram tolerates them).
+    fake, server = await start_fake_telegram(token=TOKEN, chat_burst=30)
     fake.add_user(CLUB_USER_FR, "Jeanne", language_code="fr", username="jeanne")
     fake.add_user(CLUB_USER_EN, "John", language_code="en", username="john")
     fake.add_user(CLUB_USER_2, "Paul", language_code="fr")

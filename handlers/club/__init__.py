@@ -29,7 +29,7 @@ def build_conversation() -> ConversationHandler:
             fallbacks=start.fallbacks(),
             name="club",
             persistent=True,
-            allow_reentry=True,
+            allow_reentry=False,  # /start is a fallback; catch-all entry points must not re-enter
         )
 
 

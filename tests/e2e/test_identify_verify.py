@@ -171,7 +171,7 @@ async def test_at_most_three_codes_per_club_per_hour(chat, smtp, telegram, bot):
 
 async def test_english_speaker_gets_english_and_language_switches(chat_en, smtp):
     replies = await chat_en.say("/start")
-    assert "What is the address" in replies[-1]["text"]
+    assert "what is the address" in replies[-1]["text"]
     await chat_en.say("/language")
     replies = await chat_en.press("Français")
     assert "français" in replies[-1]["text"]
@@ -200,7 +200,7 @@ async def test_cancel_at_each_step(chat: Chat, smtp, step):
     replies = await chat.say("/cancel")
     assert "annulé" in replies[-1]["text"]
     replies = await chat.say("123456")  # no longer read as a code or an address
-    assert "Quelle est l’adresse" in replies[-1]["text"]
+    assert "l’adresse de la plateforme" in replies[-1]["text"]
 
 
 async def test_back_button_returns_from_the_email_step(chat: Chat):
@@ -241,4 +241,4 @@ async def test_forget_removes_the_link_and_verification_is_needed_again(chat: Ch
     assert "supprimé" in replies[-1]["text"]
     assert await bot.services.db.fetchval("SELECT count(*) FROM contacts") == 0
     replies = await chat.say("/start")
-    assert "Quelle est l’adresse" in replies[-1]["text"]
+    assert "l’adresse de la plateforme" in replies[-1]["text"]

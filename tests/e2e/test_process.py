@@ -20,7 +20,7 @@ async def _say(telegram, text: str, contains: str, timeout: float = 15.0) -> dic
 
 async def test_conversation_resumes_after_kill_9(bot_process, telegram, smtp):
     await bot_process.start()
-    await _say(telegram, "/start", "Quelle est l’adresse")
+    await _say(telegram, "/start", "l’adresse de la plateforme")
     await _say(telegram, "mermoz", MERMOZ["name"])
     await _say(telegram, MERMOZ["structure_email"], "6 chiffres")
     code = await read_code(smtp, MERMOZ["structure_email"])
@@ -50,7 +50,7 @@ async def test_webhook_mode_receives_updates_with_the_secret_token(bot_process, 
         bot_process.settings, public_url=f"http://127.0.0.1:{bot_process.settings.http_port}"
     )
     await bot_process.start("--webhook")
-    await _say(telegram, "/start", "Quelle est l’adresse")
+    await _say(telegram, "/start", "l’adresse de la plateforme")
     await _say(telegram, "mermoz", MERMOZ["name"])
     async with httpx.AsyncClient() as client:
         wrong = await client.post(
