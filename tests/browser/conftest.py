@@ -120,6 +120,7 @@ def shots(request) -> Shots:
 
 async def _open_page(browser, request, viewport):
     context = await browser.new_context(viewport=viewport, accept_downloads=True, locale="en-GB")
+    context.set_default_timeout(15_000)
     page = await context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
