@@ -11,6 +11,7 @@ import re
 from email.message import EmailMessage
 
 import httpx
+import pytest
 from playwright.async_api import expect
 
 from bot.sandbox.run import CLUB_CONTACT, STAFF, STAFF_CHAT
@@ -293,3 +294,52 @@ async def test_stopping_the_server_with_a_page_open_does_not_hang(sandbox, brows
     await goto(page, server.url)
     await asyncio.wait_for(server.stop(), 10)
     await context.close()
+
+
+async def test_a_url_button_opens_the_stripe_checkout_page_where_test_cards_pay(
+    page, sandbox, shots
+):
+    if sandbox.stripe is None:
+        pytest.skip("the Stripe stand-in (bot/sandbox/stripe.py) is not there")
+    async with httpx.AsyncClient() as client:
+        created = await client.post(
+            f"{sandbox.stripe_server.url}/v1/checkout/sessions",
+            headers={"Authorization": f"Bearer {sandbox.settings.stripe_secret_key}"},
+            data={
+                "mode": "payment",
+                "success_url": "https://t.me/ofbot_sandbox_bot",
+                "line_items[0][quantity]": "1",
+                "line_items[0][price_data][currency]": "eur",
+                "line_items[0][price_data][unit_amount]": "12000",
+                "line_items[0][price_data][product_data][name]": "Abonnement OF-2026-000042",
+            },
+        )
+    session = created.json()
+    assert created.status_code == 200, session
+    await bot_api(
+        sandbox,
+        "sendMessage",
+        chat_id=CLUB_CONTACT,
+        text="Facture OF-2026-000042 : 120,00 €",
+        reply_markup={"inline_keyboard": [[{"text": "Payer par carte", "url": session["url"]}]]},
+    )
+    await chat_item(page, "Jeanne").click()
+    async with page.context.expect_page() as opening:
+        await page.get_by_role("link", name=re.compile("Payer par carte")).click()
+    checkout = await opening.value
+    await checkout.wait_for_load_state()
+    await checkout.get_by_label("Card number").fill("4000 0000 0000 0002")
+    await checkout.get_by_label("Expiry").fill("12 / 34")
+    await checkout.get_by_label("Security code").fill("123")
+    async with checkout.expect_navigation():
+        await checkout.get_by_role("button", name=re.compile("Pay")).click()
+    await expect(checkout.get_by_role("alert")).to_contain_text(re.compile("declined", re.I))
+    assert sandbox.stripe.session(session["id"])["status"] == "open"
+    await shots.take(checkout, "checkout-declined")
+    await checkout.get_by_label("Card number").fill("4242 4242 4242 4242")
+    await checkout.get_by_label("Security code").fill("123")
+    async with checkout.expect_navigation():
+        await checkout.get_by_role("button", name=re.compile("Pay")).click()
+    await expect(checkout.get_by_role("alert")).to_have_count(0)
+    assert sandbox.stripe.session(session["id"])["status"] == "complete"
+    await shots.take(checkout, "checkout-paid")
