@@ -30,7 +30,7 @@ async def telegram():
     from bot.sandbox.telegram import start_fake_telegram
 
     # A person types slower than a test: allow short bursts per chat (Telegram tolerates them).
-    fake, server = await start_fake_telegram(token=TOKEN, chat_burst=30)
+    fake, server = await start_fake_telegram(token=TOKEN, chat_burst=200)
     fake.add_user(CLUB_USER_FR, "Jeanne", language_code="fr", username="jeanne")
     fake.add_user(CLUB_USER_EN, "John", language_code="en", username="john")
     fake.add_user(CLUB_USER_2, "Paul", language_code="fr")
