@@ -48,7 +48,11 @@ def _parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="the whole product offline, with sample data")
     sandbox.add_argument("--port", type=int, default=0, help="web page port (default: free port)")
     sandbox.add_argument("--no-terminal", action="store_true", help="no terminal chat")
-    sandbox.add_argument("--reset", action="store_true", help="start again from the sample data")
+    sandbox.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the previous sandbox database (default: sample data)",
+    )
     return parser
 
 

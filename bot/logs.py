@@ -45,8 +45,9 @@ class RedactingFormatter(logging.Formatter):
         return redact(super().format(record), self.secrets)
 
 
-def configure_logging(secrets: list[str], level: int = logging.INFO) -> None:
-    handler = logging.StreamHandler()
+def configure_logging(secrets: list[str], level: int = logging.INFO, path=None) -> None:
+    """Log to stderr, or to `path` (the sandbox keeps the terminal for the chat)."""
+    handler = logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler()
     handler.setFormatter(
         RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets)
     )

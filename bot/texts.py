@@ -58,8 +58,9 @@ class Texts:
             loader=jinja2.FileSystemLoader(str(root)),
             autoescape=lambda name: not _is_plain_text(name),
             undefined=jinja2.StrictUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
+            # Tags stay inline in message templates; a newline after `{% endif %}` is kept.
+            trim_blocks=False,
+            lstrip_blocks=False,
             keep_trailing_newline=False,
         )
         self.env.filters["money"] = lambda cents, lang: format_money(cents, lang)

@@ -5,6 +5,7 @@ They keep handlers to "read the update, call a service, render, choose the next 
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -63,7 +64,7 @@ async def reply(
     removed, so the history reads well and old buttons cannot be pressed twice."""
     lang = lang_of(update, context)
     if update.callback_query:
-        await settle_button(update)
+        await settle_button(update, context)
     markup = keyboard(lang, context, buttons) if buttons else None
     return await context.bot.send_message(
         chat_id=update.effective_chat.id,
@@ -74,9 +75,16 @@ async def reply(
     )
 
 
-async def settle_button(update: Update, notice: str | None = None) -> None:
-    """Answer the callback query (optionally with a short notice) and drop the pressed keyboard."""
+async def settle_button(update: Update, context: BotContext, notice: str | None = None) -> None:
+    """Answer the callback query (optionally with a short notice) and drop the pressed keyboard.
+
+    A query can be answered once, and one update may pass through several helpers (a notice,
+    then the menu): answered ids are remembered, bounded, in bot_data (not persisted)."""
     query = update.callback_query
+    answered = context.bot_data.setdefault("answered_queries", deque(maxlen=1024))
+    if query.id in answered:
+        return
+    answered.append(query.id)
     await query.answer(notice)
     if query.message and getattr(query.message, "reply_markup", None):
         # Already edited, or too old to edit: nothing to tidy.

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-import shutil
 import signal
 import sys
 from pathlib import Path
@@ -77,9 +76,11 @@ async def start_sandbox(base: Settings, data_dir: Path, *, reset: bool = False) 
     from bot.sandbox.smtp import start_smtp
     from bot.sandbox.telegram import start_fake_telegram
 
-    if reset and data_dir.exists():
-        shutil.rmtree(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
+    if reset:
+        # The stand-ins keep their chats in memory: a fresh start begins from the sample data.
+        for stale in data_dir.glob("ofbot.sqlite3*"):
+            stale.unlink()
     telegram, telegram_server = await start_fake_telegram(token=SANDBOX_TOKEN)
     telegram.add_user(CLUB_CONTACT, "Jeanne (club)", language_code="fr", username="jeanne")
     telegram.add_user(SECOND_CONTACT, "John (club)", language_code="en", username="john")
@@ -124,7 +125,12 @@ async def start_sandbox(base: Settings, data_dir: Path, *, reset: bool = False) 
 
 
 async def run_sandbox(base: Settings, args) -> int:
-    sandbox = await start_sandbox(base, Path(".sandbox"), reset=getattr(args, "reset", False))
+    from bot.logs import configure_logging
+
+    data_dir = Path(".sandbox")
+    data_dir.mkdir(exist_ok=True)
+    configure_logging([], path=data_dir / "ofbot.log")
+    sandbox = await start_sandbox(base, data_dir, reset=not getattr(args, "keep", False))
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -135,7 +141,8 @@ async def run_sandbox(base: Settings, args) -> int:
         from bot.sandbox.web import start_web
 
         web = await start_web(sandbox, port=getattr(args, "port", 0))
-    print(f"OpenFlyers bot sandbox running. Bot HTTP server: {sandbox.runtime.http.url}")
+    print(f"OpenFlyers bot sandbox running (log: {data_dir / 'ofbot.log'}).")
+    print(f"Bot HTTP server: {sandbox.runtime.http.url}")
     if web is not None:
         print(f"Open the sandbox page: {web.url}/")
     if not getattr(args, "no_terminal", False) and sys.stdin.isatty():

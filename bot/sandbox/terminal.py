@@ -35,6 +35,7 @@ class TerminalChat:
         self.user_id = CLUB_CONTACT
         self.chat_id = CLUB_CONTACT
         self.colour = sys.stdout.isatty()
+        self.shown: dict[int, str | None] = {}
 
     def _style(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.colour else text
@@ -180,9 +181,14 @@ class TerminalChat:
             if event.get("chat_id") != self.chat_id:
                 continue
             message = event.get("message") or {}
+            key = message.get("message_id")
+            text = message.get("text") or message.get("caption")
             if event["kind"] == "message" and message.get("from", {}).get("is_bot"):
+                self.shown[key] = text
                 self.show(message)
-            elif event["kind"] == "edit":
+            elif event["kind"] == "edit" and self.shown.get(key) != text:
+                # An edit that only removes a pressed keyboard is not worth reprinting.
+                self.shown[key] = text
                 self.show(message, edited=True)
             elif event["kind"] == "callback_answer" and event.get("text"):
                 print(self._style(DIM, f"  ({event['text']})"))

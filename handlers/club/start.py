@@ -42,7 +42,7 @@ async def start(update: Update, context: BotContext) -> str:
 async def greet(update: Update, context: BotContext) -> str:
     """A first message or an old button with no conversation under way: start over politely."""
     if update.callback_query:
-        await settle_button(update)
+        await settle_button(update, context)
     context.args = []
     return await start(update, context)
 
@@ -80,7 +80,7 @@ async def language(update: Update, context: BotContext) -> None:
 async def set_language(update: Update, context: BotContext) -> None:
     chosen = update.callback_query.data.removeprefix("lang:")
     if chosen not in LANGUAGES:
-        await settle_button(update)
+        await settle_button(update, context)
         return
     context.user_data["lang"] = chosen
     await contacts.set_language(context.services.db, update.effective_chat.id, chosen)
@@ -121,7 +121,7 @@ async def not_understood(update: Update, context: BotContext) -> None:
 async def stale_button(update: Update, context: BotContext) -> None:
     """A button from an earlier step: tell the user, stay on the current step."""
     lang = lang_of(update, context)
-    await settle_button(update, context.services.texts.render(lang, "start/stale_button"))
+    await settle_button(update, context, context.services.texts.render(lang, "start/stale_button"))
 
 
 async def show_menu_command(update: Update, context: BotContext) -> str | None:
