@@ -28,6 +28,10 @@ async def test_conversation_resumes_after_kill_9(bot_process, telegram, smtp):
 
     await bot_process.start()
     await _say(telegram, code, "vérifié")  # the code step was remembered
+    log = bot_process.log_path.read_text()
+    assert "mail sent to b•••@m•••.fr" in log
+    for secret in (MERMOZ["structure_email"], bot_process.settings.telegram_token, code):
+        assert secret not in log
 
 
 async def test_sigterm_stops_cleanly_and_health_answers(bot_process, telegram):
