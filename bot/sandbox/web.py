@@ -627,7 +627,11 @@ class SandboxWeb:
                 raise ApiError("a reset is already under way", 409)
             async with self._reset_lock:
                 self.hub.publish("resetting", {})
-                await reset_sandbox(self.sandbox)
+                try:
+                    await reset_sandbox(self.sandbox)
+                except Exception as exc:  # shown on the page; the log has the traceback
+                    log.exception("sandbox page: the reset failed")
+                    raise ApiError(f"the reset failed: {type(exc).__name__}: {exc}", 500) from exc
                 for entry in self.telegram.chats():
                     self.hub.hidden_up_to[entry["chat"]["id"]] = entry["last_message_id"]
                 snapshot = self.snapshot()
