@@ -8,10 +8,13 @@ import csv
 import re
 
 import pytest
-from playwright.async_api import expect
 
 from tests.browser.conftest import keep_for_readme
 from tests.conftest import SAMPLE_CLUBS, sample_club
+
+expect = pytest.importorskip(
+    "playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')"
+).expect
 
 MERMOZ = sample_club("mermoz") if SAMPLE_CLUBS.exists() else {}
 RENEW = re.compile(r"Renouveler|Renew", re.IGNORECASE)

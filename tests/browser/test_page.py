@@ -12,10 +12,13 @@ from email.message import EmailMessage
 
 import httpx
 import pytest
-from playwright.async_api import expect
 
 from bot.sandbox.run import CLUB_CONTACT, STAFF, STAFF_CHAT
 from tests.browser.conftest import PHONE, goto
+
+expect = pytest.importorskip(
+    "playwright.async_api", reason="playwright is not installed (pip install -e '.[dev]')"
+).expect
 
 PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
