@@ -64,7 +64,9 @@ async def test_import_upserts_and_audits(tmp_path):
     assert club.active_resources == 6
     trail = await audit.for_club(db, club.id)
     assert trail[0]["action"] == "club.update"
-    assert trail[0]["before"]["active_resources"] == 4 and trail[0]["after"]["active_resources"] == 6
+    assert (
+        trail[0]["before"]["active_resources"] == 4 and trail[0]["after"]["active_resources"] == 6
+    )
     await db.close()
 
 
