@@ -1,0 +1,228 @@
+"""Queries on escalations (requests to staff) and on the refusals waiting for their reason.
+
+Every status change is one guarded UPDATE (`… WHERE status IN (…)`): of two staff members pressing
+at once, exactly one changes the row; the caller learns which from the returned row count."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import asdict, dataclass
+
+import aiosqlite
+
+from storage.db import Database
+
+LIVE = ("open", "taken")
+NOW = "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    id: int
+    club_id: int
+    chat_id: int | None
+    user_id: int | None
+    requester: str | None
+    lang: str
+    kind: str  # "password_reset" or "email_update"
+    email_field: str | None  # "structure_email" or "contact_email"
+    new_email: str | None
+    fee: str  # "free", "due", "paid"
+    invoice_id: int | None
+    status: str  # "open", "taken", "done", "refused"
+    taken_by: int | None
+    taken_by_name: str | None
+    closed_by: int | None
+    closed_by_name: str | None
+    refusal_reason: str | None
+    card_chat_id: int | None
+    card_message_id: int | None
+    created_at: str
+    updated_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Escalation:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    @property
+    def live(self) -> bool:
+        return self.status in LIVE
+
+    def as_audit(self) -> dict:
+        """What the audit trail keeps of it (no chat ids: those are the contact's)."""
+        data = asdict(self)
+        for key in ("chat_id", "user_id", "requester", "card_chat_id", "card_message_id"):
+            data.pop(key)
+        return data
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params) -> sqlite3.Row | None:
+    async with conn.execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def insert(
+    conn: aiosqlite.Connection,
+    *,
+    club_id: int,
+    chat_id: int,
+    user_id: int,
+    requester: str | None,
+    lang: str,
+    kind: str,
+    email_field: str | None,
+    new_email: str | None,
+    fee: str,
+    invoice_id: int | None,
+) -> int | None:
+    """A new live request, or None when the club already has one on that subject."""
+    cursor = await conn.execute(
+        "INSERT INTO escalations (club_id, chat_id, user_id, requester, lang, kind, email_field,"
+        " new_email, fee, invoice_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING",
+        (club_id, chat_id, user_id, requester, lang, kind, email_field, new_email, fee, invoice_id),
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+async def find_live(
+    db_or_conn, club_id: int, kind: str, email_field: str | None
+) -> Escalation | None:
+    sql = (
+        "SELECT * FROM escalations WHERE club_id = ? AND kind = ?"
+        " AND coalesce(email_field, '') = ? AND status IN ('open', 'taken')"
+    )
+    params = (club_id, kind, email_field or "")
+    if isinstance(db_or_conn, Database):
+        row = await db_or_conn.fetchone(sql, params)
+    else:
+        row = await _one(db_or_conn, sql, params)
+    return Escalation.from_row(row) if row else None
+
+
+async def get(db_or_conn, escalation_id: int) -> Escalation | None:
+    sql, params = "SELECT * FROM escalations WHERE id = ?", (escalation_id,)
+    if isinstance(db_or_conn, Database):
+        row = await db_or_conn.fetchone(sql, params)
+    else:
+        row = await _one(db_or_conn, sql, params)
+    return Escalation.from_row(row) if row else None
+
+
+async def for_invoice(conn: aiosqlite.Connection, invoice_id: int) -> Escalation | None:
+    row = await _one(conn, "SELECT * FROM escalations WHERE invoice_id = ?", (invoice_id,))
+    return Escalation.from_row(row) if row else None
+
+
+async def set_card(db: Database, escalation_id: int, chat_id: int, message_id: int) -> None:
+    await db.execute(
+        "UPDATE escalations SET card_chat_id = ?, card_message_id = ? WHERE id = ?",
+        (chat_id, message_id, escalation_id),
+    )
+
+
+async def mark_paid(conn: aiosqlite.Connection, escalation_id: int) -> bool:
+    cursor = await conn.execute(
+        f"UPDATE escalations SET fee = 'paid', updated_at = {NOW} WHERE id = ? AND fee = 'due'",
+        (escalation_id,),
+    )
+    return cursor.rowcount == 1
+
+
+async def take(conn: aiosqlite.Connection, escalation_id: int, staff_id: int, name: str) -> bool:
+    cursor = await conn.execute(
+        f"UPDATE escalations SET status = 'taken', taken_by = ?, taken_by_name = ?,"
+        f" updated_at = {NOW} WHERE id = ? AND status = 'open'",
+        (staff_id, name, escalation_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def finish(
+    conn: aiosqlite.Connection,
+    escalation_id: int,
+    staff_id: int,
+    name: str,
+    *,
+    status: str,
+    reason: str | None = None,
+) -> bool:
+    """open/taken → done (only once the fee is not due) or refused."""
+    if status not in ("done", "refused"):
+        raise ValueError(status)
+    fee_guard = " AND fee != 'due'" if status == "done" else ""
+    cursor = await conn.execute(
+        f"UPDATE escalations SET status = ?, closed_by = ?, closed_by_name = ?,"
+        f" refusal_reason = ?, updated_at = {NOW}"
+        f" WHERE id = ? AND status IN ('open', 'taken'){fee_guard}",
+        (status, staff_id, name, reason, escalation_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def live(db: Database, limit: int = 50) -> list[Escalation]:
+    rows = await db.fetchall(
+        "SELECT * FROM escalations WHERE status IN ('open', 'taken') ORDER BY id LIMIT ?", (limit,)
+    )
+    return [Escalation.from_row(row) for row in rows]
+
+
+async def live_for_club(db: Database, club_id: int) -> list[Escalation]:
+    rows = await db.fetchall(
+        "SELECT * FROM escalations WHERE club_id = ? AND status IN ('open', 'taken') ORDER BY id",
+        (club_id,),
+    )
+    return [Escalation.from_row(row) for row in rows]
+
+
+async def count_by_status(db: Database) -> dict[str, int]:
+    rows = await db.fetchall("SELECT status, count(*) AS n FROM escalations GROUP BY status")
+    counts = {status: 0 for status in ("open", "taken", "done", "refused")}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> int:
+    """The chat asked to be forgotten: requests stay (they concern the club), without the person."""
+    cursor = await conn.execute(
+        "UPDATE escalations SET chat_id = NULL, user_id = NULL, requester = NULL WHERE chat_id = ?",
+        (chat_id,),
+    )
+    return cursor.rowcount
+
+
+# --- refusals waiting for their reason -------------------------------------------------------
+
+
+async def set_pending_refusal(
+    conn: aiosqlite.Connection,
+    *,
+    staff_user_id: int,
+    chat_id: int,
+    escalation_id: int,
+    prompt_message_id: int | None,
+    at: float,
+) -> None:
+    await conn.execute(
+        "INSERT INTO pending_refusals (staff_user_id, chat_id, escalation_id, prompt_message_id,"
+        " created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (staff_user_id, chat_id) DO UPDATE SET"
+        " escalation_id = excluded.escalation_id, prompt_message_id = excluded.prompt_message_id,"
+        " created_at = excluded.created_at",
+        (staff_user_id, chat_id, escalation_id, prompt_message_id, at),
+    )
+
+
+async def pending_refusal(db: Database, staff_user_id: int, chat_id: int) -> sqlite3.Row | None:
+    return await db.fetchone(
+        "SELECT * FROM pending_refusals WHERE staff_user_id = ? AND chat_id = ?",
+        (staff_user_id, chat_id),
+    )
+
+
+async def clear_pending_refusal(
+    conn: aiosqlite.Connection, staff_user_id: int, chat_id: int
+) -> None:
+    await conn.execute(
+        "DELETE FROM pending_refusals WHERE staff_user_id = ? AND chat_id = ?",
+        (staff_user_id, chat_id),
+    )
