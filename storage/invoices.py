@@ -1,0 +1,302 @@
+"""Queries on invoices, their lines and the per-year number counter.
+
+Writes take the caller's connection so that numbering, insert and cancellation share one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.db import Database
+
+NUMBER_PREFIX = "OF"
+
+
+def format_number(year: int, seq: int) -> str:
+    """OF-2026-000123: six digits, more only past the millionth invoice of a year."""
+    return f"{NUMBER_PREFIX}-{year:04d}-{seq:06d}"
+
+
+@dataclass(frozen=True)
+class Line:
+    kind: str
+    quantity: int
+    unit_cents: int
+    total_cents: int
+
+
+@dataclass(frozen=True)
+class Invoice:
+    id: int
+    number: str
+    year: int
+    seq: int
+    club_id: int
+    kind: str
+    status: str
+    plan: str
+    resources: int | None
+    renews_end: dt.date | None
+    period_start: dt.date | None
+    period_end: dt.date | None
+    currency: str
+    ht_cents: int
+    vat_rate_bp: int
+    vat_cents: int
+    ttc_cents: int
+    vat_regime: str
+    buyer: dict
+    payee: dict
+    escalation_id: int | None
+    subject: str | None
+    issued_at: str
+    issued_by: str
+    paid_at: str | None
+    cancelled_at: str | None
+    replaced_by: int | None
+    lines: tuple[Line, ...] = ()
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    @property
+    def issued_on(self) -> dt.date:
+        return dt.date.fromisoformat(self.issued_at[:10])
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row, lines: tuple[Line, ...] = ()) -> Invoice:
+        def day(name: str) -> dt.date | None:
+            return dt.date.fromisoformat(row[name]) if row[name] else None
+
+        return cls(
+            id=row["id"],
+            number=row["number"],
+            year=row["year"],
+            seq=row["seq"],
+            club_id=row["club_id"],
+            kind=row["kind"],
+            status=row["status"],
+            plan=row["plan"],
+            resources=row["resources"],
+            renews_end=day("renews_end"),
+            period_start=day("period_start"),
+            period_end=day("period_end"),
+            currency=row["currency"],
+            ht_cents=row["ht_cents"],
+            vat_rate_bp=row["vat_rate_bp"],
+            vat_cents=row["vat_cents"],
+            ttc_cents=row["ttc_cents"],
+            vat_regime=row["vat_regime"],
+            buyer=json.loads(row["buyer_json"]),
+            payee=json.loads(row["payee_json"]),
+            escalation_id=row["escalation_id"],
+            subject=row["subject"],
+            issued_at=row["issued_at"],
+            issued_by=row["issued_by"],
+            paid_at=row["paid_at"],
+            cancelled_at=row["cancelled_at"],
+            replaced_by=row["replaced_by"],
+            lines=lines,
+        )
+
+
+async def _one(conn: aiosqlite.Connection, sql: str, params: tuple) -> sqlite3.Row | None:
+    async with conn.execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def _lines(conn: aiosqlite.Connection, invoice_id: int) -> tuple[Line, ...]:
+    async with conn.execute(
+        "SELECT kind, quantity, unit_cents, total_cents FROM invoice_lines"
+        " WHERE invoice_id = ? ORDER BY position",
+        (invoice_id,),
+    ) as cursor:
+        return tuple(Line(*row) for row in await cursor.fetchall())
+
+
+async def _load(conn: aiosqlite.Connection, row: sqlite3.Row | None) -> Invoice | None:
+    if row is None:
+        return None
+    return Invoice.from_row(row, await _lines(conn, row["id"]))
+
+
+def _conn(source: Database | aiosqlite.Connection) -> aiosqlite.Connection:
+    return source.conn if isinstance(source, Database) else source
+
+
+async def get(source: Database | aiosqlite.Connection, invoice_id: int) -> Invoice | None:
+    conn = _conn(source)
+    return await _load(conn, await _one(conn, "SELECT * FROM invoices WHERE id = ?", (invoice_id,)))
+
+
+async def get_by_number(source: Database | aiosqlite.Connection, number: str) -> Invoice | None:
+    conn = _conn(source)
+    row = await _one(conn, "SELECT * FROM invoices WHERE number = ?", (number,))
+    return await _load(conn, row)
+
+
+async def live_renewal(
+    source: Database | aiosqlite.Connection, club_id: int, renews_end: dt.date
+) -> Invoice | None:
+    """The open or paid renewal invoice extending `renews_end`, if any."""
+    conn = _conn(source)
+    row = await _one(
+        conn,
+        "SELECT * FROM invoices WHERE club_id = ? AND renews_end = ? AND kind = 'renewal'"
+        " AND status != 'cancelled'",
+        (club_id, renews_end.isoformat()),
+    )
+    return await _load(conn, row)
+
+
+async def live_for_escalation(
+    source: Database | aiosqlite.Connection, escalation_id: int
+) -> Invoice | None:
+    conn = _conn(source)
+    row = await _one(
+        conn,
+        "SELECT * FROM invoices WHERE escalation_id = ? AND status != 'cancelled'",
+        (escalation_id,),
+    )
+    return await _load(conn, row)
+
+
+async def for_club(db: Database, club_id: int, limit: int = 20) -> list[Invoice]:
+    """The club's invoices, newest first, without their lines."""
+    rows = await db.fetchall(
+        "SELECT * FROM invoices WHERE club_id = ? ORDER BY id DESC LIMIT ?", (club_id, limit)
+    )
+    return [Invoice.from_row(row) for row in rows]
+
+
+async def open_invoices(db: Database, club_id: int | None = None) -> list[Invoice]:
+    """Open invoices (of one club, or all), oldest first, without their lines."""
+    if club_id is None:
+        rows = await db.fetchall("SELECT * FROM invoices WHERE status = 'open' ORDER BY id")
+    else:
+        rows = await db.fetchall(
+            "SELECT * FROM invoices WHERE status = 'open' AND club_id = ? ORDER BY id", (club_id,)
+        )
+    return [Invoice.from_row(row) for row in rows]
+
+
+async def next_number(conn: aiosqlite.Connection, year: int) -> int:
+    """Take the next sequence number of `year`, inside the caller's (invoice insert) transaction."""
+    row = await _one(
+        conn,
+        "INSERT INTO invoice_counters (year, last) VALUES (?, 1)"
+        " ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
+        (year,),
+    )
+    return row[0]
+
+
+async def insert(
+    conn: aiosqlite.Connection,
+    *,
+    year: int,
+    seq: int,
+    club_id: int,
+    kind: str,
+    plan: str,
+    resources: int | None,
+    renews_end: dt.date | None,
+    period_start: dt.date | None,
+    period_end: dt.date | None,
+    currency: str,
+    ht_cents: int,
+    vat_rate_bp: int,
+    vat_cents: int,
+    ttc_cents: int,
+    vat_regime: str,
+    buyer: dict,
+    payee: dict,
+    escalation_id: int | None,
+    subject: str | None,
+    issued_at: str,
+    issued_by: str,
+    lines: list[Line],
+) -> int:
+    """Insert an open invoice and its lines; raises sqlite3.IntegrityError on a live duplicate."""
+
+    def iso(day: dt.date | None) -> str | None:
+        return day.isoformat() if day else None
+
+    cursor = await conn.execute(
+        "INSERT INTO invoices (year, seq, number, club_id, kind, plan, resources, renews_end,"
+        " period_start, period_end, currency, ht_cents, vat_rate_bp, vat_cents, ttc_cents,"
+        " vat_regime, buyer_json, payee_json, escalation_id, subject, issued_at, issued_by)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            year,
+            seq,
+            format_number(year, seq),
+            club_id,
+            kind,
+            plan,
+            resources,
+            iso(renews_end),
+            iso(period_start),
+            iso(period_end),
+            currency,
+            ht_cents,
+            vat_rate_bp,
+            vat_cents,
+            ttc_cents,
+            vat_regime,
+            json.dumps(buyer, ensure_ascii=False, sort_keys=True),
+            json.dumps(payee, ensure_ascii=False, sort_keys=True),
+            escalation_id,
+            subject,
+            issued_at,
+            issued_by,
+        ),
+    )
+    invoice_id = cursor.lastrowid
+    await conn.executemany(
+        "INSERT INTO invoice_lines (invoice_id, position, kind, quantity, unit_cents, total_cents)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (invoice_id, position, line.kind, line.quantity, line.unit_cents, line.total_cents)
+            for position, line in enumerate(lines, start=1)
+        ],
+    )
+    return invoice_id
+
+
+async def cancel(
+    conn: aiosqlite.Connection, invoice_id: int, at: str, replaced_by: int | None = None
+) -> bool:
+    """Cancel an open invoice; False when it was not open any more (paid or cancelled)."""
+    cursor = await conn.execute(
+        "UPDATE invoices SET status = 'cancelled', cancelled_at = ?, replaced_by = ?"
+        " WHERE id = ? AND status = 'open'",
+        (at, replaced_by, invoice_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def set_replaced_by(conn: aiosqlite.Connection, invoice_id: int, replaced_by: int) -> None:
+    await conn.execute(
+        "UPDATE invoices SET replaced_by = ? WHERE id = ?", (replaced_by, invoice_id)
+    )
+
+
+async def mark_paid(conn: aiosqlite.Connection, invoice_id: int, at: str) -> bool:
+    """Open → paid; False when it was not open."""
+    cursor = await conn.execute(
+        "UPDATE invoices SET status = 'paid', paid_at = ? WHERE id = ? AND status = 'open'",
+        (at, invoice_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def numbers_of_year(db: Database, year: int) -> list[int]:
+    """Every sequence number used in `year`, in order (for gap checks)."""
+    rows = await db.fetchall("SELECT seq FROM invoices WHERE year = ? ORDER BY seq", (year,))
+    return [row[0] for row in rows]

@@ -1,0 +1,179 @@
+"""Queries on payments, Stripe Checkout Sessions and stored Stripe events.
+
+A payment row is unique per invoice: whoever records it first wins, the others see it."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import aiosqlite
+
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: int
+    invoice_id: int
+    method: str
+    amount_cents: int
+    reference: str | None
+    actor: str
+    paid_at: str
+    notified_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Payment:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class CheckoutSession:
+    id: str
+    invoice_id: int
+    attempt: int
+    url: str | None
+    status: str
+    expires_at: int
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> CheckoutSession:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+def _conn(source: Database | aiosqlite.Connection) -> aiosqlite.Connection:
+    return source.conn if isinstance(source, Database) else source
+
+
+async def _one(source, sql: str, params: tuple) -> sqlite3.Row | None:
+    async with _conn(source).execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def _all(source, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+    async with _conn(source).execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+# --- payments ---------------------------------------------------------------------------------
+
+
+async def for_invoice(source: Database | aiosqlite.Connection, invoice_id: int) -> Payment | None:
+    row = await _one(source, "SELECT * FROM payments WHERE invoice_id = ?", (invoice_id,))
+    return Payment.from_row(row) if row else None
+
+
+async def insert(
+    conn: aiosqlite.Connection,
+    *,
+    invoice_id: int,
+    method: str,
+    amount_cents: int,
+    reference: str | None,
+    actor: str,
+    paid_at: str,
+) -> int:
+    cursor = await conn.execute(
+        "INSERT INTO payments (invoice_id, method, amount_cents, reference, actor, paid_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (invoice_id, method, amount_cents, reference, actor, paid_at),
+    )
+    return cursor.lastrowid
+
+
+async def mark_notified(db: Database, payment_id: int, at: str) -> None:
+    await db.execute("UPDATE payments SET notified_at = ? WHERE id = ?", (at, payment_id))
+
+
+async def unnotified(db: Database) -> list[Payment]:
+    rows = await db.fetchall("SELECT * FROM payments WHERE notified_at IS NULL ORDER BY id")
+    return [Payment.from_row(row) for row in rows]
+
+
+# --- checkout sessions ------------------------------------------------------------------------
+
+
+async def latest_session(db: Database, invoice_id: int) -> CheckoutSession | None:
+    row = await _one(
+        db,
+        "SELECT * FROM checkout_sessions WHERE invoice_id = ? ORDER BY attempt DESC LIMIT 1",
+        (invoice_id,),
+    )
+    return CheckoutSession.from_row(row) if row else None
+
+
+async def get_session(db: Database, session_id: str) -> CheckoutSession | None:
+    row = await _one(db, "SELECT * FROM checkout_sessions WHERE id = ?", (session_id,))
+    return CheckoutSession.from_row(row) if row else None
+
+
+async def save_session(
+    db: Database,
+    *,
+    session_id: str,
+    invoice_id: int,
+    attempt: int,
+    url: str | None,
+    status: str,
+    expires_at: int,
+    created_at: str,
+) -> None:
+    """Store a session as Stripe returned it; a second store of the same id changes nothing."""
+    await db.execute(
+        "INSERT INTO checkout_sessions (id, invoice_id, attempt, url, status, expires_at,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (session_id, invoice_id, attempt, url, status, expires_at, created_at),
+    )
+
+
+async def set_session_status(
+    source: Database | aiosqlite.Connection, session_id: str, status: str
+) -> None:
+    """Move a session on; a completed session never goes back to open or expired."""
+    sql = (
+        "UPDATE checkout_sessions SET status = ?, url = CASE WHEN ? = 'open' THEN url END"
+        " WHERE id = ? AND status != 'complete'"
+    )
+    # Database.execute runs it in its own transaction; a connection is the caller's transaction.
+    await source.execute(sql, (status, status, session_id))
+
+
+async def open_sessions(db: Database) -> list[CheckoutSession]:
+    rows = await db.fetchall("SELECT * FROM checkout_sessions WHERE status = 'open' ORDER BY id")
+    return [CheckoutSession.from_row(row) for row in rows]
+
+
+# --- stripe events ----------------------------------------------------------------------------
+
+
+async def store_event(db: Database, event_id: str, event_type: str, payload: str) -> bool:
+    """Keep an event as received; True when it was new."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "INSERT OR IGNORE INTO stripe_events (id, type, payload) VALUES (?, ?, ?)",
+            (event_id, event_type, payload),
+        )
+        return cursor.rowcount == 1
+
+
+async def get_event(db: Database, event_id: str) -> sqlite3.Row | None:
+    return await db.fetchone("SELECT * FROM stripe_events WHERE id = ?", (event_id,))
+
+
+async def mark_event_processed(
+    source: Database | aiosqlite.Connection, event_id: str, at: str, outcome: str
+) -> None:
+    sql = (
+        "UPDATE stripe_events SET processed_at = ?, outcome = ?"
+        " WHERE id = ? AND processed_at IS NULL"
+    )
+    await source.execute(sql, (at, outcome, event_id))
+
+
+async def unprocessed_events(db: Database) -> list[sqlite3.Row]:
+    return await db.fetchall(
+        "SELECT id, type, payload FROM stripe_events WHERE processed_at IS NULL"
+        " ORDER BY received_at, id"
+    )
