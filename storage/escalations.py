@@ -109,15 +109,16 @@ async def get(db_or_conn, escalation_id: int) -> Escalation | None:
     return Escalation.from_row(row) if row else None
 
 
-async def for_invoice(conn: aiosqlite.Connection, invoice_id: int) -> Escalation | None:
-    row = await _one(conn, "SELECT * FROM escalations WHERE invoice_id = ?", (invoice_id,))
-    return Escalation.from_row(row) if row else None
-
-
 async def set_card(db: Database, escalation_id: int, chat_id: int, message_id: int) -> None:
     await db.execute(
         "UPDATE escalations SET card_chat_id = ?, card_message_id = ? WHERE id = ?",
         (chat_id, message_id, escalation_id),
+    )
+
+
+async def set_invoice(db: Database, escalation_id: int, invoice_id: int) -> None:
+    await db.execute(
+        "UPDATE escalations SET invoice_id = ? WHERE id = ?", (invoice_id, escalation_id)
     )
 
 

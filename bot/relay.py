@@ -1,0 +1,308 @@
+"""Talk to staff (SPEC §3.7): club messages copied into the staff group with the club named, staff
+replies copied back, routed by stored pairs of message ids — never by `forward_from`, which is
+empty when the person hides forwards in Telegram's privacy settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram.constants import MessageLimit, ParseMode
+from telegram.error import BadRequest, Forbidden
+
+from bot.services import Services
+from storage import audit
+from storage import clubs as club_rows
+from storage import escalations as escalation_rows
+from storage import relay as rows
+from storage.relay import RelayTarget, Talk
+
+log = logging.getLogger(__name__)
+
+STAFF_LANG = "fr"
+HEADER_ROOM = 300  # characters kept for the "club · person" line above a relayed text
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """Who writes from the club side, as the staff group sees them."""
+
+    chat_id: int
+    user_id: int
+    name: str
+    username: str | None
+    lang: str
+
+
+class RelayUnavailable(Exception):
+    """No staff group is configured (OFBOT_STAFF_CHAT_ID)."""
+
+
+def _staff_chat(services: Services) -> int:
+    if not services.settings.staff_chat_id:
+        raise RelayUnavailable
+    return services.settings.staff_chat_id
+
+
+def _close_button(services: Services, talk_id: int) -> InlineKeyboardMarkup:
+    label = services.texts.render(STAFF_LANG, "button/talk_close")
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(label, callback_data=f"talk:close:{talk_id}")]]
+    )
+
+
+def reply_button(services: Services, lang: str) -> InlineKeyboardMarkup:
+    """Under a staff answer in the club chat: answer back without finding the menu."""
+    label = services.texts.render(lang, "button/talk_reply")
+    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data="talk:reply")]])
+
+
+async def start_talk(
+    services: Services, bot: Bot, speaker: Speaker, club_id: int
+) -> tuple[Talk, bool]:
+    """The verified contact's conversation with staff; the staff group learns when one opens."""
+    staff_chat = _staff_chat(services)
+    talk, opened = await rows.open_talk(
+        services.db,
+        chat_id=speaker.chat_id,
+        user_id=speaker.user_id,
+        club_id=club_id,
+        verified=True,
+        lang=speaker.lang,
+    )
+    if opened:
+        club = await club_rows.get(services.db, club_id)
+        plan = services.catalogue.plans.get(club.plan) if services.catalogue else None
+        text = services.texts.render(
+            STAFF_LANG,
+            "staff/talk_opened",
+            id=talk.id,
+            club=club.name,
+            subdomain=club.subdomain,
+            plan=plan.label(STAFF_LANG) if plan else club.plan,
+            user=speaker.name,
+            username=speaker.username,
+        )
+        await _post_header(services, bot, staff_chat, talk, text)
+    return talk, opened
+
+
+async def start_help_talk(
+    services: Services, bot: Bot, speaker: Speaker, club_id: int | None
+) -> Talk:
+    """A locked-out person asks for help with verification: staff can answer them in this chat."""
+    staff_chat = _staff_chat(services)
+    talk, _ = await rows.open_talk(
+        services.db,
+        chat_id=speaker.chat_id,
+        user_id=speaker.user_id,
+        club_id=club_id,
+        verified=False,
+        lang=speaker.lang,
+    )
+    club = await club_rows.get(services.db, club_id) if club_id else None
+    text = services.texts.render(
+        STAFF_LANG,
+        "staff/verification_help",
+        club=club.name if club else "?",
+        subdomain=club.subdomain if club else "?",
+        user=speaker.name,
+        username=speaker.username,
+        chat_id=speaker.chat_id,
+    )
+    await _post_header(services, bot, staff_chat, talk, text)
+    return talk
+
+
+async def _post_header(services: Services, bot: Bot, staff_chat: int, talk: Talk, text: str):
+    message = await bot.send_message(
+        staff_chat,
+        text,
+        parse_mode=ParseMode.HTML,
+        reply_markup=_close_button(services, talk.id),
+    )
+    await rows.set_header(services.db, talk.id, message.message_id)
+    await rows.add_pair(
+        services.db,
+        staff_chat_id=staff_chat,
+        staff_message_id=message.message_id,
+        club_chat_id=talk.chat_id,
+        club_message_id=None,
+        kind="header",
+        talk_id=talk.id,
+    )
+
+
+def is_relayable(message: Message) -> bool:
+    return bool(message.text or message.photo or message.document)
+
+
+async def relay_to_staff(services: Services, bot: Bot, talk: Talk, message: Message) -> int:
+    """Copy a club message (text, photo, document) into the staff group, the club named on it;
+    returns the staff-side message id. Replies to a staff answer stay threaded under it."""
+    staff_chat = _staff_chat(services)
+    club = await club_rows.get(services.db, talk.club_id) if talk.club_id else None
+    user = message.from_user
+    header = services.texts.render(
+        STAFF_LANG,
+        "staff/relayed",
+        talk=talk.id,
+        club=club.name if club else "?",
+        subdomain=club.subdomain if club else "?",
+        verified=talk.verified,
+        user=user.full_name if user else "?",
+    )
+    thread = None
+    if message.reply_to_message is not None:
+        thread = await rows.staff_message_for(
+            services.db, message.chat_id, message.reply_to_message.message_id
+        )
+    reply_to = ReplyParameters(thread, allow_sending_without_reply=True) if thread else None
+    sent_ids: list[int] = []
+    if message.text:
+        if len(message.text) + HEADER_ROOM <= MessageLimit.MAX_TEXT_LENGTH:
+            sent = await bot.send_message(
+                staff_chat,
+                f"{header}\n\n{message.text_html}",
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply_to,
+                disable_web_page_preview=True,
+            )
+            sent_ids.append(sent.message_id)
+        else:  # too long to carry the header: the header, then the message itself
+            sent = await bot.send_message(
+                staff_chat, header, parse_mode=ParseMode.HTML, reply_parameters=reply_to
+            )
+            copied = await bot.copy_message(staff_chat, message.chat_id, message.message_id)
+            sent_ids += [sent.message_id, copied.message_id]
+    else:
+        caption = message.caption_html or ""
+        if len(message.caption or "") + HEADER_ROOM <= MessageLimit.CAPTION_LENGTH:
+            copied = await bot.copy_message(
+                staff_chat,
+                message.chat_id,
+                message.message_id,
+                caption=f"{header}\n\n{caption}".strip(),
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply_to,
+            )
+            sent_ids.append(copied.message_id)
+        else:
+            sent = await bot.send_message(
+                staff_chat, header, parse_mode=ParseMode.HTML, reply_parameters=reply_to
+            )
+            copied = await bot.copy_message(staff_chat, message.chat_id, message.message_id)
+            sent_ids += [sent.message_id, copied.message_id]
+    for staff_message_id in sent_ids:
+        await rows.add_pair(
+            services.db,
+            staff_chat_id=staff_chat,
+            staff_message_id=staff_message_id,
+            club_chat_id=message.chat_id,
+            club_message_id=message.message_id,
+            kind="club",
+            talk_id=talk.id,
+        )
+    return sent_ids[-1]
+
+
+async def target_of(services: Services, chat_id: int, message_id: int) -> RelayTarget | None:
+    """The club chat a staff-group message stands for, if any."""
+    return await rows.target_of(services.db, chat_id, message_id)
+
+
+async def relay_to_club(
+    services: Services, bot: Bot, target: RelayTarget, message: Message
+) -> int | None:
+    """Copy a staff reply into the club chat, as a reply to the message it answers; None when
+    the chat cannot be reached (it blocked the bot, or the message cannot be copied)."""
+    lang = await _club_lang(services, target)
+    reply_to = (
+        ReplyParameters(target.club_message_id, allow_sending_without_reply=True)
+        if target.club_message_id
+        else None
+    )
+    try:
+        copied = await bot.copy_message(
+            target.club_chat_id,
+            message.chat_id,
+            message.message_id,
+            reply_parameters=reply_to,
+            reply_markup=reply_button(services, lang),
+        )
+    except (Forbidden, BadRequest) as exc:
+        log.warning("staff reply not delivered to a club chat: %s", exc)
+        return None
+    await rows.add_pair(
+        services.db,
+        staff_chat_id=message.chat_id,
+        staff_message_id=message.message_id,
+        club_chat_id=target.club_chat_id,
+        club_message_id=copied.message_id,
+        kind="staff",
+        talk_id=target.talk_id,
+        escalation_id=target.escalation_id,
+    )
+    return copied.message_id
+
+
+async def _club_lang(services: Services, target: RelayTarget) -> str:
+    if target.talk_id:
+        talk = await rows.get_talk(services.db, target.talk_id)
+        if talk is not None:
+            return talk.lang
+    if target.escalation_id:
+        escalation = await escalation_rows.get(services.db, target.escalation_id)
+        if escalation is not None:
+            return escalation.lang
+    return "fr"
+
+
+async def current_talk(services: Services, chat_id: int) -> Talk | None:
+    return await rows.open_talk_of_chat(services.db, chat_id)
+
+
+async def close_talk(services: Services, talk_id: int, actor: str) -> Talk | None:
+    """Close the conversation once; None when it was already closed (or never existed)."""
+    async with services.db.transaction() as conn:
+        if not await rows.close_talk(conn, talk_id, actor):
+            return None
+        talk = await rows.get_talk_in(conn, talk_id)
+        await audit.record(
+            conn,
+            actor=actor,
+            action="talk.close",
+            club_id=talk.club_id,
+            target=f"talk:{talk_id}",
+            before={"status": "open"},
+            after={"status": "closed"},
+        )
+    return talk
+
+
+async def tell_club_closed(services: Services, bot: Bot, talk: Talk) -> None:
+    if talk.chat_id is None:
+        return
+    text = services.texts.render(talk.lang, "talk/closed_by_staff")
+    try:
+        await bot.send_message(talk.chat_id, text, parse_mode=ParseMode.HTML)
+    except (Forbidden, BadRequest) as exc:
+        log.warning("talk %s: club chat unreachable (%s)", talk.id, exc)
+
+
+async def forget_chat(services: Services, chat_id: int) -> dict[str, int]:
+    """/forget: the chat's relayed-message pairs go, its conversations and requests are detached
+    from it. The audit keeps who asked and when, not what was said."""
+    async with services.db.transaction() as conn:
+        removed = await rows.forget_chat(conn, chat_id)
+        removed["requests"] = await escalation_rows.forget_chat(conn, chat_id)
+        if any(removed.values()):
+            await audit.record(
+                conn,
+                actor=f"chat:{chat_id}",
+                action="relay.forgotten",
+                target=f"chat:{chat_id}",
+                before=removed,
+            )
+    return removed

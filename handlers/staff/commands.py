@@ -1,0 +1,156 @@
+"""Staff commands (SPEC §4): /club SUBDOMAIN, /paid INVOICE transfer|cheque, /pending, /stats,
+and the daily summary when it falls due. They answer in the staff group and in private chats.
+
+Each checks OFBOT_STAFF_USER_IDS first; anyone else is refused politely and nothing changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from telegram import Update
+from telegram.constants import ParseMode
+from telegram.ext import CommandHandler, TypeHandler
+
+from bot import staff
+from bot.context import BotContext
+from bot.staff import StaffSummaryDue
+from handlers.staff.access import in_staff_place, require_staff
+
+log = logging.getLogger(__name__)
+STAFF_LANG = "fr"
+
+
+async def _allowed(update: Update, context: BotContext, command: str) -> bool:
+    return in_staff_place(update, context) and await require_staff(update, context, command)
+
+
+async def _answer(update: Update, context: BotContext, text: str) -> None:
+    """Staff answers are in French (the staff group's language), in the chat that asked."""
+    await context.bot.send_message(
+        update.effective_chat.id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+    )
+
+
+async def club_command(update: Update, context: BotContext) -> None:
+    """/club SUBDOMAIN: the record, verified contacts, open invoices, live requests."""
+    if not await _allowed(update, context, "/club"):
+        return
+    render = context.services.texts.render
+    if len(context.args) != 1:
+        await _answer(update, context, render(STAFF_LANG, "staff/usage", command="club"))
+        return
+    club, suggestions = await staff.find_club(context.services, context.args[0])
+    if club is None:
+        text = render(
+            STAFF_LANG, "staff/club_unknown", typed=context.args[0][:64], suggestions=suggestions
+        )
+        await _answer(update, context, text)
+        return
+    view = await staff.club_view(context.services, club)
+    text = render(
+        STAFF_LANG,
+        "staff/club",
+        club=view["club"],
+        subscribed=view["subscribed"],
+        contacts=view["contacts"],
+        invoices=view["invoices"],
+        escalations=view["escalations"],
+        lapsed=view["lapsed"],
+    )
+    await _answer(update, context, text)
+
+
+async def paid_command(update: Update, context: BotContext) -> None:
+    """/paid INVOICE transfer|cheque: a payment received by hand, recorded once."""
+    if not await _allowed(update, context, "/paid"):
+        return
+    render = context.services.texts.render
+    method = staff.read_method(context.args[1]) if len(context.args) == 2 else None
+    if method is None:
+        await _answer(update, context, render(STAFF_LANG, "staff/usage", command="paid"))
+        return
+    typed = context.args[0][:40]
+    result = await staff.record_manual_payment(
+        context.services, context.bot, typed, method, update.effective_user.id
+    )
+    invoice, payment = result.invoice, result.payment
+    if result.status == "already_paid" and payment is None and invoice is not None:
+        payment = await staff.existing_payment(context.services, invoice.id)
+    text = render(
+        STAFF_LANG,
+        "staff/paid",
+        outcome=result.status,
+        method=method,
+        typed=typed,
+        number=invoice.number if invoice else None,
+        amount=invoice.ttc_cents if invoice else None,
+        paid_method=payment.method if payment else None,
+        paid_by=payment.actor if payment else None,
+    )
+    await _answer(update, context, text)
+
+
+async def pending_command(update: Update, context: BotContext) -> None:
+    """/pending: live requests and unpaid invoices."""
+    if not await _allowed(update, context, "/pending"):
+        return
+    view = await staff.pending_view(context.services)
+    text = context.services.texts.render(
+        STAFF_LANG,
+        "staff/pending",
+        escalations=view["escalations"],
+        escalations_total=view["escalations_total"],
+        invoices=view["invoices"],
+        invoices_total=view["invoices_total"],
+        open_amount=view["open_amount"],
+    )
+    await _answer(update, context, text)
+
+
+async def stats_command(update: Update, context: BotContext) -> None:
+    """/stats: the figures."""
+    if not await _allowed(update, context, "/stats"):
+        return
+    view = await staff.stats_view(context.services)
+    text = context.services.texts.render(
+        STAFF_LANG,
+        "staff/stats",
+        clubs=view["clubs"],
+        contacts=view["contacts"],
+        invoices=view["invoices"],
+        escalations=view["escalations"],
+        talks=view["talks"],
+        reminders=view["reminders"],
+        today=view["today"],
+    )
+    await _answer(update, context, text)
+
+
+async def on_summary_due(update: StaffSummaryDue, context: BotContext) -> None:
+    """The daily summary job fired: post the day's figures to the staff group."""
+    services = context.services
+    if not services.settings.staff_chat_id:
+        return
+    view = await staff.daily_summary(services, dt.date.fromisoformat(update.day))
+    text = services.texts.render(
+        STAFF_LANG,
+        "staff/daily_summary",
+        day=view["day"],
+        reminders=view["reminders"],
+        renewals=view["renewals"],
+        open_invoices=view["open_invoices"],
+        escalations_open=view["escalations_open"],
+        escalations_taken=view["escalations_taken"],
+        talks=view["talks"],
+    )
+    await context.bot.send_message(services.settings.staff_chat_id, text, parse_mode=ParseMode.HTML)
+
+
+HANDLERS = [
+    CommandHandler("club", club_command),
+    CommandHandler("paid", paid_command),
+    CommandHandler("pending", pending_command),
+    CommandHandler("stats", stats_command),
+    TypeHandler(StaffSummaryDue, on_summary_due),
+]
