@@ -16,6 +16,7 @@ from bot.mail import Mailer
 from bot.sandbox.serve import RunningServer, start_server
 from bot.services import Services
 from bot.settings import Settings
+from bot.staff import schedule_daily_summary
 from bot.texts import Texts
 from storage.db import Database, open_database
 
@@ -23,7 +24,9 @@ log = logging.getLogger(__name__)
 
 # Work to do once the Application runs (replay stored Stripe events, schedule jobs…).
 # Each feature appends an `async def hook(app)`; the list is the visible order.
-STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = []
+STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = [
+    schedule_daily_summary,  # the staff group's summary at 18:00
+]
 
 
 def load_catalogue(settings: Settings):

@@ -12,7 +12,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import verification
+from bot import relay, verification
 from bot.context import BotContext
 from bot.texts import LANGUAGES
 from handlers.club import identify, menu
@@ -106,10 +106,18 @@ async def forget_confirmed(update: Update, context: BotContext) -> int | str | N
         return None
     services = context.services
     removed = await verification.forget_chat(services, update.effective_chat.id)
+    relayed = await relay.forget_chat(services, update.effective_chat.id)
     lang = lang_of(update, context)
     context.user_data.clear()
     context.user_data["lang"] = lang
-    await reply(update, context, "start/forget_done", clubs=len(removed))
+    await reply(
+        update,
+        context,
+        "start/forget_done",
+        clubs=len(removed),
+        relayed=relayed["messages"],
+        requests=relayed["requests"],
+    )
     return ConversationHandler.END
 
 

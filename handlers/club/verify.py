@@ -4,11 +4,12 @@ Every limit is the service's; this module only turns its answers into messages a
 
 from __future__ import annotations
 
+import contextlib
+
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot import verification
+from bot import relay, verification
 from bot.context import BotContext
 from handlers.club import menu
 from handlers.club.states import IDENTIFY, VERIFY_CODE, VERIFY_EMAIL
@@ -144,25 +145,20 @@ async def on_other_address(update: Update, context: BotContext) -> str:
 
 
 async def on_staff_help(update: Update, context: BotContext) -> str:
-    """Locked out: tell the staff group who is stuck, and the user that staff will answer."""
+    """Locked out: tell the staff group who is stuck (a conversation staff can answer by
+    replying), and the user that staff will answer here."""
     services = context.services
     club_id = context.user_data.get("pending_club")
-    club = await club_rows.get(services.db, club_id) if club_id else None
-    if services.settings.staff_chat_id:
-        user = update.effective_user
-        await context.bot.send_message(
-            services.settings.staff_chat_id,
-            services.texts.render(
-                "fr",
-                "staff/verification_help",
-                club=club.name if club else "?",
-                subdomain=club.subdomain if club else "?",
-                user=user.full_name,
-                username=user.username,
-                chat_id=update.effective_chat.id,
-            ),
-            parse_mode=ParseMode.HTML,
-        )
+    user = update.effective_user
+    speaker = relay.Speaker(
+        chat_id=update.effective_chat.id,
+        user_id=user.id,
+        name=user.full_name,
+        username=user.username,
+        lang=lang_of(update, context),
+    )
+    with contextlib.suppress(relay.RelayUnavailable):  # no staff group configured
+        await relay.start_help_talk(services, context.bot, speaker, club_id)
     await reply(update, context, "verify/staff_told")
     return VERIFY_EMAIL
 

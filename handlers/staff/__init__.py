@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
+from handlers.staff import cards, commands, relay
+
 
 def register(app: Application) -> None:
-    """Staff handlers come in with the escalations capability."""
+    """Cards' buttons, commands (/club /paid /pending /stats /close), then staff group messages
+    (replies routed back to clubs, refusal reasons); all before the club conversation."""
+    for handler in (*cards.HANDLERS, *commands.HANDLERS, *relay.HANDLERS):
+        app.add_handler(handler)
