@@ -196,4 +196,8 @@ def _load_feature_commands() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m bot.cli`: run the `bot.cli` module itself, where features register commands,
+    # not this `__main__` copy of it.
+    from bot.cli import main as cli_main
+
+    sys.exit(cli_main())

@@ -18,6 +18,7 @@ from bot.services import Services
 from bot.settings import Settings
 from bot.staff import schedule_daily_summary
 from bot.texts import Texts
+from handlers.jobs import schedule_reminders
 from storage.db import Database, open_database
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 # Each feature appends an `async def hook(app)`; the list is the visible order.
 STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = [
     schedule_daily_summary,  # the staff group's summary at 18:00
+    schedule_reminders,  # renewal reminders at 09:00, and a catch-up when 09:00 was missed
 ]
 
 

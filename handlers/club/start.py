@@ -16,6 +16,7 @@ from bot import relay, verification
 from bot.context import BotContext
 from bot.texts import LANGUAGES
 from handlers.club import identify, menu
+from handlers.club.reminders import toggle as toggle_reminders
 from handlers.club.states import IDENTIFY
 from handlers.common import lang_of, reply, settle_button
 from storage import contacts
@@ -150,6 +151,7 @@ def entry_points() -> list:
         CommandHandler("help", help_command, filters=PRIVATE),
         CommandHandler("language", language, filters=PRIVATE),
         CommandHandler("forget", forget, filters=PRIVATE),
+        CommandHandler("reminders", toggle_reminders, filters=PRIVATE),
         CallbackQueryHandler(set_language, pattern=r"^lang:"),
         CallbackQueryHandler(forget_confirmed, pattern=r"^forget:"),
         MessageHandler(PRIVATE & ~filters.COMMAND, greet),
@@ -165,6 +167,7 @@ def fallbacks() -> list:
         CommandHandler("help", help_command, filters=PRIVATE),
         CommandHandler("language", language, filters=PRIVATE),
         CommandHandler("forget", forget, filters=PRIVATE),
+        CommandHandler("reminders", toggle_reminders, filters=PRIVATE),
         CallbackQueryHandler(set_language, pattern=r"^lang:"),
         CallbackQueryHandler(forget_confirmed, pattern=r"^forget:"),
         CallbackQueryHandler(cancel, pattern=r"^back$"),
