@@ -240,6 +240,9 @@ async def select_due(services: Services, today: dt.date) -> Selection:
         milestone = milestone_due(c.subscription_ends, today)
         if milestone is None:
             continue
+        if c.renewed:
+            skipped["renewed"] += 1
+            continue
         clubs.add(c.club_id)
         if c.chat_id is None:
             skipped["no_contact"] += 1

@@ -40,6 +40,7 @@ class Candidate:
     language: str | None
     reminders_on: bool
     active: bool
+    renewed: bool  # a paid renewal for the next period exists
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Candidate:
@@ -54,6 +55,7 @@ class Candidate:
             language=row["language"],
             reminders_on=bool(row["reminders_on"]),
             active=bool(row["active"]),
+            renewed=bool(row["renewed"]),
         )
 
 
@@ -125,7 +127,11 @@ async def candidates(db: Database, first_end: dt.date, last_end: dt.date) -> lis
     rows = await db.fetchall(
         "SELECT c.id, c.subdomain, c.name, c.plan, c.active_resources, c.subscription_ends,"
         " k.chat_id, k.language, coalesce(k.reminders_on, 0) AS reminders_on,"
-        " coalesce(k.active, 0) AS active"
+        " coalesce(k.active, 0) AS active,"
+        # A paid renewal invoice that extends this end date (or a later one): normally paying
+        # moved subscription_ends already; this holds if a CSV import brought the old date back.
+        " EXISTS (SELECT 1 FROM invoices i WHERE i.club_id = c.id AND i.kind = 'renewal'"
+        "  AND i.status = 'paid' AND i.renews_end >= c.subscription_ends) AS renewed"
         " FROM clubs c LEFT JOIN contacts k ON k.club_id = c.id"
         " WHERE c.subscription_ends BETWEEN ? AND ?"
         " ORDER BY c.subscription_ends, c.id, k.verified_at",

@@ -21,6 +21,7 @@ from bot.settings import Settings
 from bot.texts import Texts
 from storage import clubs as club_rows
 from storage import contacts
+from storage import invoices as invoice_rows
 from storage import reminders as reminder_rows
 from storage.db import open_database
 
@@ -186,6 +187,46 @@ async def test_a_renewed_club_gets_none(services):
     await add_contact(services, club, 502)
     for milestone in reminders.MILESTONES:
         assert (await select_due(services, day(milestone))).deliveries == []
+
+
+async def test_a_club_with_a_paid_renewal_for_the_next_period_gets_none(services):
+    """Even with the old end date still on the record (an import from a stale CSV export)."""
+    paid = await add_club(services, "paid")
+    await add_contact(services, paid, 530)
+    unpaid = await add_club(services, "unpaid")
+    await add_contact(services, unpaid, 531)
+    async with services.db.transaction() as conn:
+        for club_id, seq in ((paid, 1), (unpaid, 2)):
+            invoice_id = await invoice_rows.insert(
+                conn,
+                year=2026,
+                seq=seq,
+                club_id=club_id,
+                kind="renewal",
+                plan="business",
+                resources=4,
+                renews_end=END,
+                period_start=END + dt.timedelta(days=1),
+                period_end=END + dt.timedelta(days=365),
+                currency="EUR",
+                ht_cents=10000,
+                vat_rate_bp=2000,
+                vat_cents=2000,
+                ttc_cents=12000,
+                vat_regime="fr",
+                buyer={},
+                payee={},
+                escalation_id=None,
+                subject=None,
+                issued_at="2026-12-01T10:00:00+01:00",
+                issued_by="test",
+                lines=[],
+            )
+            if club_id == paid:
+                await invoice_rows.mark_paid(conn, invoice_id, "2026-12-02T10:00:00+01:00")
+    selection = await select_due(services, day(7))
+    assert [d.subdomain for d in selection.deliveries] == ["unpaid"]  # open invoice: remind
+    assert selection.skipped == {"renewed": 1}
 
 
 async def test_reminders_off_and_inactive_chats_and_clubs_without_contact_are_skipped(services):
