@@ -44,9 +44,26 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
         await app.update_queue.put(update)
         return JSONResponse({"ok": True})
 
+    async def stripe_webhook(request: Request) -> Response:
+        """Verify the signature, store the event (once per id), answer, then queue it: Stripe gets
+        its 2xx quickly and a crash after the answer loses nothing (replayed at start-up)."""
+        from bot import payments
+
+        try:
+            update = await payments.receive_webhook(
+                services, await request.body(), request.headers.get("Stripe-Signature")
+            )
+        except payments.WebhookRefused as exc:
+            log.warning("stripe webhook refused: %s", exc)
+            return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
+        if update is not None:
+            await app.update_queue.put(update)
+        return JSONResponse({"ok": True})
+
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/telegram/webhook", telegram_webhook, methods=["POST"]),
+        Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
         *(extra_routes or []),
     ]
     return Starlette(routes=routes)

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 from telegram.ext import Application
 
+from bot import payments
 from bot.app import build_application
 from bot.clock import Clock
 from bot.http import build_http_app
@@ -29,6 +30,10 @@ STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = [
     schedule_daily_summary,  # the staff group's summary at 18:00
     schedule_reminders,  # renewal reminders at 09:00, and a catch-up when 09:00 was missed
 ]
+
+
+# Stripe events stored but not processed, receipts not sent yet; the periodic reconcile job.
+STARTUP_HOOKS.append(payments.replay_on_startup)
 
 
 def load_catalogue(settings: Settings):
@@ -64,6 +69,8 @@ class Runtime:
             mailer=Mailer(s),
             catalogue=catalogue,
         )
+        if s.stripe_secret_key:
+            services.stripe, services.extra["stripe_http"] = payments.make_stripe_client(s)
         self.app = build_application(services, polling=not self.webhook)
         await self.app.initialize()
         services.bot_username = self.app.bot.username
@@ -96,6 +103,9 @@ class Runtime:
             await self.http.stop()
             self.http = None
         if self.app is not None:
+            stripe_http = self.services.extra.pop("stripe_http", None)
+            if stripe_http is not None:
+                await stripe_http.close_async()
             await self.app.shutdown()
             self.app = None
         if self.db is not None:

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import club, errors, jobs, staff
+from handlers import club, errors, jobs, staff, stripe
 
 
 def register(app: Application) -> None:
     """Order matters: staff commands first (they answer in the staff group), then the club side."""
     staff.register(app)
+    stripe.register(app)  # Stripe events (custom updates), never Telegram ones
     jobs.register(app)  # scheduled work (custom updates): the reminders
     club.register(app)
     app.add_error_handler(errors.on_error)

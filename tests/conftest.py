@@ -53,7 +53,25 @@ async def smtp():
 
 
 @pytest.fixture
-def settings(tmp_path, telegram, smtp) -> Settings:
+async def stripe():
+    """The Stripe stand-in; `bot` points its webhooks at the bot's HTTP server once it runs."""
+    from bot.sandbox.stripe import start_fake_stripe
+
+    fake, server = await start_fake_stripe(
+        api_key="sk_test_sandbox", webhook_secret="whsec_sandbox", retry_delays=(0.2, 0.5, 1, 2)
+    )
+    yield fake
+    await server.stop()
+
+
+@pytest.fixture
+def settings(request, tmp_path, telegram, smtp) -> Settings:
+    # With the `stripe` fixture, the bot's Stripe client talks to the stand-in.
+    stripe_url = (
+        request.getfixturevalue("stripe").base_url
+        if "stripe" in request.fixturenames
+        else "https://api.stripe.com"
+    )
     return Settings(
         telegram_token=TOKEN,
         telegram_api_url=telegram.url,
@@ -67,6 +85,7 @@ def settings(tmp_path, telegram, smtp) -> Settings:
         telegram_secret_token="sandbox-secret",
         stripe_secret_key="sk_test_sandbox",
         stripe_webhook_secret="whsec_sandbox",
+        stripe_api_url=stripe_url,
     )
 
 
@@ -82,23 +101,42 @@ async def seed_database(settings: Settings) -> None:
 class BotHarness:
     """The real bot in this process, plus a way to wait until every update sent was handled."""
 
-    def __init__(self, runtime: Runtime, telegram) -> None:
+    def __init__(self, runtime: Runtime, telegram, stripe=None) -> None:
         self.runtime = runtime
         self.telegram = telegram
+        self.stripe = stripe
         self.handled = 0
         self._changed = asyncio.Condition()
-        app = runtime.app
+        self._wrap()
+
+    def _wrap(self) -> None:
+        from telegram import Update
+
+        app = self.runtime.app
         original = app.process_update
 
         async def counting(update):
             try:
                 await original(update)
             finally:
-                async with self._changed:
-                    self.handled += 1
-                    self._changed.notify_all()
+                # Only Telegram updates: Stripe events are custom updates on the same queue.
+                if isinstance(update, Update):
+                    async with self._changed:
+                        self.handled += 1
+                        self._changed.notify_all()
 
         app.process_update = counting
+        if self.stripe is not None:
+            self.stripe.webhook_url = self.runtime.http.url + "/stripe/webhook"
+
+    async def restart(self) -> None:
+        """Stop the bot and start a new Runtime on the same settings and database (in-process;
+        `bot_process` is the `kill -9` version)."""
+        await self.idle()
+        await self.runtime.stop()
+        self.runtime = Runtime(self.runtime.settings)
+        await self.runtime.start()
+        self._wrap()
 
     @property
     def services(self):
@@ -116,13 +154,14 @@ class BotHarness:
 
 
 @pytest.fixture
-async def bot(settings, telegram):
+async def bot(request, settings, telegram):
     await seed_database(settings)
     runtime = Runtime(settings)
     await runtime.start()
-    harness = BotHarness(runtime, telegram)
+    fake_stripe = request.getfixturevalue("stripe") if "stripe" in request.fixturenames else None
+    harness = BotHarness(runtime, telegram, fake_stripe)
     yield harness
-    await runtime.stop()
+    await harness.runtime.stop()
 
 
 class Chat:

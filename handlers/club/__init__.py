@@ -9,10 +9,10 @@ import warnings
 from telegram.ext import Application, ConversationHandler
 from telegram.warnings import PTBUserWarning
 
-from handlers.club import account, identify, menu, reminders, start, talk, verify
+from handlers.club import account, identify, invoices, menu, reminders, renew, start, talk, verify
 
 # Flow modules in priority order; `menu` last, since it answers menu entries not built yet.
-FLOWS = (identify, verify, account, talk, reminders, menu)
+FLOWS = (identify, verify, renew, invoices, account, talk, reminders, menu)
 
 
 def build_conversation() -> ConversationHandler:

@@ -15,7 +15,7 @@ from telegram.ext import (
 from bot import relay, verification
 from bot.context import BotContext
 from bot.texts import LANGUAGES
-from handlers.club import identify, menu
+from handlers.club import identify, invoices, menu, renew
 from handlers.club.reminders import toggle as toggle_reminders
 from handlers.club.states import IDENTIFY
 from handlers.common import lang_of, reply, settle_button
@@ -31,6 +31,9 @@ async def start(update: Update, context: BotContext) -> str:
     club_id = await verification.verified_club_id(
         context.services, update.effective_chat.id, context.user_data.get("club_id")
     )
+    if payload and payload.startswith(("paid_", "pay_")):
+        # Back from Stripe's checkout page (success or cancel URL).
+        return await renew.on_start_payload(update, context, payload)
     if payload and not payload.startswith("_"):
         return await identify.identify_text(update, context, payload)
     if club_id:
@@ -154,6 +157,9 @@ def entry_points() -> list:
         CommandHandler("reminders", toggle_reminders, filters=PRIVATE),
         CallbackQueryHandler(set_language, pattern=r"^lang:"),
         CallbackQueryHandler(forget_confirmed, pattern=r"^forget:"),
+        # Buttons that work with no conversation under way (reminders, fee invoices, documents).
+        *renew.ANYWHERE,
+        *invoices.ANYWHERE,
         MessageHandler(PRIVATE & ~filters.COMMAND, greet),
         CallbackQueryHandler(greet),
     ]
@@ -171,6 +177,9 @@ def fallbacks() -> list:
         CallbackQueryHandler(set_language, pattern=r"^lang:"),
         CallbackQueryHandler(forget_confirmed, pattern=r"^forget:"),
         CallbackQueryHandler(cancel, pattern=r"^back$"),
+        # "Renew now", "Pay" and invoice buttons work from any step.
+        *renew.ANYWHERE,
+        *invoices.ANYWHERE,
         MessageHandler(PRIVATE & ~filters.COMMAND, not_understood),
         MessageHandler(PRIVATE & filters.COMMAND, not_understood),
         CallbackQueryHandler(stale_button),
