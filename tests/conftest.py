@@ -362,3 +362,21 @@ async def bot_process(settings, tmp_path):
     yield process
     if process.process and process.process.returncode is None:
         await process.kill()
+
+
+@pytest.fixture
+def alice(telegram, bot) -> Chat:
+    """Staff user 9001, writing in the staff group."""
+    return Chat(telegram, bot, STAFF_USERS[0], STAFF_CHAT)
+
+
+@pytest.fixture
+def bruno(telegram, bot) -> Chat:
+    """Staff user 9002, writing in the staff group."""
+    return Chat(telegram, bot, STAFF_USERS[1], STAFF_CHAT)
+
+
+@pytest.fixture
+def outsider(telegram, bot) -> Chat:
+    """A member of the staff group who is not in OFBOT_STAFF_USER_IDS."""
+    return Chat(telegram, bot, OUTSIDER, STAFF_CHAT)
