@@ -1,0 +1,372 @@
+"""The sandbox for benchmarks and resilience runs: FakeTelegram and the SMTP mailbox in this
+process, a database with generated clubs, `ofbot run` (or the echo bot) as a child process whose
+CPU and memory are read from /proc, and people driving the identify + verify flow.
+
+Replies are routed through one subscription to the fake (not `wait_for_bot_message`, which copies
+every message of a chat on every change) so that the driver costs little next to the bot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.common import ROOT, proc_cpu_seconds, proc_rss_peak_mb
+from bot.clubs import import_clubs
+from bot.sandbox.smtp import start_smtp
+from bot.sandbox.telegram import start_fake_telegram
+from storage.db import open_database
+
+TOKEN = "123456:BENCH-token_abcdefghijklmnopqrstuv"
+STAFF_CHAT = -1001234567890
+STAFF_USERS = (9001, 9002)
+CODE_RE = re.compile(r"\b(\d{6})\b")
+PLANS = ("first_price", "business", "business_plus", "premiere", "corporate")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def club_subdomain(i: int) -> str:
+    return f"bench{i:05d}"
+
+
+def club_addresses(i: int) -> tuple[str, str]:
+    sub = club_subdomain(i)
+    return f"bureau@{sub}.example.fr", f"chef.pilote@{sub}.example.fr"
+
+
+def clubs_csv(count: int) -> str:
+    """`count` generated clubs in the import format (SPEC §2)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "subdomain",
+            "name",
+            "structure_email",
+            "contact_email",
+            "plan",
+            "active_resources",
+            "subscription_ends",
+            "country",
+            "vat_number",
+            "language",
+        ]
+    )
+    for i in range(count):
+        structure, contact = club_addresses(i)
+        month, day = 1 + i % 12, 1 + i % 28
+        writer.writerow(
+            [
+                club_subdomain(i),
+                f"Aéroclub de banc d'essai n°{i}",
+                structure,
+                contact,
+                PLANS[i % len(PLANS)],
+                1 + i % 12,
+                f"2026-{month:02d}-{day:02d}",
+                "FR",
+                "",
+                "fr",
+            ]
+        )
+    return out.getvalue()
+
+
+async def prepare_database(path: Path, clubs: int, conversations: int = 0) -> dict:
+    """Migrated database with `clubs` generated clubs and `conversations` stored conversations
+    (with their user_data and chat_data) of people who are not the benchmark's drivers."""
+    from bot.runtime import load_catalogue
+    from bot.settings import Settings
+
+    plans = set(load_catalogue(Settings()).plans)
+    db = await open_database(path)
+    try:
+        t0 = time.perf_counter()
+        await import_clubs(db, clubs_csv(clubs), plans)
+        imported = time.perf_counter() - t0
+        states = ("menu", "identify", "verify_email", "renew_count")
+        async with db.transaction() as conn:
+            await conn.executemany(
+                "INSERT INTO ptb_conversations (name, key, state) VALUES ('club', ?, ?)",
+                [
+                    (json.dumps([50_000_000 + i, 50_000_000 + i]), json.dumps(states[i % 4]))
+                    for i in range(conversations)
+                ],
+            )
+            await conn.executemany(
+                "INSERT INTO ptb_user_data (user_id, data) VALUES (?, ?)",
+                [
+                    (
+                        50_000_000 + i,
+                        json.dumps(
+                            {"lang": "fr", "club_id": 1 + i % max(clubs, 1), "pending_kind": "x"}
+                        ),
+                    )
+                    for i in range(conversations)
+                ],
+            )
+    finally:
+        await db.close()
+    return {"import_seconds": imported}
+
+
+@dataclass
+class Sandbox:
+    """FakeTelegram + SMTP in this process, with a router of the bot's messages per chat."""
+
+    global_rate: float = 0
+    chat_rate: float = 0
+    telegram: object = None
+    server: object = None
+    smtp: object = None
+    inbox: dict[int, asyncio.Queue] = field(default_factory=dict)
+    codes: dict[str, asyncio.Queue] = field(default_factory=dict)
+    arrivals: dict[int, float] = field(default_factory=dict)
+    _tasks: list = field(default_factory=list)
+
+    async def start(self) -> Sandbox:
+        self.telegram, self.server = await start_fake_telegram(
+            token=TOKEN, global_rate=self.global_rate, chat_rate=self.chat_rate, chat_burst=1000
+        )
+        for user_id, name in ((9001, "Alice"), (9002, "Bruno")):
+            self.telegram.add_user(user_id, name, language_code="fr")
+        self.telegram.add_group(STAFF_CHAT, "OpenFlyers staff", members=list(STAFF_USERS))
+        self.smtp = await start_smtp()
+        events = self.telegram.subscribe()
+        mails = self.smtp.mailbox.subscribe()
+        self._tasks = [
+            asyncio.create_task(self._route_messages(events)),
+            asyncio.create_task(self._route_mails(mails)),
+        ]
+        return self
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await self.server.stop()
+        self.smtp.stop()
+
+    async def _route_messages(self, events: asyncio.Queue) -> None:
+        bot_id = self.telegram.bot_user["id"]
+        while True:
+            event = await events.get()
+            if event is None:
+                return
+            message = event["message"]
+            if event["kind"] == "message" and message["from"]["id"] == bot_id:
+                self.inbox.setdefault(event["chat_id"], asyncio.Queue()).put_nowait(
+                    (time.perf_counter(), message)
+                )
+
+    async def _route_mails(self, mails: asyncio.Queue) -> None:
+        while True:
+            record = await mails.get()
+            match = CODE_RE.search(record.get("text") or "")
+            for to in record["rcpt_tos"]:
+                self.codes.setdefault(to.lower(), asyncio.Queue()).put_nowait(
+                    match.group(1) if match else None
+                )
+
+    def queue(self, chat_id: int) -> asyncio.Queue:
+        return self.inbox.setdefault(chat_id, asyncio.Queue())
+
+    def code_queue(self, address: str) -> asyncio.Queue:
+        return self.codes.setdefault(address.lower(), asyncio.Queue())
+
+    def environment(self, db: Path, http_port: int) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")}
+        env.update(
+            {
+                "OFBOT_TELEGRAM_TOKEN": TOKEN,
+                "OFBOT_TELEGRAM_API_URL": self.telegram.url,
+                "OFBOT_DB": str(db),
+                "OFBOT_SMTP_HOST": self.smtp.host,
+                "OFBOT_SMTP_PORT": str(self.smtp.port),
+                "OFBOT_SMTP_FROM": "OpenFlyers <no-reply@openflyers.example>",
+                "OFBOT_STAFF_CHAT_ID": str(STAFF_CHAT),
+                "OFBOT_STAFF_USER_IDS": ",".join(map(str, STAFF_USERS)),
+                "OFBOT_HTTP_HOST": "127.0.0.1",
+                "OFBOT_HTTP_PORT": str(http_port),
+                "OFBOT_TELEGRAM_SECRET_TOKEN": "bench-secret",
+                "OFBOT_STRIPE_SECRET_KEY": "sk_test_bench",
+                "OFBOT_STRIPE_WEBHOOK_SECRET": "whsec_bench",
+            }
+        )
+        return env
+
+
+class Child:
+    """A bot (`ofbot run`, or the echo bot) as a child process: start, CPU, peak memory, stop."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_path: Path) -> None:
+        self.argv = argv
+        self.env = env
+        self.log_path = log_path
+        self.process: asyncio.subprocess.Process | None = None
+        self.started_at = 0.0
+
+    @classmethod
+    def ofbot(cls, sandbox: Sandbox, db: Path, log_path: Path) -> Child:
+        port = free_port()
+        return cls(
+            [sys.executable, "-m", "bot.cli", "run"], sandbox.environment(db, port), log_path
+        )
+
+    @classmethod
+    def echo(cls, sandbox: Sandbox, log_path: Path) -> Child:
+        env = dict(os.environ, ECHO_TOKEN=TOKEN, ECHO_API_URL=sandbox.telegram.url)
+        return cls([sys.executable, "-m", "bench.echo_bot"], env, log_path)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def spawn(self) -> None:
+        log = self.log_path.open("ab")
+        self.started_at = time.perf_counter()
+        self.process = await asyncio.create_subprocess_exec(
+            *self.argv, env=self.env, stdout=log, stderr=log, cwd=str(ROOT)
+        )
+        log.close()
+
+    async def wait_polling(self, telegram, timeout: float = 30.0) -> None:
+        """Until the child's first getUpdates reached the fake."""
+        deadline = time.perf_counter() + timeout
+        while telegram.calls.get("getupdates", 0) <= self._polls_before:
+            if self.process.returncode is not None:
+                raise RuntimeError(self.log_path.read_text()[-3000:])
+            if time.perf_counter() > deadline:
+                raise TimeoutError(self.log_path.read_text()[-3000:])
+            await asyncio.sleep(0.005)
+
+    async def start(self, telegram) -> None:
+        self._polls_before = telegram.calls.get("getupdates", 0)
+        await self.spawn()
+        await self.wait_polling(telegram)
+
+    def cpu(self) -> float:
+        return proc_cpu_seconds(self.pid)
+
+    def peak_rss_mb(self) -> float:
+        return proc_rss_peak_mb(self.pid)
+
+    async def kill(self) -> None:
+        if self.process and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+
+    async def terminate(self, timeout: float = 20.0) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(self.process.wait(), timeout)
+        except TimeoutError:
+            await self.kill()
+            return -9
+
+
+class Person:
+    """One person in one private chat driving identify + verify; every turn is timed."""
+
+    def __init__(self, sandbox: Sandbox, user_id: int) -> None:
+        self.sandbox = sandbox
+        self.user_id = user_id
+        self.turns: list[float] = []
+        sandbox.telegram.add_user(user_id, f"Pilote {user_id}", language_code="fr")
+        self.inbox = sandbox.queue(user_id)
+
+    def move_to(self, user_id: int) -> None:
+        """Carry on as another person in a fresh chat (a verified chat skips identify)."""
+        self.user_id = user_id
+        self.sandbox.telegram.add_user(user_id, f"Pilote {user_id}", language_code="fr")
+        self.inbox = self.sandbox.queue(user_id)
+
+    async def _wait(self, predicate, timeout: float) -> tuple[float, dict]:
+        async with asyncio.timeout(timeout):
+            while True:
+                at, message = await self.inbox.get()
+                if predicate(message):
+                    return at, message
+
+    async def turn(self, text: str, predicate=lambda m: True, timeout: float = 30.0) -> dict:
+        """Send `text`; wait for the bot message that ends the turn; record the latency."""
+        sent = time.perf_counter()
+        await self.sandbox.telegram.send_text(self.user_id, text)
+        try:
+            at, message = await self._wait(predicate, timeout)
+        except TimeoutError:
+            transcript = self.sandbox.telegram.transcript(self.user_id)
+            raise TimeoutError(f"no answer to {text!r}:\n{transcript}") from None
+        self.turns.append(at - sent)
+        return message
+
+    def drain(self) -> None:
+        while not self.inbox.empty():
+            self.inbox.get_nowait()
+
+
+def has_button(prefix: str):
+    def check(message: dict) -> bool:
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        return any(b.get("callback_data", "").startswith(prefix) for row in rows for b in row)
+
+    return check
+
+
+def contains(needle: str):
+    return lambda message: needle in (message.get("text") or "")
+
+
+async def verify_flow(person: Person, club: int, timeout: float = 30.0) -> None:
+    """/start → subdomain → structure e-mail → the code from the mailbox → the menu."""
+    sub = club_subdomain(club)
+    structure, _ = club_addresses(club)
+    codes = person.sandbox.code_queue(structure)
+    await person.turn("/start", timeout=timeout)
+    await person.turn(sub, has_button("back"), timeout=timeout)
+    await person.turn(structure, has_button("verify:"), timeout=timeout)
+    async with asyncio.timeout(timeout):
+        code = await codes.get()
+    await person.turn(code, has_button("menu:"), timeout=timeout)
+
+
+async def verified_contacts(db_path: Path) -> list[tuple[int, int]]:
+    db = await open_database(db_path, migrate=False)
+    try:
+        rows = await db.fetchall("SELECT club_id, chat_id FROM contacts")
+        return [(r["club_id"], r["chat_id"]) for r in rows]
+    finally:
+        await db.close()
+
+
+@contextlib.asynccontextmanager
+async def sandbox(global_rate: float = 0, chat_rate: float = 0):
+    box = await Sandbox(global_rate=global_rate, chat_rate=chat_rate).start()
+    try:
+        yield box
+    finally:
+        await box.stop()
+
+
+async def healthz(port: int) -> bool:
+    async with httpx.AsyncClient() as client:
+        try:
+            return (await client.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200
+        except httpx.TransportError:
+            return False
