@@ -170,8 +170,12 @@ async def staff_message_for(db: Database, club_chat_id: int, club_message_id: in
 
 async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> dict[str, int]:
     """Remove the chat's relayed-message pairs and detach its conversations from it."""
-    cursor = await conn.execute("DELETE FROM relay_messages WHERE club_chat_id = ?", (chat_id,))
-    pairs = cursor.rowcount
+    async with conn.execute(
+        "SELECT count(*) FROM relay_messages WHERE club_chat_id = ? AND kind IN ('club', 'staff')",
+        (chat_id,),
+    ) as cursor:
+        pairs = (await cursor.fetchone())[0]  # the messages exchanged (not headers and cards)
+    await conn.execute("DELETE FROM relay_messages WHERE club_chat_id = ?", (chat_id,))
     await conn.execute(
         f"UPDATE talks SET status = 'closed', closed_at = coalesce(closed_at, {NOW}),"
         " closed_by = coalesce(closed_by, ?) WHERE chat_id = ?",
