@@ -8,6 +8,7 @@ import contextlib
 import re
 import sys
 import textwrap
+import threading
 
 HELP = """\
 Type a message to send it to the bot. Commands:
@@ -202,21 +203,38 @@ class TerminalChat:
             )
             print(textwrap.indent(mail["text"].strip(), "  | "))
 
+    def _read_lines(self, loop: asyncio.AbstractEventLoop, lines: asyncio.Queue) -> None:
+        """Blocking stdin reads in a daemon thread, so a pending read never holds up exit."""
+        while True:
+            try:
+                line = input("> ")
+            except (EOFError, OSError):
+                loop.call_soon_threadsafe(lines.put_nowait, None)
+                return
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+
     async def run(self) -> None:
         print(f"\nSandbox date: {self.sandbox.clock.today():%Y-%m-%d}. {HELP}\n")
         print(f"You are {self._who()}. Say /start.")
         watchers = [asyncio.create_task(self.watch()), asyncio.create_task(self.watch_mail())]
+        lines: asyncio.Queue = asyncio.Queue()
+        reader = threading.Thread(
+            target=self._read_lines, args=(asyncio.get_running_loop(), lines), daemon=True
+        )
+        reader.start()
         try:
             while True:
-                try:
-                    line = await asyncio.to_thread(input, "> ")
-                except EOFError:
+                line = await lines.get()
+                if line is None:
                     self.on_quit()
                     return
                 line = line.strip()
                 if not line:
                     continue
                 if line.startswith(":"):
+                    if line.split()[0] in (":quit", ":exit", ":q"):
+                        self.on_quit()
+                        return
                     await self.command(line)
                 elif not await self.press(line):
                     await self.telegram.send_text(self.user_id, line, chat_id=self.chat_id)
