@@ -22,6 +22,7 @@ from storage import clubs as club_rows
 from storage import escalations as escalation_rows
 from storage import invoices as invoice_rows
 from storage import payments as payment_rows
+from storage import reminders as reminder_rows
 from storage import stats
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,9 @@ async def stats_view(services: Services) -> dict:
     }
 
 
-async def reminders_sent_on(services: Services, day: dt.date) -> int | None:
-    """Reminders delivered on `day`; None while the reminders feature has no table."""
-    return await stats.reminders_sent_on(services.db, day)
+async def reminders_sent_on(services: Services, day: dt.date) -> int:
+    """Reminders delivered by the run of `day` (the reminders feature's own count)."""
+    return await reminder_rows.count_sent_on(services.db, day)
 
 
 async def daily_summary(services: Services, day: dt.date) -> dict:

@@ -47,16 +47,3 @@ async def renewals_paid_on(db: Database, day: dt.date) -> dict[str, int]:
 
 async def open_talks(db: Database) -> int:
     return await db.fetchval("SELECT count(*) FROM talks WHERE status = 'open'")
-
-
-async def reminders_sent_on(db: Database, day: dt.date) -> int | None:
-    """Reminders delivered by the run of `day` (issue 5's `reminders` table); None without it."""
-    exists = await db.fetchval(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reminders'"
-    )
-    if not exists:
-        return None
-    return await db.fetchval(
-        "SELECT count(*) FROM reminders WHERE run_date = ? AND status = 'sent'",
-        (day.isoformat(),),
-    )
