@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 KINDS = ("password_reset", "email_update")
 EMAIL_FIELDS = ("structure_email", "contact_email")
 STAFF_LANG = "fr"  # the staff group reads French
+REFUSAL_TTL = 30 * 60  # seconds a "refuse" waits for its reason
 
 
 @dataclass(frozen=True)
@@ -306,6 +307,11 @@ async def pending_refusal(services: Services, staff_id: int, chat_id: int) -> Pe
     """The request waiting for this staff member's reason in this chat, if any."""
     row = await rows.pending_refusal(services.db, staff_id, chat_id)
     if row is None:
+        return None
+    if row["created_at"] < services.clock.timestamp() - REFUSAL_TTL:
+        # "Refuse" pressed long ago and never answered: today's chat is not that reason.
+        async with services.db.transaction() as conn:
+            await rows.clear_pending_refusal(conn, staff_id, chat_id)
         return None
     return PendingRefusal(row["escalation_id"], row["prompt_message_id"])
 

@@ -77,7 +77,7 @@ async def on_message(update: Update, context: BotContext) -> str:
         await reply(update, context, "talk/ended")
         if context.user_data.get("club_id"):
             return await menu.show_menu(update, context)
-        return IDENTIFY
+        return VERIFY_EMAIL if context.user_data.get("pending_club") else IDENTIFY
     try:
         await relay.relay_to_staff(services, context.bot, talk, update.effective_message)
     except RelayUnavailable:

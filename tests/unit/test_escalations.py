@@ -4,6 +4,7 @@ changes (two staff at once), the record change with its audit row, /forget, manu
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 
 import pytest
@@ -212,6 +213,11 @@ async def test_pending_refusal_is_remembered_per_staff_member_and_chat(services)
         services, opened.escalation.id, ALICE, "Alice", "non", chat_id=STAFF_CHAT
     )
     assert await escalations.pending_refusal(services, ALICE, STAFF_CHAT) is None
+    # A "refuse" left unanswered for long is forgotten rather than eating a later message.
+    other = await open_request(services, "lesailes")
+    await escalations.ask_refusal_reason(services, other.escalation.id, BRUNO, STAFF_CHAT, 78)
+    services.clock.advance(dt.timedelta(seconds=escalations.REFUSAL_TTL + 1))
+    assert await escalations.pending_refusal(services, BRUNO, STAFF_CHAT) is None
 
 
 async def test_relay_pairs_route_back_and_forget_removes_them(services):
