@@ -55,9 +55,10 @@ def read_count(text: str, maximum: int) -> int:
         raise QuoteError("not_positive", maximum=maximum)
     if not cleaned or not cleaned.isascii() or not cleaned.isdigit():
         raise QuoteError("not_a_number", maximum=maximum)
-    if len(cleaned.lstrip("0")) > MAX_COUNT_DIGITS:
+    significant = cleaned.lstrip("0")
+    if len(significant) > MAX_COUNT_DIGITS:
         raise QuoteError("above_maximum", maximum=maximum)
-    count = int(cleaned)
+    count = int(significant or "0")
     if count < 1:
         raise QuoteError("not_positive", maximum=maximum)
     if count > maximum:

@@ -677,6 +677,9 @@ async def _cmd_reconcile(settings, args) -> int:
     from storage.db import open_database
 
     settings.require("OFBOT_STRIPE_SECRET_KEY")
+    # Features register their on-paid hooks on import (interventions: bot.escalations).
+    import handlers  # noqa: F401
+
     catalogue = load_catalogue(settings)
     db = await open_database(settings.db)
     client, http = make_stripe_client(settings)
