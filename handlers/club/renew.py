@@ -23,7 +23,7 @@ from storage.clubs import Club
 from storage.invoices import Invoice
 
 TEXT = filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND
-DRAFT = "draft_renewal"  # {"club_id", "plan", "count", "plan_chosen"}: JSON only
+DRAFT = "draft_renewal"  # {"club_id", "plan", "count"}: JSON only
 STEPS_ABOVE_MINIMUM = (1, 2, 5)
 
 
@@ -155,9 +155,6 @@ async def choose_count(update: Update, context: BotContext, count: int) -> str:
     except QuoteError as error:
         return await _refuse_count(update, context, club, error)
     draft["count"] = count
-    catalogue = context.services.catalogue
-    if catalogue.plan_change_allowed and len(catalogue.plans) > 1 and not draft.get("plan_chosen"):
-        return await ask_plan(update, context, club)
     return await show_quote(update, context, club)
 
 
@@ -221,7 +218,6 @@ async def on_plan(update: Update, context: BotContext) -> str:
         return await ask_plan(update, context, club)
     draft = context.user_data[DRAFT]
     draft["plan"] = plan_id
-    draft["plan_chosen"] = True
     try:
         invoices.renewal_quote(services, club, plan_id=plan_id, resources=draft["count"])
     except QuoteError as error:
@@ -261,6 +257,7 @@ async def show_quote(update: Update, context: BotContext, club: Club) -> str:
         "renew/quote",
         buttons=[
             [("renew_confirm", "renew:confirm")],
+            *([[("change_plan", "renew:plans")]] if _plan_change(services) else []),
             [("change_count", "renew:recount")],
             [("back", "back")],
         ],
@@ -281,12 +278,27 @@ async def show_quote(update: Update, context: BotContext, club: Club) -> str:
 
 
 async def on_recount(update: Update, context: BotContext) -> str:
-    """Back from the quote to the count (the plan step comes again)."""
+    """From the quote back to the count (the chosen plan is kept)."""
     club = await _draft_club(update, context)
     if club is None:
         return await start_renewal(update, context)
-    context.user_data[DRAFT]["plan_chosen"] = False
     return await ask_count(update, context, club)
+
+
+async def on_plans(update: Update, context: BotContext) -> str:
+    """From the quote to the plan choice (when the catalogue allows a change)."""
+    club = await _draft_club(update, context)
+    draft = context.user_data.get(DRAFT) or {}
+    if club is None or "count" not in draft:
+        return await start_renewal(update, context)
+    if not _plan_change(context.services):
+        return await show_quote(update, context, club)
+    return await ask_plan(update, context, club)
+
+
+def _plan_change(services) -> bool:
+    catalogue = services.catalogue
+    return catalogue.plan_change_allowed and len(catalogue.plans) > 1
 
 
 async def on_confirm(update: Update, context: BotContext) -> str:
@@ -578,12 +590,10 @@ STATES = {
         CallbackQueryHandler(on_other, pattern=r"^renew:other$"),
         MessageHandler(TEXT, on_count_text),
     ],
-    RENEW_PLAN: [
-        CallbackQueryHandler(on_plan, pattern=r"^renew:plan:[a-z][a-z0-9_]*$"),
-        MessageHandler(TEXT, on_count_text),
-    ],
+    RENEW_PLAN: [CallbackQueryHandler(on_plan, pattern=r"^renew:plan:[a-z][a-z0-9_]*$")],
     RENEW_CONFIRM: [
         CallbackQueryHandler(on_confirm, pattern=r"^renew:confirm$"),
+        CallbackQueryHandler(on_plans, pattern=r"^renew:plans$"),
         CallbackQueryHandler(on_replace, pattern=r"^renew:replace:\d+$"),
         CallbackQueryHandler(on_recount, pattern=r"^renew:recount$"),
     ],

@@ -68,11 +68,10 @@ def expected_period(bot, ends: str) -> tuple[dt.date, dt.date]:
     return new_period(dt.date.fromisoformat(ends), bot.services.clock.today())
 
 
-async def to_quote(chat: Chat, count_label: str = "(minimum)", plan: str = "Garder") -> list:
-    """From the menu: renew, a count button, the plan (kept by default); returns the quote."""
+async def to_quote(chat: Chat, count_label: str = "(minimum)") -> list:
+    """From the menu: renew, a count button; returns the quote (the current plan)."""
     await chat.press("Renouveler")
-    await chat.press(count_label)
-    return await chat.press(plan)
+    return await chat.press(count_label)
 
 
 async def to_invoice(chat: Chat, **kwargs) -> str:
@@ -121,8 +120,6 @@ async def test_renew_above_the_minimum_with_a_typed_number(chat, smtp, bot):
     await verify(chat, smtp)
     await chat.press("Renouveler")
     replies = await chat.say(" 7 ")
-    assert "Gardez-vous votre formule" in replies[-1]["text"]
-    replies = await chat.press("Garder")
     # 240 + 7 × 90 = 870 HT, 174 VAT, 1 044 TTC.
     assert "Total TTC : 1\u202f044,00\u00a0€" in replies[-1]["text"]
 
@@ -137,7 +134,7 @@ async def test_below_the_minimum_is_refused_with_the_way_to_deactivate(chat, smt
     assert "Admin › Ressources › Ressources › Actives" in text and "corbeille" in text
     assert "historique" in text
     replies = await chat.say("4")  # same step: a valid count goes on
-    assert "Gardez-vous votre formule" in replies[-1]["text"]
+    assert "Devis" in replies[-1]["text"]
 
 
 @pytest.mark.parametrize(
@@ -160,14 +157,15 @@ async def test_bad_counts_get_a_clear_reply_and_the_same_step(chat, smtp, bot, t
     replies = await chat.say(typed)
     assert expected in replies[-1]["text"], chat.transcript()
     replies = await chat.say("5")
-    assert "Gardez-vous votre formule" in replies[-1]["text"]
+    assert "Devis" in replies[-1]["text"]
 
 
 async def test_plan_change_quotes_the_new_plan_and_checks_its_minimum(chat, smtp, bot):
     await verify(chat, smtp)
-    await chat.press("Renouveler")
-    replies = await chat.press("(minimum)")
+    await to_quote(chat)
+    replies = await chat.press("Changer de formule")
     text = replies[-1]["text"]
+    assert "Business (actuelle) : 720,00" in text and "SOLO : 264,00" in text
     assert "Corporate" in text and "à partir de 10 ressources" in text
     replies = await chat.press("Corporate")
     assert "au moins 10 ressources" in replies[0]["text"]
@@ -207,7 +205,7 @@ async def test_back_and_cancel_at_each_renewal_step(chat, smtp, bot):
     assert "Retour au menu" in replies[0]["text"]
     assert await invoices_of(bot) == []
     replies = await chat.say("5")  # the count step is over: not read as a count
-    assert "Gardez-vous" not in replies[-1]["text"]
+    assert "Devis" not in replies[-1]["text"]
 
 
 # --- invoice ----------------------------------------------------------------------------------
@@ -274,8 +272,7 @@ async def test_another_count_for_the_same_period_offers_to_replace_the_open_invo
     first = await to_invoice(chat)
     await chat.say("/menu")
     await chat.press("Renouveler")
-    replies = await chat.say("6")
-    await chat.press("Garder")
+    await chat.say("6")
     replies = await chat.press("Confirmer")
     assert first in replies[-1]["text"] and "remplacer" in replies[-1]["text"].lower()
     replies = await chat.press("Remplacer")
@@ -602,14 +599,14 @@ async def test_stripe_unreachable_gives_a_clear_message_and_nothing_half_done(
 async def test_renew_start_button_opens_the_count_step_from_any_step(chat, smtp, bot, telegram):
     await verify(chat, smtp)
     await chat.press("Renouveler")
-    await chat.press("(minimum)")  # in the plan step now
+    await chat.press("(minimum)")  # in the quote step now
     # A reminder arrives with a "Renew now" button (issue 5 sends this callback data).
     message_id = await send_button(bot, chat.chat_id, "Renouveler maintenant", "renew:start")
     await telegram.press(chat.user_id, message_id, "renew:start")
     await bot.idle()
     assert "Pour combien de ressources" in chat.last()["text"]
     replies = await chat.say("5")
-    assert "Gardez-vous votre formule" in replies[-1]["text"]
+    assert "Devis" in replies[-1]["text"] and "5 ressources" in replies[-1]["text"]
 
 
 async def test_start_payload_back_from_stripe(chat, smtp, bot, stripe):
