@@ -36,6 +36,9 @@ CHECKOUT_TTL = 24 * 3600
 # A stored link this close to its end is not handed out again: the person needs time to pay.
 LINK_MARGIN = 15 * 60
 RECONCILE_INTERVAL = 600
+# Soon after start-up too: a payment made while the bot was down is settled without waiting for
+# Stripe's next retry.
+RECONCILE_FIRST = 5
 RECONCILE_LOOKBACK = 3 * 24 * 3600
 STRIPE_TIMEOUT = 20.0
 PAYING_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
@@ -657,7 +660,7 @@ async def replay_on_startup(app) -> None:
         await app.update_queue.put(StripeEventUpdate(row["id"], number))
     if services.stripe is not None and app.job_queue is not None:
         app.job_queue.run_repeating(
-            reconcile_job, interval=RECONCILE_INTERVAL, first=RECONCILE_INTERVAL, name="reconcile"
+            reconcile_job, interval=RECONCILE_INTERVAL, first=RECONCILE_FIRST, name="reconcile"
         )
 
 

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from bot.catalogue import new_period
-from tests.conftest import CLUB_USER_2, STAFF_CHAT, Chat, sample_club, verify
+from tests.conftest import CLUB_USER_2, CLUB_USER_FR, STAFF_CHAT, Chat, sample_club, verify
 
 MERMOZ = sample_club("mermoz")  # business, 4 activated resources, France
 NUMBER = re.compile(r"OF-\d{4}-\d{6}")
@@ -633,3 +633,119 @@ async def test_someone_elses_invoice_is_refused(chat, smtp, bot, telegram):
     await telegram.press(other.user_id, message_id, f"pay:{invoice_id}:card")
     await bot.idle()
     assert "Je ne trouve pas cette facture" in other.last()["text"]
+
+
+# --- as real processes: kill -9, and the reconcile command ------------------------------------
+
+
+class Person:
+    """A club contact talking to `ofbot run` in a subprocess (no in-process harness to wait on)."""
+
+    def __init__(self, telegram, user_id: int = CLUB_USER_FR):
+        self.telegram = telegram
+        self.user_id = user_id
+
+    def _last(self) -> int:
+        return max((m["message_id"] for m in self.telegram.messages(self.user_id)), default=0)
+
+    async def say(self, text: str, contains: str, timeout: float = 15.0) -> dict:
+        last = self._last()
+        await self.telegram.send_text(self.user_id, text)
+        return await self.telegram.wait_for_bot_message(
+            self.user_id, after=last, contains=contains, timeout=timeout
+        )
+
+    async def press(self, label: str, contains: str, timeout: float = 15.0) -> dict:
+        last = self._last()
+        for message in reversed(self.telegram.bot_messages(self.user_id)):
+            for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
+                for button in row:
+                    if label in button["text"] and "callback_data" in button:
+                        await self.telegram.press(
+                            self.user_id, message["message_id"], button["callback_data"]
+                        )
+                        return await self.telegram.wait_for_bot_message(
+                            self.user_id, after=last, contains=contains, timeout=timeout
+                        )
+        raise AssertionError(f"no button {label!r}:\n{self.telegram.transcript(self.user_id)}")
+
+
+async def test_killed_between_invoice_and_payment_then_started_again(
+    bot_process, telegram, smtp, stripe
+):
+    from tests.conftest import read_code
+
+    await bot_process.start()
+    stripe.webhook_url = bot_process.url + "/stripe/webhook"
+    person = Person(telegram)
+    await person.say("/start", "l’adresse de la plateforme")
+    await person.say("mermoz", MERMOZ["name"])
+    await person.say(MERMOZ["structure_email"], "6 chiffres")
+    await person.say(await read_code(smtp, MERMOZ["structure_email"]), "Que voulez-vous faire")
+    await person.press("Renouveler", "Pour combien")
+    await person.press("(minimum)", "Devis")
+    issued = await person.press("Confirmer", "Comment souhaitez-vous payer")
+    number = NUMBER.search(issued["text"]).group(0)
+    link = url_button(await person.press("Carte", "lien de paiement"))
+    await bot_process.kill()
+
+    # Paid while the bot is down: Stripe's deliveries fail, then the bot comes back.
+    assert await stripe.pay(session_id(link))
+    await bot_process.start()
+    receipt = await telegram.wait_for_bot_message(
+        CLUB_USER_FR, contains="Paiement reçu", timeout=30
+    )
+    assert number in receipt["text"]
+    # The conversation survived too: asking for the card again says it is paid.
+    await person.say("/menu", "Que voulez-vous faire")
+    await person.press("Mes factures", number)
+    await asyncio.sleep(1)
+    receipts = [
+        m for m in telegram.bot_messages(CLUB_USER_FR) if "Paiement reçu" in (m.get("text") or "")
+    ]
+    assert len(receipts) == 1
+    assert await bot_process.terminate() == 0
+    log = bot_process.log_path.read_text()
+    for secret in ("sk_test_sandbox", "whsec_sandbox", bot_process.settings.telegram_token):
+        assert secret not in log
+
+
+async def test_reconcile_command(bot, chat, smtp, stripe, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, bot_environment
+
+    def ofbot_reconcile(**env_changes) -> subprocess.CompletedProcess:
+        env = bot_environment(bot.runtime.settings)
+        env.update(env_changes)
+        env = {k: v for k, v in env.items() if v is not None}
+        return subprocess.run(
+            [sys.executable, "-m", "bot.cli", "payments", "reconcile"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    link = await card_link(chat)
+    stripe.webhook_url = None  # the webhook never arrives
+    assert await stripe.pay(session_id(link))
+
+    missing = await asyncio.to_thread(ofbot_reconcile, OFBOT_STRIPE_SECRET_KEY=None)
+    assert missing.returncode == 2
+    assert (
+        missing.stderr.strip() == "ofbot: setting OFBOT_STRIPE_SECRET_KEY: is required and not set"
+    )
+
+    result = await asyncio.to_thread(ofbot_reconcile)
+    assert result.returncode == 0, result.stderr
+    assert "paid: 1" in result.stdout and "errors: 0" in result.stdout
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+    receipt = await bot.telegram.wait_for_bot_message(chat.chat_id, contains="Paiement reçu")
+    assert "720,00" in receipt["text"]
+    again = await asyncio.to_thread(ofbot_reconcile)
+    assert "paid: 0" in again.stdout
