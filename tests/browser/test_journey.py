@@ -91,11 +91,6 @@ async def test_a_club_contact_verifies_with_the_code_from_the_mailbox(page, shot
     keep_for_readme(await shots.take(page, "verified"))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="needs the renewal + Stripe card payment flow and the staff /paid command, being "
-    "built by other engineers in this session",
-)
 async def test_verify_renew_pay_by_card_then_staff_record_a_cheque(page, shots):
     await open_chat(page, "Jeanne")
     await verify_with_the_mailbox(page, MERMOZ)
