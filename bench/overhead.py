@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import itertools
 import random
+import sys
 import shutil
 import tempfile
 import time
@@ -107,7 +108,9 @@ async def steady(box, child: Child, flow, people: int, period: float, duration: 
     }
 
 
-async def measure(levels: list[int], flows_each: int, rounds: int, duration: float) -> dict:
+async def measure(
+    levels: list[int], flows_each: int, rounds: int, duration: float, profile: str | None = None
+) -> dict:
     results: dict = {"a": {}, "b": {}}
     with tempfile.TemporaryDirectory(prefix="ofbot-overhead-") as tmp:
         folder = Path(tmp)
@@ -125,6 +128,22 @@ async def measure(levels: list[int], flows_each: int, rounds: int, duration: flo
                         child = Child.echo(box, folder / "echo.log")
                         flow = echo_flow
                     await child.start(box.telegram)
+                    if profile:
+                        # Collapsed stacks of the child while it works (`py-spy record --format raw`).
+                        await asyncio.create_subprocess_exec(
+                            str(Path(sys.executable).parent / "py-spy"),
+                            "record",
+                            "--pid",
+                            str(child.pid),
+                            "--format",
+                            "raw",
+                            "--rate",
+                            "250",
+                            "--output",
+                            f"{profile}.{kind}.txt",
+                            stdout=asyncio.subprocess.DEVNULL,
+                            stderr=asyncio.subprocess.DEVNULL,
+                        )
                     await asyncio.sleep(0.3)
                     try:
                         for level in levels:
@@ -185,10 +204,15 @@ def main() -> None:
     parser.add_argument("--flows-per-person", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument(
+        "--py-spy", metavar="PREFIX", help="profile the bots into PREFIX.<kind>.txt"
+    )
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
     print(machine())
-    results = asyncio.run(measure(levels, args.flows_per_person, args.rounds, args.duration))
+    results = asyncio.run(
+        measure(levels, args.flows_per_person, args.rounds, args.duration, args.py_spy)
+    )
     print()
     print(report(results, levels))
 

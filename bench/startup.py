@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import resource
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -24,7 +25,9 @@ from bench.common import machine, median
 from bench.harness import Child, Person, contains, prepare_database, sandbox, verify_flow
 
 
-async def one_start(box, template: Path, folder: Path, run: int, flows: int) -> dict:
+async def one_start(
+    box, template: Path, folder: Path, run: int, flows: int, profile: str | None = None
+) -> dict:
     db = folder / f"run{run}.sqlite3"
     shutil.copy(template, db)
     user = 1_000 + run * 100
@@ -32,10 +35,20 @@ async def one_start(box, template: Path, folder: Path, run: int, flows: int) -> 
     await box.telegram.send_text(user, "/start")  # waits in the fake until the bot polls
     child = Child.ofbot(box, db, folder / f"run{run}.log")
     await child.spawn()
+    if profile:
+        # Attached right after spawn (py-spy slows the child: the figures of this run are not
+        # the benchmark's); collapsed stacks in PREFIX.run<N>.txt when the child exits.
+        spy = await asyncio.create_subprocess_exec(
+            str(Path(sys.executable).parent / "py-spy"),
+            *("record", "--format", "raw", "--rate", "500", "--pid", str(child.pid)),
+            *("-o", f"{profile}.run{run}.txt"),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
     async with asyncio.timeout(60):
         arrived, _ = await person.inbox.get()
     startup = arrived - child.started_at
-    cpu_at_first = child.cpu()
+    cpu_at_first = child.cpu() if not profile else float("nan")
     rss_after_start = child.peak_rss_mb()
     # Work that touches the most memory: flows, and look-ups that scan every club name.
     people = [Person(box, user + 1 + i) for i in range(flows)]
@@ -46,6 +59,8 @@ async def one_start(box, template: Path, folder: Path, run: int, flows: int) -> 
         await p.turn(f"aeroclub de banc d'essai {i}x", contains(""))
     peak = child.peak_rss_mb()
     await child.terminate()
+    if profile:
+        await spy.wait()
     return {
         "startup": startup,
         "cpu_at_first": cpu_at_first,
@@ -54,7 +69,9 @@ async def one_start(box, template: Path, folder: Path, run: int, flows: int) -> 
     }
 
 
-async def measure(clubs: int, conversations: int, runs: int, flows: int) -> dict:
+async def measure(
+    clubs: int, conversations: int, runs: int, flows: int, profile: str | None = None
+) -> dict:
     with tempfile.TemporaryDirectory(prefix="ofbot-startup-") as tmp:
         folder = Path(tmp)
         template = folder / "template.sqlite3"
@@ -68,7 +85,7 @@ async def measure(clubs: int, conversations: int, runs: int, flows: int) -> dict
         results = []
         async with sandbox() as box:
             for run in range(runs):
-                result = await one_start(box, template, folder, run, flows)
+                result = await one_start(box, template, folder, run, flows, profile)
                 results.append(result)
                 print(
                     f"run {run}: first update answered {result['startup'] * 1e3:.0f} ms after "
@@ -89,9 +106,14 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--flows", type=int, default=20)
+    parser.add_argument(
+        "--py-spy", metavar="PREFIX", help="profile each start into PREFIX.runN.txt"
+    )
     args = parser.parse_args()
     print(machine())
-    summary = asyncio.run(measure(args.clubs, args.conversations, args.runs, args.flows))
+    summary = asyncio.run(
+        measure(args.clubs, args.conversations, args.runs, args.flows, args.py_spy)
+    )
     print()
     print(
         f"| start-up to first update handled ({args.clubs:,} clubs, {args.conversations:,} "
