@@ -54,6 +54,11 @@ async def club_found(update: Update, context: BotContext, club: Club) -> str:
         context.user_data["club_id"] = club.id
         return await menu.show_menu(update, context)
     context.user_data["pending_club"] = club.id
+    return await ask_for_email(update, context, club)
+
+
+async def ask_for_email(update: Update, context: BotContext, club: Club) -> str:
+    """Name the club and ask for one of its registered addresses."""
     await reply(
         update,
         context,

@@ -147,7 +147,8 @@ async def show_menu_command(update: Update, context: BotContext) -> str | None:
     return await menu.show_menu(update, context)
 
 
-def entry_points() -> list:
+def _anywhere() -> list:
+    """Commands and buttons that work at every step, and with no conversation under way."""
     return [
         CommandHandler("start", start, filters=PRIVATE),
         CommandHandler("menu", show_menu_command, filters=PRIVATE),
@@ -157,9 +158,15 @@ def entry_points() -> list:
         CommandHandler("reminders", toggle_reminders, filters=PRIVATE),
         CallbackQueryHandler(set_language, pattern=r"^lang:"),
         CallbackQueryHandler(forget_confirmed, pattern=r"^forget:"),
-        # Buttons that work with no conversation under way (reminders, fee invoices, documents).
+        # "Renew now" (reminders), "Pay" (fee invoices) and invoice documents.
         *renew.ANYWHERE,
         *invoices.ANYWHERE,
+    ]
+
+
+def entry_points() -> list:
+    return [
+        *_anywhere(),
         MessageHandler(PRIVATE & ~filters.COMMAND, greet),
         CallbackQueryHandler(greet),
     ]
@@ -167,19 +174,9 @@ def entry_points() -> list:
 
 def fallbacks() -> list:
     return [
-        CommandHandler("start", start, filters=PRIVATE),
         CommandHandler("cancel", cancel, filters=PRIVATE),
-        CommandHandler("menu", show_menu_command, filters=PRIVATE),
-        CommandHandler("help", help_command, filters=PRIVATE),
-        CommandHandler("language", language, filters=PRIVATE),
-        CommandHandler("forget", forget, filters=PRIVATE),
-        CommandHandler("reminders", toggle_reminders, filters=PRIVATE),
-        CallbackQueryHandler(set_language, pattern=r"^lang:"),
-        CallbackQueryHandler(forget_confirmed, pattern=r"^forget:"),
         CallbackQueryHandler(cancel, pattern=r"^back$"),
-        # "Renew now", "Pay" and invoice buttons work from any step.
-        *renew.ANYWHERE,
-        *invoices.ANYWHERE,
+        *_anywhere(),
         MessageHandler(PRIVATE & ~filters.COMMAND, not_understood),
         MessageHandler(PRIVATE & filters.COMMAND, not_understood),
         CallbackQueryHandler(stale_button),

@@ -11,7 +11,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot import relay, verification
 from bot.context import BotContext
-from handlers.club import menu
+from handlers.club import identify, menu
 from handlers.club.states import IDENTIFY, VERIFY_CODE, VERIFY_EMAIL
 from handlers.common import lang_of, reply
 from storage import clubs as club_rows
@@ -133,15 +133,7 @@ async def on_other_address(update: Update, context: BotContext) -> str:
     if club is None:
         return IDENTIFY
     context.user_data.pop("pending_kind", None)
-    await reply(
-        update,
-        context,
-        "identify/found",
-        buttons=[[("back", "back")]],
-        club=club.name,
-        subdomain=club.subdomain,
-    )
-    return VERIFY_EMAIL
+    return await identify.ask_for_email(update, context, club)
 
 
 async def on_staff_help(update: Update, context: BotContext) -> str:
