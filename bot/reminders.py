@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import logging
 import os
+import signal
 import sys
 from collections import Counter
 from collections.abc import Callable
@@ -130,6 +131,7 @@ class Summary:
     problems: list[Problem] = dataclasses.field(default_factory=list)
     recovered: list[Problem] = dataclasses.field(default_factory=list)  # pending → unknown
     planned: list[Delivery] = dataclasses.field(default_factory=list)  # dry run
+    complete: bool = True  # False when stopped before every delivery was tried
 
     @property
     def sent(self) -> int:
@@ -187,6 +189,7 @@ class Summary:
             "by_milestone": {milestone_label(m): dict(c) for m, c in self.by_milestone.items()},
             "problems": [p.line() for p in self.problems],
             "recovered": [p.line() for p in self.recovered],
+            "complete": self.complete,
         }
 
     def __str__(self) -> str:
@@ -207,6 +210,8 @@ class Summary:
             )
         if self.recovered:
             parts.append(f"{len(self.recovered)} left unsettled by an interrupted run")
+        if not self.complete:
+            parts.append("stopped early: the rest stays due")
         return " — ".join(parts)
 
 
@@ -391,8 +396,10 @@ async def _deliver_all(
     policy: SendPolicy,
     summary: Summary,
     progress: Callable[[int, int], None] | None,
-) -> None:
-    """One worker per chat at a time (so one chat's messages are `chat_interval` apart)."""
+    stop: Callable[[], bool] | None,
+) -> bool:
+    """One worker per chat at a time (so one chat's messages are `chat_interval` apart).
+    True when every delivery was tried; False when `stop()` turned true first."""
     by_chat: dict[int, list[Delivery]] = {}
     for delivery in deliveries:
         by_chat.setdefault(delivery.key.chat_id, []).append(delivery)
@@ -444,11 +451,19 @@ async def _deliver_all(
         summary.add(delivery, status, error)
         return status
 
+    stopped = False
+
     async def worker() -> None:
+        nonlocal stopped
         while not queue.empty():
             group = queue.get_nowait()
             last_sent: float | None = None
             for index, delivery in enumerate(group):
+                if stop is not None and stop():
+                    # Shutting down: claim nothing more; what is left stays due for the next run.
+                    stopped = True
+                    summary.skipped["not_reached"] += len(group) - index
+                    break
                 if last_sent is not None:
                     await asyncio.sleep(max(0.0, last_sent + policy.chat_interval - loop.time()))
                 status = await deliver(delivery)
@@ -464,6 +479,9 @@ async def _deliver_all(
     async with asyncio.TaskGroup() as tasks:
         for _ in range(min(policy.concurrency, len(by_chat))):
             tasks.create_task(worker())
+    while not queue.empty():
+        summary.skipped["not_reached"] += len(queue.get_nowait())
+    return not stopped
 
 
 class RunLock:
@@ -506,11 +524,14 @@ async def run_reminders(
     policy: SendPolicy | None = None,
     progress: Callable[[int, int], None] | None = None,
     report: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> Summary:
     """The day's reminders, from the 09:00 job, the CLI and the sandbox (one path for all).
 
     `dry_run` selects and returns what would be sent, and writes and sends nothing. `report`
-    posts the summary to the staff group when there was something to do. Raises RunInProgress."""
+    posts the summary to the staff group when there was something to do. `stop` (the bot shutting
+    down, Ctrl-C): checked before each claim; a run stopped early is not recorded as finished,
+    so the bot's start-up catch-up runs it again. Raises RunInProgress."""
     policy = policy or SendPolicy()
     summary = Summary(today=today, dry_run=dry_run)
     if dry_run:
@@ -531,7 +552,7 @@ async def run_reminders(
         summary.clubs_due, summary.due = selection.clubs_due, len(selection.deliveries)
         summary.skipped.update(selection.skipped)
         log.info("reminders for %s: %d due to %d clubs", today, summary.due, summary.clubs_due)
-        await _deliver_all(
+        summary.complete = await _deliver_all(
             services,
             bot,
             selection.deliveries,
@@ -540,8 +561,11 @@ async def run_reminders(
             policy=policy,
             summary=summary,
             progress=progress,
+            stop=stop,
         )
-        await rows.finish_run(services.db, summary.run_id, summary.as_dict())
+        await rows.finish_run(
+            services.db, summary.run_id, summary.as_dict(), complete=summary.complete
+        )
     finally:
         lock.release()
     log.info("reminders done: %s", summary)
@@ -636,6 +660,8 @@ def _print_report(summary: Summary, out=sys.stdout) -> None:
         for label, counts in summary.milestones():
             detail = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
             print(f"  {label}: {detail}", file=out)
+        if not summary.complete:
+            print("  stopped early: what was not reached stays due for the next run", file=out)
     if summary.skipped:
         detail = ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items()))
         print(f"  skipped: {detail}", file=out)
@@ -690,6 +716,20 @@ async def _cmd_reminders_run(settings, args) -> int:
         catalogue=load_catalogue(settings),
     )
     progress = ProgressBar() if sys.stderr.isatty() and not args.dry_run else None
+    # Ctrl-C or SIGTERM: finish the sends in flight, claim no more (a second Ctrl-C is abrupt).
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_signal(sig: signal.Signals) -> None:
+        if stopping.is_set():
+            loop.remove_signal_handler(sig)
+            signal.raise_signal(sig)
+            return
+        print("\nofbot: stopping after the messages in flight…", file=sys.stderr)
+        stopping.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
     try:
         if args.dry_run:
             summary = await run_reminders(services, None, today, dry_run=True)
@@ -697,16 +737,24 @@ async def _cmd_reminders_run(settings, args) -> int:
             bot = build_cli_bot(settings, policy)
             async with bot:
                 summary = await run_reminders(
-                    services, bot, today, trigger="cli", policy=policy, progress=progress
+                    services,
+                    bot,
+                    today,
+                    trigger="cli",
+                    policy=policy,
+                    progress=progress,
+                    stop=stopping.is_set,
                 )
     except RunInProgress as exc:
         print(f"ofbot: {exc}", file=sys.stderr)
         return 1
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         with contextlib.suppress(Exception):
             await db.close()
     _print_report(summary)
-    return 1 if summary.failed or summary.unknown else 0
+    return 1 if summary.failed or summary.unknown or not summary.complete else 0
 
 
 def _register() -> None:

@@ -38,7 +38,12 @@ async def run_due_reminders(update: RemindersDue, context: BotContext) -> None:
     services = context.services
     try:
         summary = await reminders.run_reminders(
-            services, context.bot, services.clock.today(), trigger="job"
+            services,
+            context.bot,
+            services.clock.today(),
+            trigger="job",
+            # Shutting down: finish the sends in flight, leave the rest to the start-up catch-up.
+            stop=lambda: not context.application.running,
         )
     except reminders.RunInProgress:
         log.warning("reminders (%s): another run is in progress; not started", update.reason)

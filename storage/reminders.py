@@ -103,9 +103,11 @@ async def start_run(db: Database, run_date: dt.date, trigger: str) -> int:
     )
 
 
-async def finish_run(db: Database, run_id: int, summary: dict) -> None:
+async def finish_run(db: Database, run_id: int, summary: dict, *, complete: bool = True) -> None:
+    """Store the summary; a run stopped early keeps finished_at NULL (its day is not done)."""
+    finished = NOW if complete else "NULL"
     await db.execute(
-        f"UPDATE reminder_runs SET finished_at = {NOW}, summary_json = ? WHERE id = ?",
+        f"UPDATE reminder_runs SET finished_at = {finished}, summary_json = ? WHERE id = ?",
         (json.dumps(summary, sort_keys=True), run_id),
     )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import signal
 import sys
 from pathlib import Path
 
@@ -366,6 +367,27 @@ async def test_cli_killed_while_sending_then_run_again_delivers_each_exactly_onc
     assert set(counts.values()) == {1}, {c: n for c, n in counts.items() if n != 1}
     delivered = {(r.key.chat_id, r.key.milestone) for r in await stored_rows(settings)}
     assert delivered == {(chat, 1) for chat in chats}
+
+
+async def test_cli_interrupted_with_ctrl_c_finishes_what_is_in_flight(settings, telegram, tmp_path):
+    """SIGINT: the sends in flight complete and are recorded; nothing is left unknown; the next
+    run sends exactly the rest."""
+    await seed_database(settings)
+    chats = await seed_clubs(settings, telegram, 40)
+    log = tmp_path / "cli.log"
+    process = await start_cli(settings, "--today", on(15), log=log)
+    await until(lambda: sum(messages_per_chat(telegram, chats).values()) >= 10, "10 sent")
+    process.send_signal(signal.SIGINT)
+    assert await process.wait() == 1, log.read_text()[-2000:]
+    assert "stopped early" in log.read_text()
+    rows = await stored_rows(settings)
+    assert {r.status for r in rows} == {"sent"}
+    assert len(rows) == sum(messages_per_chat(telegram, chats).values())
+    code, out = await run_cli(settings, "--today", on(15))
+    assert code == 0, out
+    assert f"sent {40 - len(rows)}, failed 0, blocked 0, unknown 0" in out
+    assert "interrupted run" not in out
+    assert set(messages_per_chat(telegram, chats).values()) == {1}
 
 
 async def test_cli_killed_at_any_moment_never_duplicates_and_reports_what_it_cannot_know(

@@ -387,6 +387,26 @@ async def test_dry_run_lists_and_writes_nothing(services):
     assert await services.db.fetchval("SELECT count(*) FROM reminder_runs") == 0
 
 
+async def test_a_stopped_run_claims_nothing_more_and_its_day_is_not_done(services):
+    """The bot shutting down mid-campaign: the rest stays due for the start-up catch-up."""
+    for i in range(5):
+        club = await add_club(services, f"club{i}")
+        await add_contact(services, club, 540 + i)
+    bot = FakeBot()
+    one_at_a_time = dataclasses.replace(FAST, concurrency=1)
+    summary = await run(
+        services, bot, day(7), stop=lambda: len(bot.calls) >= 2, policy=one_at_a_time
+    )
+    assert not summary.complete and summary.sent == 2
+    assert summary.skipped["not_reached"] == 3
+    assert len(await reminder_rows.rows(services.db)) == 2
+    assert await reminder_rows.last_finished_run_date(services.db) is None
+    rest = await run(services, bot, day(7))
+    assert rest.complete and rest.sent == 3
+    assert sorted(bot.calls) == [540, 541, 542, 543, 544]
+    assert await reminder_rows.last_finished_run_date(services.db) == day(7)
+
+
 # -- Telegram's answers ----------------------------------------------------------------------
 
 
