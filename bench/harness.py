@@ -138,7 +138,7 @@ class Sandbox:
     smtp: object = None
     inbox: dict[int, asyncio.Queue] = field(default_factory=dict)
     codes: dict[str, asyncio.Queue] = field(default_factory=dict)
-    arrivals: dict[int, float] = field(default_factory=dict)
+    latest_code: dict[str, str] = field(default_factory=dict)
     _tasks: list = field(default_factory=list)
 
     async def start(self) -> Sandbox:
@@ -180,6 +180,8 @@ class Sandbox:
             record = await mails.get()
             match = CODE_RE.search(record.get("text") or "")
             for to in record["rcpt_tos"]:
+                if match:
+                    self.latest_code[to.lower()] = match.group(1)
                 self.codes.setdefault(to.lower(), asyncio.Queue()).put_nowait(
                     match.group(1) if match else None
                 )
@@ -288,6 +290,7 @@ class Person:
         self.sandbox = sandbox
         self.user_id = user_id
         self.turns: list[float] = []
+        self.keyboard: dict | None = None  # the latest bot message with buttons
         sandbox.telegram.add_user(user_id, f"Pilote {user_id}", language_code="fr")
         self.inbox = sandbox.queue(user_id)
 
@@ -301,6 +304,8 @@ class Person:
         async with asyncio.timeout(timeout):
             while True:
                 at, message = await self.inbox.get()
+                if (message.get("reply_markup") or {}).get("inline_keyboard"):
+                    self.keyboard = message
                 if predicate(message):
                     return at, message
 
@@ -313,6 +318,21 @@ class Person:
         except TimeoutError:
             transcript = self.sandbox.telegram.transcript(self.user_id)
             raise TimeoutError(f"no answer to {text!r}:\n{transcript}") from None
+        self.turns.append(at - sent)
+        return message
+
+    async def press(self, pattern: str, predicate=lambda m: True, timeout: float = 30.0) -> dict:
+        """Press the first button matching `pattern` on the latest keyboard; a timed turn too."""
+        rows = (self.keyboard or {}).get("reply_markup", {}).get("inline_keyboard", [])
+        data = next(
+            b["callback_data"]
+            for row in rows
+            for b in row
+            if re.fullmatch(pattern, b.get("callback_data", ""))
+        )
+        sent = time.perf_counter()
+        await self.sandbox.telegram.press(self.user_id, self.keyboard["message_id"], data)
+        at, message = await self._wait(predicate, timeout)
         self.turns.append(at - sent)
         return message
 
@@ -344,6 +364,23 @@ async def verify_flow(person: Person, club: int, timeout: float = 30.0) -> None:
     async with asyncio.timeout(timeout):
         code = await codes.get()
     await person.turn(code, has_button("menu:"), timeout=timeout)
+
+
+def button_like(pattern: str):
+    def check(message: dict) -> bool:
+        rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+        return any(re.fullmatch(pattern, b.get("callback_data", "")) for row in rows for b in row)
+
+    return check
+
+
+async def renewal_flow(person: Person, club: int, timeout: float = 30.0) -> None:
+    """identify + verify, then renew for the minimum count and choose a bank transfer."""
+    await verify_flow(person, club, timeout)
+    await person.press("menu:renew", button_like(r"renew:count:\d+"), timeout)
+    await person.press(r"renew:count:\d+", button_like("renew:confirm"), timeout)
+    await person.press("renew:confirm", button_like(r"pay:\d+:transfer"), timeout)
+    await person.press(r"pay:\d+:transfer", button_like(r"pay:\d+:sent:\w+"), timeout)
 
 
 async def verified_contacts(db_path: Path) -> list[tuple[int, int]]:

@@ -21,16 +21,17 @@ import argparse
 import asyncio
 import itertools
 import random
-import sys
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import machine, median, percentile
-from bench.harness import Child, Person, prepare_database, sandbox, verify_flow
+from bench.harness import Child, Person, prepare_database, renewal_flow, sandbox, verify_flow
 
 CLUBS = 10_000
+flow_name = "renewal"
 USER_IDS = itertools.count(2_000_000)
 CLUB_IDS = itertools.count(0)
 
@@ -40,6 +41,13 @@ async def echo_flow(person: Person, club: int, timeout: float = 30.0) -> None:
 
     for text in ("/start", club_subdomain(club), club_addresses(club)[0], "123456"):
         await person.turn(text, timeout=timeout)
+    if echo_flow.updates == 8:  # as many updates as the renewal flow
+        for text in ("renew", "count", "confirm", "transfer"):
+            await person.turn(text, timeout=timeout)
+
+
+echo_flow.updates = 4
+FLOWS = {"verify": verify_flow, "renewal": renewal_flow}
 
 
 async def throughput(box, child: Child, flow, people: int, flows_each: int) -> dict:
@@ -123,7 +131,7 @@ async def measure(
                         db = folder / f"round{round_}.sqlite3"
                         shutil.copy(template, db)
                         child = Child.ofbot(box, db, folder / "ofbot.log")
-                        flow = verify_flow
+                        flow = FLOWS[flow_name]
                     else:
                         child = Child.echo(box, folder / "echo.log")
                         flow = echo_flow
@@ -204,11 +212,15 @@ def main() -> None:
     parser.add_argument("--flows-per-person", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=60)
+    parser.add_argument("--flow", choices=sorted(FLOWS), default="renewal")
     parser.add_argument(
         "--py-spy", metavar="PREFIX", help="profile the bots into PREFIX.<kind>.txt"
     )
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
+    global flow_name
+    flow_name = args.flow
+    echo_flow.updates = 8 if args.flow == "renewal" else 4
     print(machine())
     results = asyncio.run(
         measure(levels, args.flows_per_person, args.rounds, args.duration, args.py_spy)

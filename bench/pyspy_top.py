@@ -1,6 +1,6 @@
 """Summarise a `py-spy record --format raw` profile: the busiest functions, self and inclusive.
 
-    .venv/bin/python -m bench.pyspy_top PROFILE.txt [--top 25] [--match TEXT]
+.venv/bin/python -m bench.pyspy_top PROFILE.txt [--top 25] [--match TEXT]
 """
 
 from __future__ import annotations
