@@ -650,6 +650,12 @@ async def replay_on_startup(app) -> None:
     """STARTUP_HOOK: stored events not processed yet go back on the queue; receipts not sent
     are sent; the periodic reconcile job is scheduled."""
     services: Services = app.bot_data["services"]
+    if services.stripe is not None and not services.settings.stripe_webhook_secret:
+        log.warning(
+            "OFBOT_STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks are refused and card payments"
+            " land only through the reconcile job (every %d min)",
+            RECONCILE_INTERVAL // 60,
+        )
     for payment in await payment_rows.unnotified(services.db):
         await notify_paid(services, app.bot, payment.id)
     for row in await payment_rows.unprocessed_events(services.db):
