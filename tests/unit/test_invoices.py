@@ -365,3 +365,29 @@ async def test_the_document_escapes_record_values(services):
     invoice = (await renew(services)).invoice
     html = invoices.render_document(services, invoice, "fr").decode()
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+@pytest.mark.parametrize(
+    ("subdomain", "count", "ht", "vat", "ttc", "regime"),
+    [
+        # Hand-computed from the sample catalogue: base fee + count × price per resource.
+        ("lesailes", 2, 12000 + 2 * 6000, 4800, 28800, "fr"),  # First Price
+        ("mermoz", 4, 24000 + 4 * 9000, 12000, 72000, "fr"),  # Business
+        ("blagnac", 6, 36000 + 6 * 11000, 20400, 122400, "fr"),  # Business+
+        ("pyrenees", 8, 48000 + 8 * 13000, 30400, 182400, "fr"),  # Première
+        ("corsaire", 25, 90000 + 25 * 15000, 93000, 558000, "fr"),  # Corporate
+        ("lesaile", 1, 6000 + 4000, 2000, 12000, "fr"),  # SOLO
+        ("namur", 5, 24000 + 5 * 9000, 0, 69000, "eu_reverse_charge"),  # BE with VAT number
+        ("bodensee", 3, 24000 + 3 * 9000, 10200, 61200, "eu_no_number"),  # DE without one
+        ("dublin", 6, 48000 + 6 * 13000, 0, 126000, "eu_reverse_charge"),  # IE with one
+        ("geneve", 4, 24000 + 4 * 9000, 0, 60000, "non_eu"),  # Switzerland
+    ],
+)
+async def test_invoices_at_the_minimum_match_hand_computed_figures(
+    services, subdomain, count, ht, vat, ttc, regime
+):
+    club = await club_rows.get_by_subdomain(services.db, subdomain)
+    assert minimum_resources(services.catalogue, club.plan, club.active_resources) == count
+    invoice = (await renew(services, subdomain, plan=club.plan, count=count)).invoice
+    assert (invoice.ht_cents, invoice.vat_cents, invoice.ttc_cents) == (ht, vat, ttc)
+    assert invoice.vat_regime == regime
