@@ -46,7 +46,11 @@ class Sandbox:
         summary = await reminders.run_reminders(
             self.runtime.services, self.runtime.app.bot, self.clock.today()
         )
-        return str(summary)
+        skipped = ", ".join(f"{k} {v}" for k, v in sorted(summary.skipped.items())) or "none"
+        return (
+            f"reminders for {summary.today.isoformat()}: sent {summary.sent}, "
+            f"failed {summary.failed}, blocked {summary.blocked}; skipped: {skipped}"
+        )
 
     async def stop(self) -> None:
         await self.runtime.stop()
