@@ -426,9 +426,14 @@ async def _deliver_all(
         if not claimed:
             summary.skipped["already_handled"] += 1
             return "skipped"
-        status, message_id, error, attempts = await send_reminder(
-            bot, delivery.key.chat_id, text, markup, policy, pacer
-        )
+        try:
+            status, message_id, error, attempts = await send_reminder(
+                bot, delivery.key.chat_id, text, markup, policy, pacer
+            )
+        except InvalidToken:
+            # Refused before anything was sent; the whole run stops (every send would fail).
+            await rows.finish(services.db, delivery.key, "failed", attempts=1, error="bad token")
+            raise
         await rows.finish(
             services.db,
             delivery.key,
@@ -476,9 +481,12 @@ async def _deliver_all(
                         advance()
                     break
 
-    async with asyncio.TaskGroup() as tasks:
-        for _ in range(min(policy.concurrency, len(by_chat))):
-            tasks.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            for _ in range(min(policy.concurrency, len(by_chat))):
+                tasks.create_task(worker())
+    except ExceptionGroup as group:
+        raise group.exceptions[0] from None
     while not queue.empty():
         summary.skipped["not_reached"] += len(queue.get_nowait())
     return not stopped
@@ -748,6 +756,9 @@ async def _cmd_reminders_run(settings, args) -> int:
     except RunInProgress as exc:
         print(f"ofbot: {exc}", file=sys.stderr)
         return 1
+    except InvalidToken:
+        print("ofbot: setting OFBOT_TELEGRAM_TOKEN: refused by the Bot API", file=sys.stderr)
+        return 2
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

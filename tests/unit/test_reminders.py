@@ -9,7 +9,14 @@ import json
 
 import httpx
 import pytest
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TimedOut,
+)
 
 from bot import reminders
 from bot.clock import Clock
@@ -474,6 +481,19 @@ async def test_a_bad_request_is_not_retried(services):
     bot.failures[520] = [BadRequest("Chat not found")]
     summary = await run(services, bot, day(7))
     assert summary.failed == 1 and bot.calls == [520]
+
+
+async def test_a_refused_token_stops_the_run_without_leaving_anything_pending(services):
+    club = await add_club(services, "mermoz")
+    await add_contact(services, club, 524)
+    bot = FakeBot()
+    bot.failures[524] = [InvalidToken()]
+    with pytest.raises(InvalidToken):
+        await run(services, bot, day(7))
+    [row] = await reminder_rows.rows(services.db)
+    assert row.status == "failed"
+    assert await reminder_rows.last_finished_run_date(services.db) is None
+    assert (await run(services, bot, day(7))).sent == 1  # once the token is right
 
 
 def _timeout(cause: Exception) -> TimedOut:
