@@ -225,11 +225,11 @@ class Child:
         self.started_at = 0.0
 
     @classmethod
-    def ofbot(cls, sandbox: Sandbox, db: Path, log_path: Path) -> Child:
+    def ofbot(cls, sandbox: Sandbox, db: Path, log_path: Path, limiter: bool = True) -> Child:
+        """`ofbot run`; `limiter=False`: without its 30 requests/s overall limiter."""
         port = free_port()
-        return cls(
-            [sys.executable, "-m", "bot.cli", "run"], sandbox.environment(db, port), log_path
-        )
+        module = ["bot.cli", "run"] if limiter else ["bench.ofbot_unlimited"]
+        return cls([sys.executable, "-m", *module], sandbox.environment(db, port), log_path)
 
     @classmethod
     def echo(cls, sandbox: Sandbox, log_path: Path) -> Child:

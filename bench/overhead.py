@@ -32,6 +32,7 @@ from bench.harness import Child, Person, prepare_database, renewal_flow, sandbox
 
 CLUBS = 10_000
 flow_name = "renewal"
+LIMITER = False
 USER_IDS = itertools.count(2_000_000)
 CLUB_IDS = itertools.count(0)
 
@@ -130,7 +131,7 @@ async def measure(
                     if kind == "ofbot":
                         db = folder / f"round{round_}.sqlite3"
                         shutil.copy(template, db)
-                        child = Child.ofbot(box, db, folder / "ofbot.log")
+                        child = Child.ofbot(box, db, folder / "ofbot.log", limiter=LIMITER)
                         flow = FLOWS[flow_name]
                     else:
                         child = Child.echo(box, folder / "echo.log")
@@ -214,12 +215,18 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--flow", choices=sorted(FLOWS), default="renewal")
     parser.add_argument(
+        "--bot-limiter",
+        action="store_true",
+        help="keep ofbot's AIORateLimiter (30 requests/s overall); the echo bot has none",
+    )
+    parser.add_argument(
         "--py-spy", metavar="PREFIX", help="profile the bots into PREFIX.<kind>.txt"
     )
     args = parser.parse_args()
     levels = [int(x) for x in args.concurrency.split(",")]
-    global flow_name
+    global flow_name, LIMITER
     flow_name = args.flow
+    LIMITER = args.bot_limiter
     echo_flow.updates = 8 if args.flow == "renewal" else 4
     print(machine())
     results = asyncio.run(
