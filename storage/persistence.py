@@ -137,15 +137,6 @@ class SQLitePersistence(BasePersistence[dict, dict, dict]):
         sql = "DELETE FROM ptb_user_data WHERE user_id = ?"
         await self._write(("user", user_id), sql, (user_id,), None)
 
-    async def drop_conversations_of(self, chat_id: int) -> None:
-        """Forget every conversation state keyed by this chat (used by /forget)."""
-        await self.db.execute(
-            "DELETE FROM ptb_conversations WHERE json_extract(key, '$[0]') = ?", (chat_id,)
-        )
-        for slot in [s for s in self._stored if s[0] == "conversation"]:
-            if json.loads(slot[2])[0] == chat_id:
-                del self._stored[slot]
-
     async def refresh_user_data(self, user_id: int, user_data: dict) -> None:
         return None
 
