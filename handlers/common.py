@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext
 from bot.texts import LANGUAGES, pick_language
@@ -85,7 +85,9 @@ async def settle_button(update: Update, context: BotContext, notice: str | None 
     if query.id in answered:
         return
     answered.append(query.id)
-    await query.answer(notice)
+    # The answer only stops the button's spinner: a failure must not abort the step.
+    with contextlib.suppress(TelegramError):
+        await query.answer(notice)
     if query.message and getattr(query.message, "reply_markup", None):
         # Already edited, or too old to edit: nothing to tidy.
         with contextlib.suppress(BadRequest):

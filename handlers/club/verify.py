@@ -113,6 +113,16 @@ async def on_code(update: Update, context: BotContext) -> str:
         context.user_data["club_id"] = club.id
         await reply(update, context, "verify/done", club=club.name)
         return await menu.show_menu(update, context)
+    if (
+        result.status == "missing"
+        and await verification.verified_club_id(context.services, update.effective_chat.id, club.id)
+        == club.id
+    ):
+        # Verified already, but the step change was lost (a crash right after the check).
+        for key in ("pending_club", "pending_kind"):
+            context.user_data.pop(key, None)
+        context.user_data["club_id"] = club.id
+        return await menu.show_menu(update, context)
     buttons = [[("resend_code", "verify:resend"), ("other_address", "verify:other")]]
     await reply(
         update, context, f"verify/code_{result.status}", buttons=buttons, left=result.tries_left
