@@ -27,6 +27,7 @@ from bench.common import ROOT, proc_cpu_seconds, proc_rss_peak_mb
 from bot.clubs import import_clubs
 from bot.sandbox.smtp import start_smtp
 from bot.sandbox.telegram import start_fake_telegram
+from storage.clubs import COLUMNS as CLUB_COLUMNS
 from storage.db import open_database
 
 TOKEN = "123456:BENCH-token_abcdefghijklmnopqrstuv"
@@ -55,20 +56,7 @@ def clubs_csv(count: int) -> str:
     """`count` generated clubs in the import format (SPEC §2)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(
-        [
-            "subdomain",
-            "name",
-            "structure_email",
-            "contact_email",
-            "plan",
-            "active_resources",
-            "subscription_ends",
-            "country",
-            "vat_number",
-            "language",
-        ]
-    )
+    writer.writerow(CLUB_COLUMNS)
     for i in range(count):
         structure, contact = club_addresses(i)
         month, day = 1 + i % 12, 1 + i % 28

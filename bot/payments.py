@@ -198,10 +198,9 @@ async def _send(bot: Bot, services: Services, chat_id: int, text: str, markup=No
 async def notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
     """Receipts to every active verified contact (each in its language), one line to staff,
     then the kind's `after_commit` hook; the payment is marked notified."""
-    row = await services.db.fetchone("SELECT * FROM payments WHERE id = ?", (payment_id,))
-    if row is None or row["notified_at"]:
+    payment = await payment_rows.get(services.db, payment_id)
+    if payment is None or payment.notified_at:
         return
-    payment = Payment.from_row(row)
     invoice = await invoice_rows.get(services.db, payment.invoice_id)
     club = await club_rows.get(services.db, invoice.club_id)
     for contact in await contacts.for_club(services.db, invoice.club_id):
@@ -415,16 +414,13 @@ async def expire_links(services: Services, invoice_id: int) -> None:
     """Close the open Checkout Sessions of an invoice that was replaced (best effort)."""
     if services.stripe is None:
         return
-    rows = await services.db.fetchall(
-        "SELECT id FROM checkout_sessions WHERE invoice_id = ? AND status = 'open'", (invoice_id,)
-    )
-    for row in rows:
+    for session_id in await payment_rows.open_session_ids(services.db, invoice_id):
         try:
-            await services.stripe.v1.checkout.sessions.expire_async(row["id"])
+            await services.stripe.v1.checkout.sessions.expire_async(session_id)
         except stripe.StripeError as exc:
-            log.warning("could not expire %s: %s", row["id"], exc)
+            log.warning("could not expire %s: %s", session_id, exc)
             continue
-        await payment_rows.set_session_status(services.db, row["id"], "expired")
+        await payment_rows.set_session_status(services.db, session_id, "expired")
 
 
 async def settle_session(

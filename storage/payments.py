@@ -83,6 +83,11 @@ async def insert(
     return cursor.lastrowid
 
 
+async def get(db: Database, payment_id: int) -> Payment | None:
+    row = await _one(db, "SELECT * FROM payments WHERE id = ?", (payment_id,))
+    return Payment.from_row(row) if row else None
+
+
 async def mark_notified(db: Database, payment_id: int, at: str) -> None:
     await db.execute("UPDATE payments SET notified_at = ? WHERE id = ?", (at, payment_id))
 
@@ -102,6 +107,15 @@ async def latest_session(db: Database, invoice_id: int) -> CheckoutSession | Non
         (invoice_id,),
     )
     return CheckoutSession.from_row(row) if row else None
+
+
+async def open_session_ids(db: Database, invoice_id: int) -> list[str]:
+    rows = await _all(
+        db,
+        "SELECT id FROM checkout_sessions WHERE invoice_id = ? AND status = 'open'",
+        (invoice_id,),
+    )
+    return [row["id"] for row in rows]
 
 
 async def get_session(db: Database, session_id: str) -> CheckoutSession | None:
