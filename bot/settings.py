@@ -4,6 +4,8 @@ Names are SPEC §6's contract; a missing or malformed value raises SettingsError
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -59,6 +61,16 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def code_key(self) -> bytes:
+        """The key of the one-time codes' HMAC (bot.verification), derived from the bot token.
+
+        The token is the one secret every running bot has and the database never holds; a new
+        token only voids the codes of the last 10 minutes. Without a token (tools, unit tests)
+        the key is a fixed label, and no bot can run to send codes anyway."""
+        secret = (self.telegram_token or "ofbot-without-token").encode()
+        return hmac.new(secret, b"ofbot one-time codes v1", hashlib.sha256).digest()
 
     def secrets(self) -> list[str]:
         """Values that must never reach a log line."""

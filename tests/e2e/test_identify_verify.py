@@ -4,9 +4,11 @@ SMTP server over loopback, as a club contact would use it."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 
 import pytest
 
+from bot.verification import hash_code
 from tests.conftest import Chat, read_code, sample_club, verify
 
 MERMOZ = sample_club("mermoz")
@@ -75,6 +77,25 @@ async def test_verify_with_the_other_case_sends_the_code_to_the_stored_address(c
     replies = await chat.say(code)
     assert "vérifié" in replies[0]["text"]
     assert "Renouveler" in " ".join(chat.buttons(replies[-1]))
+
+
+async def test_the_code_is_stored_as_an_hmac_keyed_outside_the_database(chat, smtp, bot):
+    address = MERMOZ["structure_email"]
+    await chat.say("/start")
+    await chat.say("mermoz")
+    await chat.say(address)
+    code = await read_code(smtp, address)
+    row = await bot.services.db.fetchone(
+        "SELECT code_hash, salt FROM verification_codes WHERE used_at IS NULL"
+    )
+    assert code not in row["code_hash"] and code not in row["salt"]
+    key = bot.services.settings.code_key
+    assert key and bot.services.settings.telegram_token.encode() not in key
+    assert row["code_hash"] == hash_code(code, row["salt"], key)
+    assert row["code_hash"] != hash_code(code, row["salt"], b"another bot's key")
+    assert row["code_hash"] != hash_code(code, secrets.token_hex(16), key)  # salted
+    replies = await chat.say(code)
+    assert "vérifié" in replies[0]["text"]
 
 
 async def test_wrong_email_gives_a_masked_hint_and_sends_nothing(chat, smtp):
