@@ -54,7 +54,7 @@ FLOWS = {"verify": verify_flow, "renewal": renewal_flow}
 async def throughput(box, child: Child, flow, people: int, flows_each: int) -> dict:
     persons = [Person(box, next(USER_IDS)) for _ in range(people)]
     updates0 = box.telegram.update_count
-    cpu0, t0 = child.cpu(), time.perf_counter()
+    cpu0, t0, own0 = child.cpu(), time.perf_counter(), time.process_time()
 
     async def run(person: Person) -> None:
         for n in range(flows_each):
@@ -68,6 +68,7 @@ async def throughput(box, child: Child, flow, people: int, flows_each: int) -> d
     cpu = child.cpu() - cpu0
     updates = box.telegram.update_count - updates0
     return {
+        "sandbox_cpu_share": (time.process_time() - own0) / (wall + 0.2),
         "flows_per_s": people * flows_each / wall,
         "cpu_per_update_ms": cpu / updates * 1e3,
         "updates": updates,
@@ -79,24 +80,28 @@ async def steady(box, child: Child, flow, people: int, period: float, duration: 
     """Open loop: each person's next message is due every `period` s; a late reply delays it."""
     persons = [Person(box, next(USER_IDS)) for _ in range(people)]
     rng = random.Random(7)
-    cpu0 = child.cpu()
+    cpu0, own0 = child.cpu(), time.process_time()
     updates0 = box.telegram.update_count
     start = time.perf_counter() + 0.5
     end = start + duration
 
     async def paced(person: Person) -> None:
         due = start + rng.random() * period
-        original_turn = person.turn
 
-        async def turn(text, predicate=lambda m: True, timeout=30.0):
-            nonlocal due
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            due += period
-            return await original_turn(text, predicate, timeout)
+        def pace(act):
+            async def paced_act(*args, **kwargs):
+                nonlocal due
+                now = time.perf_counter()
+                if due > now:
+                    await asyncio.sleep(due - now)
+                due = max(due, now) + period  # a late reply pushes the next message back
+                return await act(*args, **kwargs)
 
-        person.turn = turn
+            return paced_act
+
+        # Typed messages and button presses alike: one message per person every `period` s.
+        person.turn = pace(person.turn)
+        person.press = pace(person.press)
         while time.perf_counter() < end:
             await flow(person, next(CLUB_IDS))
             person.move_to(next(USER_IDS))
@@ -113,6 +118,7 @@ async def steady(box, child: Child, flow, people: int, period: float, duration: 
         "p99_ms": percentile(turns, 99) * 1e3,
         "max_ms": max(turns) * 1e3,
         "cpu_share": cpu / wall,
+        "sandbox_cpu_share": (time.process_time() - own0) / wall,
         "cpu_per_update_ms": cpu / max(1, box.telegram.update_count - updates0) * 1e3,
     }
 
@@ -164,7 +170,8 @@ async def measure(
                                 f"round {round_} {kind:5} x{level:<3}: "
                                 f"{r['flows_per_s']:7.1f} flows/s, "
                                 f"{r['cpu_per_update_ms']:6.2f} ms CPU/update, "
-                                f"turn p50 {r['turn_p50_ms']:6.1f} ms ({r['updates']} updates)",
+                                f"turn p50 {r['turn_p50_ms']:6.1f} ms ({r['updates']} updates); "
+                                f"sandbox + people {r['sandbox_cpu_share'] * 100:.0f}% of a core",
                                 flush=True,
                             )
                         if duration > 0 and round_ == 0:
@@ -175,7 +182,8 @@ async def measure(
                                 f" p50 {r['p50_ms']:.1f} p95 {r['p95_ms']:.1f} "
                                 f"p99 {r['p99_ms']:.1f} max {r['max_ms']:.1f} ms; "
                                 f"CPU {r['cpu_share'] * 100:.0f}% of a core, "
-                                f"{r['cpu_per_update_ms']:.2f} ms/update",
+                                f"{r['cpu_per_update_ms']:.2f} ms/update; "
+                                f"sandbox + people {r['sandbox_cpu_share'] * 100:.0f}% of a core",
                                 flush=True,
                             )
                     finally:

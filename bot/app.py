@@ -7,11 +7,11 @@ import ssl
 
 import certifi
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
-from telegram.request import HTTPXRequest
 
 import handlers
 from bot.context import BotContext
 from bot.services import Services
+from bot.telegram_http import AiohttpRequest
 from bot.updates import OfbotApplication, PerChatUpdateProcessor
 from storage.persistence import SQLitePersistence
 
@@ -20,15 +20,15 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
     settings = services.settings
     api = settings.telegram_api_url
     # One TLS context for both connection pools: building one (loading the CA bundle) costs
-    # ~40 ms of start-up CPU, and httpx would build one per client.
+    # ~40 ms of start-up CPU.
     tls = ssl.create_default_context(cafile=certifi.where())
-    request = HTTPXRequest(
-        connection_pool_size=64,
+    request = AiohttpRequest(
+        pool_size=64,
         connect_timeout=10,
         read_timeout=15,
         write_timeout=15,
         pool_timeout=10,
-        httpx_kwargs={"verify": tls},
+        tls=tls,
     )
     builder = (
         ApplicationBuilder()
@@ -44,7 +44,7 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
         .request(request)
     )
     if polling:
-        polls = HTTPXRequest(connection_pool_size=1, read_timeout=40, httpx_kwargs={"verify": tls})
+        polls = AiohttpRequest(pool_size=1, read_timeout=40, tls=tls)
         builder = builder.get_updates_request(polls)
     else:
         builder = builder.updater(None)

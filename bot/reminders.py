@@ -684,15 +684,16 @@ def build_cli_bot(settings, policy: SendPolicy):
     """The Bot API client of `ofbot reminders run`: the app's address and a rate limiter, no
     updater (the running bot keeps polling on its own)."""
     from telegram.ext import AIORateLimiter, ExtBot
-    from telegram.request import HTTPXRequest
+
+    from bot.telegram_http import AiohttpRequest
 
     api = settings.telegram_api_url
     return ExtBot(
         settings.telegram_token,
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
-        request=HTTPXRequest(
-            connection_pool_size=policy.concurrency + 2,
+        request=AiohttpRequest(
+            pool_size=policy.concurrency + 2,
             connect_timeout=10,
             read_timeout=policy.read_timeout,
             write_timeout=15,
