@@ -62,6 +62,8 @@ class Texts:
             trim_blocks=False,
             lstrip_blocks=False,
             keep_trailing_newline=False,
+            # Templates ship with the code: no stat() of the file on every render.
+            auto_reload=False,
         )
         self.env.filters["money"] = lambda cents, lang: format_money(cents, lang)
         self.env.filters["date"] = lambda value, lang: format_date(value, lang)
