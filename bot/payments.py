@@ -6,6 +6,7 @@ kind in `ON_PAID` (a renewal moves the subscription on; issue 4 registers interv
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -41,6 +42,10 @@ RECONCILE_INTERVAL = 600
 RECONCILE_FIRST = 5
 RECONCILE_LOOKBACK = 3 * 24 * 3600
 STRIPE_TIMEOUT = 20.0
+# A person waiting for a card link gets an answer within this many seconds, whatever the client's
+# own timeout and retries: past it they are told card payment is unavailable now and may press
+# again (a session Stripe created meanwhile is found and handed out then, not created twice).
+LINK_WAIT = 10.0
 PAYING_EVENTS = ("checkout.session.completed", "checkout.session.async_payment_succeeded")
 
 
@@ -195,15 +200,38 @@ async def _send(bot: Bot, services: Services, chat_id: int, text: str, markup=No
     return True
 
 
+# Payments whose messages are being sent in this process: the start-up replay and a live event
+# must not both send them.
+_NOTIFYING: dict[int, list] = {}  # payment id → [lock, callers holding or waiting]
+
+
 async def notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
     """Receipts to every active verified contact (each in its language), one line to staff,
-    then the kind's `after_commit` hook; the payment is marked notified."""
+    then the kind's `after_commit` hook; the payment is marked notified.
+
+    Each message sent is recorded at once (`payment_rows.record_message_sent`), so a crash in the
+    middle sends again only what had not gone (at most the one message in flight is doubled)."""
+    entry = _NOTIFYING.setdefault(payment_id, [asyncio.Lock(), 0])
+    entry[1] += 1
+    try:
+        async with entry[0]:
+            await _notify_paid(services, bot, payment_id)
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _NOTIFYING[payment_id]
+
+
+async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
     payment = await payment_rows.get(services.db, payment_id)
     if payment is None or payment.notified_at:
         return
     invoice = await invoice_rows.get(services.db, payment.invoice_id)
     club = await club_rows.get(services.db, invoice.club_id)
+    sent = await payment_rows.messages_sent(services.db, payment.id, club.id)
     for contact in await contacts.for_club(services.db, invoice.club_id):
+        if f"chat:{contact.chat_id}" in sent:
+            continue
         lang = contact.language
         text = services.texts.render(
             lang,
@@ -216,8 +244,11 @@ async def notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
             ends=club.subscription_ends,
             resources=invoice.resources,
         )
-        await _send(bot, services, contact.chat_id, text)
-    if services.settings.staff_chat_id:
+        if await _send(bot, services, contact.chat_id, text):
+            await payment_rows.record_message_sent(
+                services.db, payment.id, club.id, f"chat:{contact.chat_id}"
+            )
+    if services.settings.staff_chat_id and "staff" not in sent:
         text = services.texts.render(
             "fr",
             "pay/staff_paid",
@@ -230,7 +261,8 @@ async def notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
             ends=club.subscription_ends,
             actor=payment.actor,
         )
-        await _send(bot, services, services.settings.staff_chat_id, text)
+        if await _send(bot, services, services.settings.staff_chat_id, text):
+            await payment_rows.record_message_sent(services.db, payment.id, club.id, "staff")
     hooks = ON_PAID.get(invoice.kind)
     if hooks and hooks.after_commit:
         try:
@@ -363,8 +395,9 @@ async def card_link(
     latest = await payment_rows.latest_session(services.db, invoice.id)
     if latest is not None and latest.status == "open" and latest.expires_at > now + LINK_MARGIN:
         try:
-            current = _as_dict(await sessions.retrieve_async(latest.id))
-        except stripe.StripeError as exc:
+            async with asyncio.timeout(LINK_WAIT):
+                current = _as_dict(await sessions.retrieve_async(latest.id))
+        except (stripe.StripeError, TimeoutError) as exc:
             # Stripe unreachable, but our clock says the link still works: hand it out.
             log.warning("retrieving %s failed (%s); reusing the stored link", latest.id, exc)
             return CardLink(latest.url, _when(services, latest.expires_at), reused=True)
@@ -381,14 +414,19 @@ async def card_link(
         params = _checkout_params(services, invoice, club, lang)
         key = f"checkout-{invoice.number}-{attempt}"
         try:
-            created = _as_dict(await sessions.create_async(params, {"idempotency_key": key}))
+            async with asyncio.timeout(LINK_WAIT):
+                created = _as_dict(await sessions.create_async(params, {"idempotency_key": key}))
         except stripe.IdempotencyError:
-            # This attempt number was used with other parameters (another language, a run that
-            # stopped before storing it): take the next one.
-            attempt += 1
-            continue
-        except stripe.StripeError as exc:
-            log.warning("checkout session for %s failed: %s", invoice.number, exc)
+            # This attempt number was used with other parameters (another language, or a request
+            # whose answer never came back or was never stored: a timeout, a crash). Its session
+            # may be open at Stripe: hand that one out rather than create a second one.
+            adopted = await _unstored_open_session(services, invoice, lang)
+            if adopted is None:
+                attempt += 1
+                continue
+            created = adopted
+        except (stripe.StripeError, TimeoutError) as exc:
+            log.warning("checkout session for %s failed: %r", invoice.number, exc)
             raise PaymentUnavailable("stripe_error") from exc
         await payment_rows.save_session(
             services.db,
@@ -408,6 +446,32 @@ async def card_link(
             return CardLink(None, None, paid=True)
         attempt += 1
     raise PaymentUnavailable("stripe_error")
+
+
+async def _unstored_open_session(services: Services, invoice: Invoice, lang: str) -> dict | None:
+    """An open Checkout Session of the invoice, in `lang`, that Stripe created but we never
+    stored (its answer was lost), among the sessions created since the last day; else None."""
+    sessions = services.stripe.v1.checkout.sessions
+    since = int(services.clock.timestamp()) - CHECKOUT_TTL
+    params: dict[str, Any] = {"status": "open", "created": {"gte": since}, "limit": 100}
+    try:
+        for _ in range(5):
+            async with asyncio.timeout(LINK_WAIT):
+                page = _as_dict(await sessions.list_async(params))
+            for session in page.get("data", []):
+                session = _as_dict(session)
+                number = (session.get("metadata") or {}).get("invoice")
+                if number != invoice.number or session.get("locale") != lang:
+                    continue
+                if await payment_rows.get_session(services.db, session["id"]) is None:
+                    log.info("adopting %s for %s (created, never stored)", session["id"], number)
+                    return session
+            if not page.get("has_more") or not page.get("data"):
+                break
+            params["starting_after"] = page["data"][-1]["id"]
+    except (stripe.StripeError, TimeoutError) as exc:
+        log.warning("looking for an unstored session of %s failed: %s", invoice.number, exc)
+    return None
 
 
 async def expire_links(services: Services, invoice_id: int) -> None:

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import aiosqlite
 
+from storage import audit
 from storage.db import Database
+
+MESSAGE_SENT = "payment.message_sent"
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,29 @@ async def get(db: Database, payment_id: int) -> Payment | None:
 
 async def mark_notified(db: Database, payment_id: int, at: str) -> None:
     await db.execute("UPDATE payments SET notified_at = ? WHERE id = ?", (at, payment_id))
+
+
+async def record_message_sent(db: Database, payment_id: int, club_id: int, recipient: str) -> None:
+    """One line per receipt (`recipient` "chat:<id>") or staff line ("staff") sent for a payment,
+    written as soon as it is sent: a restart sends again only what was not."""
+    async with db.transaction() as conn:
+        await audit.record(
+            conn,
+            actor="bot",
+            action=MESSAGE_SENT,
+            club_id=club_id,
+            target=f"payment:{payment_id}:{recipient}",
+        )
+
+
+async def messages_sent(db: Database, payment_id: int, club_id: int) -> set[str]:
+    """The recipients already sent a message about this payment (see record_message_sent)."""
+    prefix = f"payment:{payment_id}:"
+    rows = await db.fetchall(
+        "SELECT target FROM audit WHERE club_id = ? AND action = ? AND substr(target, 1, ?) = ?",
+        (club_id, MESSAGE_SENT, len(prefix), prefix),
+    )
+    return {row["target"][len(prefix) :] for row in rows}
 
 
 async def unnotified(db: Database) -> list[Payment]:
