@@ -1,6 +1,6 @@
-"""The sandbox for benchmarks and resilience runs: FakeTelegram and the SMTP mailbox in this
-process, a database with generated clubs, `ofbot run` (or the echo bot) as a child process whose
-CPU and memory are read from /proc, and people driving the identify + verify flow.
+"""The sandbox for benchmarks and resilience runs: FakeTelegram, the SMTP mailbox (and FakeStripe
+when asked) in this process, a database with generated clubs, `ofbot run` (or the echo bot) as a
+child process whose CPU and memory are read from /proc, and people driving the identify + verify flow.
 
 Replies are routed through one subscription to the fake (not `wait_for_bot_message`, which copies
 every message of a chat on every change) so that the driver costs little next to the bot."""
@@ -26,6 +26,7 @@ import httpx
 from bench.common import ROOT, proc_cpu_seconds, proc_rss_peak_mb
 from bot.clubs import import_clubs
 from bot.sandbox.smtp import start_smtp
+from bot.sandbox.stripe import start_fake_stripe
 from bot.sandbox.telegram import start_fake_telegram
 from storage.clubs import COLUMNS as CLUB_COLUMNS
 from storage.db import open_database
@@ -33,6 +34,8 @@ from storage.db import open_database
 TOKEN = "123456:BENCH-token_abcdefghijklmnopqrstuv"
 STAFF_CHAT = -1001234567890
 STAFF_USERS = (9001, 9002)
+STRIPE_KEY = "sk_test_bench"
+STRIPE_WEBHOOK_SECRET = "whsec_bench"
 CODE_RE = re.compile(r"\b(\d{6})\b")
 PLANS = ("first_price", "business", "business_plus", "premiere", "corporate")
 
@@ -117,13 +120,17 @@ async def prepare_database(path: Path, clubs: int, conversations: int = 0) -> di
 
 @dataclass
 class Sandbox:
-    """FakeTelegram + SMTP in this process, with a router of the bot's messages per chat."""
+    """FakeTelegram + SMTP (+ FakeStripe with `with_stripe`) in this process, with a router of the
+    bot's messages per chat."""
 
     global_rate: float = 0
     chat_rate: float = 0
+    with_stripe: bool = False
     telegram: object = None
     server: object = None
     smtp: object = None
+    stripe: object = None
+    stripe_server: object = None
     inbox: dict[int, asyncio.Queue] = field(default_factory=dict)
     codes: dict[str, asyncio.Queue] = field(default_factory=dict)
     latest_code: dict[str, str] = field(default_factory=dict)
@@ -137,6 +144,10 @@ class Sandbox:
             self.telegram.add_user(user_id, name, language_code="fr")
         self.telegram.add_group(STAFF_CHAT, "OpenFlyers staff", members=list(STAFF_USERS))
         self.smtp = await start_smtp()
+        if self.with_stripe:
+            self.stripe, self.stripe_server = await start_fake_stripe(
+                api_key=STRIPE_KEY, webhook_secret=STRIPE_WEBHOOK_SECRET
+            )
         events = self.telegram.subscribe()
         mails = self.smtp.mailbox.subscribe()
         self._tasks = [
@@ -149,6 +160,8 @@ class Sandbox:
         for task in self._tasks:
             task.cancel()
         await self.server.stop()
+        if self.stripe_server is not None:
+            await self.stripe_server.stop()
         self.smtp.stop()
 
     async def _route_messages(self, events: asyncio.Queue) -> None:
@@ -195,11 +208,17 @@ class Sandbox:
                 "OFBOT_HTTP_HOST": "127.0.0.1",
                 "OFBOT_HTTP_PORT": str(http_port),
                 "OFBOT_TELEGRAM_SECRET_TOKEN": "bench-secret",
-                "OFBOT_STRIPE_SECRET_KEY": "sk_test_bench",
-                "OFBOT_STRIPE_WEBHOOK_SECRET": "whsec_bench",
+                "OFBOT_STRIPE_SECRET_KEY": STRIPE_KEY,
+                "OFBOT_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             }
         )
+        if self.stripe is not None:
+            env["OFBOT_STRIPE_API_URL"] = self.stripe.base_url
         return env
+
+    def stripe_webhooks_to(self, http_port: int) -> None:
+        """FakeStripe delivers its events to the bot listening on `http_port`."""
+        self.stripe.webhook_url = f"http://127.0.0.1:{http_port}/stripe/webhook"
 
 
 class Child:
@@ -213,9 +232,17 @@ class Child:
         self.started_at = 0.0
 
     @classmethod
-    def ofbot(cls, sandbox: Sandbox, db: Path, log_path: Path, limiter: bool = True) -> Child:
-        """`ofbot run`; `limiter=False`: without its 30 requests/s overall limiter."""
-        port = free_port()
+    def ofbot(
+        cls,
+        sandbox: Sandbox,
+        db: Path,
+        log_path: Path,
+        limiter: bool = True,
+        http_port: int | None = None,
+    ) -> Child:
+        """`ofbot run`; `limiter=False`: without its 30 requests/s overall limiter; `http_port`:
+        the same port across restarts (where Stripe's webhooks go)."""
+        port = http_port or free_port()
         module = ["bot.cli", "run"] if limiter else ["bench.ofbot_unlimited"]
         return cls([sys.executable, "-m", *module], sandbox.environment(db, port), log_path)
 
@@ -381,8 +408,8 @@ async def verified_contacts(db_path: Path) -> list[tuple[int, int]]:
 
 
 @contextlib.asynccontextmanager
-async def sandbox(global_rate: float = 0, chat_rate: float = 0):
-    box = await Sandbox(global_rate=global_rate, chat_rate=chat_rate).start()
+async def sandbox(global_rate: float = 0, chat_rate: float = 0, stripe: bool = False):
+    box = await Sandbox(global_rate=global_rate, chat_rate=chat_rate, with_stripe=stripe).start()
     try:
         yield box
     finally:

@@ -1,11 +1,14 @@
 """Resilience: `ofbot run` killed with kill -9 at random points of identify + verify + renewal
-(paid by transfer) and restarted each time; then Bot API faults injected by the sandbox.
+(paid by transfer, or by card on FakeStripe's checkout page) and restarted each time; then Bot API
+faults injected by the sandbox, then Stripe faults on the bot's Checkout Session calls.
 
 People act like people: each looks at the bot's latest message and does what it asks (types the
-address, the code from the mailbox, presses the renewal buttons); when no answer comes (the bot
-died with their update in flight) they repeat themselves. Afterwards the database must show every
-flow completed once: one verified contact and one `contact.verified` audit line per chat, one
-renewal invoice per club and period, no error apology except where a fault was injected.
+address, the code from the mailbox, presses the renewal buttons, follows the checkout link and
+pays, comes back to Telegram and waits for the receipt); when no answer comes (the bot died with
+their update in flight) they repeat themselves. Afterwards the database must show every flow
+completed once: one verified contact and one `contact.verified` audit line per chat, one renewal
+invoice per club and period, one payment per card journey and one receipt, no Checkout Session
+paid twice or left unknown to the bot, every Stripe event processed.
 
     .venv/bin/python -m bench.resilience [--kills 100] [--people 10] [--seed 1]
 """
@@ -18,16 +21,35 @@ import contextlib
 import itertools
 import random
 import re
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import machine
-from bench.harness import Child, Person, club_addresses, club_subdomain, prepare_database, sandbox
+import httpx
+
+from bench.common import ROOT, machine
+from bench.harness import (
+    Child,
+    Person,
+    club_addresses,
+    club_subdomain,
+    free_port,
+    prepare_database,
+    sandbox,
+)
 from storage.db import open_database
 
 CLUBS = 500
+NUMBER = re.compile(r"OF-\d{4}-\d{6}")
+RECEIPT = ("Paiement reçu", "Payment received")
+CARD_UNAVAILABLE = ("Le paiement par carte est indisponible", "Card payment is unavailable")
+APOLOGY = ("Désolé, quelque chose s’est mal passé", "Sorry, something")
+# Stripe retries a failed delivery for days; the sandbox's default gives up after ~15 s, shorter
+# than a run of kills, so the benchmark's FakeStripe keeps trying for about two minutes.
+WEBHOOK_RETRIES = (0.5, 1, 2, 4, 8, 15, 30, 60)
 
 
 def _buttons(message: dict | None) -> list[str]:
@@ -39,18 +61,61 @@ def _first(message: dict | None, pattern: str) -> str | None:
     return next((d for d in _buttons(message) if re.fullmatch(pattern, d)), None)
 
 
+def _url(message: dict | None) -> str | None:
+    rows = ((message or {}).get("reply_markup") or {}).get("inline_keyboard", [])
+    return next((b["url"] for row in rows for b in row if b.get("url")), None)
+
+
+def is_receipt(message: dict) -> bool:
+    return (message.get("text") or "").lstrip("✅ ").startswith(RECEIPT)
+
+
+async def pay_on_checkout(url: str) -> str:
+    """What a person does on the checkout page: type the test card and press Pay.
+    Returns "paid", "closed" (already paid: 409), "expired" (410) or "failed"."""
+    form = {
+        "card_number": "4242 4242 4242 4242",
+        "expiry": "12 / 34",
+        "cvc": "123",
+        "name": "Pilote Banc",
+        "email": "pilote@example.fr",
+    }
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+        page = await client.post(url, data=form)
+    return {200: "paid", 409: "closed", 410: "expired"}.get(page.status_code, "failed")
+
+
 @dataclass
 class Journey:
     """One person's way through the flow, with what went wrong on the way."""
 
     person: Person
     club: int
+    method: str = "transfer"  # or "card"
     done: bool = False
     actions: int = 0
     repeats: int = 0
     apologies: int = 0
     restarts: int = 0  # same answer to the same action twice: the person types /start
+    asked_again: int = 0  # asked for the platform address after giving it: a step was lost
+    unavailable: int = 0  # "card payment unavailable" answers
+    links: int = 0  # checkout links received
+    number: str | None = None
+    paid: str | None = None  # what the checkout page said
+    receipts: int = 0
+    link_seconds: float | None = None  # first press of "card" → the link
+    link_waits: list[float] = field(default_factory=list)  # each link: its press → the link
     log: list[str] = field(default_factory=list)
+
+    def read(self, message: dict) -> None:
+        """Count what matters in one bot message."""
+        text = message.get("text") or ""
+        if text.startswith(APOLOGY):
+            self.apologies += 1
+        if text.startswith(CARD_UNAVAILABLE):
+            self.unavailable += 1
+        if is_receipt(message):
+            self.receipts += 1
 
 
 async def _answer(person: Person, patience: float) -> list[dict]:
@@ -65,15 +130,34 @@ async def _answer(person: Person, patience: float) -> list[dict]:
     return got
 
 
-async def journey(box, person: Person, club: int, patience: float, limit: int = 60) -> Journey:
-    """Identify, verify, renew for the minimum count, choose transfer: until its details arrive."""
-    j = Journey(person, club)
+def _never() -> bool:
+    return False
+
+
+async def journey(
+    box,
+    person: Person,
+    club: int,
+    patience: float,
+    limit: int = 60,
+    method: str = "transfer",
+    ask_link_twice: bool = False,
+    still_killing: Callable[[], bool] = _never,
+    receipt_wait: float = 60.0,
+    on_card: Callable[[], None] | None = None,
+) -> Journey:
+    """Identify, verify, renew for the minimum count, then: transfer, until its details arrive;
+    or card, until the receipt arrives after paying on the checkout page. `ask_link_twice`: the
+    person asks for the link a second time before paying (the bot then retrieves the session)."""
+    j = Journey(person, club, method)
     structure = club_addresses(club)[0]
     telegram = box.telegram
     last: dict | None = None  # the latest bot message
     keyboard: dict | None = None  # the latest bot message with buttons
     action: tuple[str, str] = ("say", "/start")
     previous: tuple | None = None
+    card_pressed_at: float | None = None
+    pressed_at = 0.0
     while j.actions < limit:
         kind, value = action
         j.actions += 1
@@ -81,6 +165,11 @@ async def journey(box, person: Person, club: int, patience: float, limit: int = 
         if kind == "say":
             await telegram.send_text(person.user_id, value)
         else:
+            pressed_at = time.perf_counter()
+            if re.fullmatch(r"pay:\d+:card", value) and card_pressed_at is None:
+                card_pressed_at = time.perf_counter()
+                if on_card is not None:
+                    on_card()  # a fault for the bot's Stripe calls that this press makes
             try:
                 await telegram.press(person.user_id, keyboard["message_id"], value)
             except (LookupError, KeyError, TypeError):
@@ -91,13 +180,13 @@ async def journey(box, person: Person, club: int, patience: float, limit: int = 
             j.repeats += 1  # lost with the bot: say it again
             continue
         for message in answer:
-            text = message.get("text") or ""
-            if text.startswith(("Désolé, quelque chose s’est mal passé", "Sorry, something")):
-                j.apologies += 1
+            j.read(message)
             last = message
-            if _buttons(message):
+            if _buttons(message) or _url(message):
                 keyboard = message
         j.log.append("bot: " + (last.get("text") or "")[:60].replace("\n", " "))
+        if j.paid and action[1].startswith("/start paid_"):
+            break  # back in Telegram after paying: now the receipt
         if previous == (action, last.get("text")):
             # The same answer to the same thing twice: a person starts again.
             j.restarts += 1
@@ -105,11 +194,33 @@ async def journey(box, person: Person, club: int, patience: float, limit: int = 
             continue
         previous = (action, last.get("text"))
         step = keyboard if keyboard is last else last
-        if _first(step, r"pay:\d+:sent:\w+"):
+        if method == "transfer" and _first(step, r"pay:\d+:sent:\w+"):
             j.done = True
             return j
+        link = _url(step) if method == "card" else None
+        if link:
+            j.links += 1
+            j.link_waits.append(time.perf_counter() - pressed_at)
+            if j.link_seconds is None and card_pressed_at is not None:
+                j.link_seconds = time.perf_counter() - card_pressed_at
+            found = NUMBER.search(step.get("text") or "")
+            j.number = found.group(0) if found else j.number
+            if ask_link_twice and j.links == 1:
+                action = ("press", _first(step, r"pay:\d+"))  # other method → card again
+                continue
+            j.paid = await pay_on_checkout(link)
+            j.log.append(f"checkout: {j.paid}")
+            if j.paid in ("paid", "closed"):
+                action = ("say", f"/start paid_{j.number}")  # the page's "return to Telegram"
+            else:
+                action = ("press", _first(step, r"pay:\d+"))
+            continue
+        if method == "card" and "déjà payée" in (last.get("text") or ""):
+            j.paid = j.paid or "already paid"
+            break
+        pay_with = r"pay:\d+:card" if method == "card" else r"pay:\d+:transfer"
         data = (
-            _first(step, r"pay:\d+:transfer")
+            _first(step, pay_with)
             or _first(step, r"renew:confirm")
             or _first(step, r"renew:count:\d+")
             or _first(step, r"pay:\d+")
@@ -123,8 +234,34 @@ async def journey(box, person: Person, club: int, patience: float, limit: int = 
             action = ("say", structure)
         elif action == ("say", "/start") or action == ("say", "/menu"):
             action = ("say", club_subdomain(club))
+        elif "adresse de la plateforme" in (last.get("text") or ""):
+            # Asked for the platform's address again (the bot lost the step where it had it):
+            # a person answers the question rather than repeating themselves.
+            j.asked_again += 1
+            action = ("say", club_subdomain(club))
         # else: an apology or "not understood" answer: repeat what was asked.
+    if method == "card" and j.paid:
+        await _wait_for_receipt(j, person, still_killing, receipt_wait)
     return j
+
+
+async def _wait_for_receipt(
+    j: Journey, person: Person, still_killing: Callable[[], bool], wait: float
+) -> None:
+    """Paid: the person waits for the receipt (as long as the bot keeps dying, then `wait`)."""
+    calm_since: float | None = None
+    while j.receipts == 0:
+        if still_killing():
+            calm_since = None
+        elif calm_since is None:
+            calm_since = time.perf_counter()
+        elif time.perf_counter() - calm_since > wait:
+            j.log.append("no receipt")
+            return
+        for message in await _answer(person, 1.0):
+            j.read(message)
+            j.log.append("bot: " + (message.get("text") or "")[:60].replace("\n", " "))
+    j.done = True
 
 
 async def keep_killing(child_factory, box, kills: int, rng: random.Random, stats: dict) -> Child:
@@ -178,33 +315,175 @@ async def check_database(db_path: Path, journeys: list[Journey]) -> list[str]:
     return problems
 
 
-async def kill_run(folder: Path, kills: int, people: int, seed: int, patience: float = 3.0):
-    """Journeys keep starting (`people` at a time) while the bot is killed `kills` times."""
+async def check_payments(db_path: Path, journeys: list[Journey], box) -> tuple[dict, list[str]]:
+    """Card payments after a run: each paid journey has one payment, its invoice paid once and
+    one receipt in its chat; Stripe holds no session unknown to the bot, none paid twice, and
+    every completed session is a recorded payment; every stored event was processed."""
+    problems: list[str] = []
+    figures: dict = {}
+    stripe = box.stripe
+    sessions_by_number: dict[str, list[dict]] = {}
+    for session in stripe.sessions.values():
+        number = (session.get("metadata") or {}).get("invoice")
+        sessions_by_number.setdefault(number, []).append(session)
+    db = await open_database(db_path, migrate=False)
+    try:
+        stored = {r["id"] for r in await db.fetchall("SELECT id FROM checkout_sessions")}
+        card = [j for j in journeys if j.method == "card"]
+        for j in card:
+            chat = j.person.user_id
+            receipts = sum(1 for m in box.telegram.bot_messages(chat) if is_receipt(m))
+            if receipts > 1:
+                problems.append(f"chat {chat}: {receipts} receipts")
+            if not j.paid:
+                continue
+            invoice = await db.fetchone(
+                "SELECT i.* FROM invoices i JOIN clubs c ON c.id = i.club_id"
+                " WHERE c.subdomain = ? AND i.kind = 'renewal' AND i.status != 'cancelled'",
+                (club_subdomain(j.club),),
+            )
+            if invoice is None:
+                problems.append(f"chat {chat}: paid at Stripe, no live invoice")
+                continue
+            payments = await db.fetchall(
+                "SELECT * FROM payments WHERE invoice_id = ?", (invoice["id"],)
+            )
+            paid_audits = await db.fetchval(
+                "SELECT count(*) FROM audit WHERE action = 'invoice.paid' AND target = ?",
+                (invoice["number"],),
+            )
+            if invoice["status"] != "paid" or len(payments) != 1 or paid_audits != 1:
+                problems.append(
+                    f"{invoice['number']}: {invoice['status']}, {len(payments)} payments,"
+                    f" {paid_audits} invoice.paid audit lines (payment lost or doubled)"
+                )
+            elif payments[0]["amount_cents"] != invoice["ttc_cents"]:
+                problems.append(f"{invoice['number']}: paid {payments[0]['amount_cents']} cents")
+            if receipts != 1:
+                problems.append(f"chat {chat}: {receipts} receipts for {invoice['number']}")
+        complete = 0
+        for number, sessions in sessions_by_number.items():
+            done = [s for s in sessions if s["status"] == "complete"]
+            complete += len(done)
+            if len(done) > 1:
+                problems.append(f"{number}: {len(done)} Checkout Sessions paid (charged twice)")
+            if len(sessions) > 1:
+                problems.append(f"{number}: {len(sessions)} Checkout Sessions created")
+            for session in sessions:
+                if session["id"] not in stored:
+                    problems.append(f"{number}: session {session['id']} unknown to the bot")
+            for session in done:
+                payment = await db.fetchone(
+                    "SELECT p.reference FROM payments p JOIN invoices i ON i.id = p.invoice_id"
+                    " WHERE i.number = ?",
+                    (number,),
+                )
+                if payment is None or payment["reference"] != session["payment_intent"]:
+                    problems.append(f"{number}: Stripe payment {session['id']} not recorded")
+        unprocessed = await db.fetchval(
+            "SELECT count(*) FROM stripe_events WHERE processed_at IS NULL"
+        )
+        if unprocessed:
+            problems.append(f"{unprocessed} Stripe events stored but never processed")
+        actors = await db.fetchall(
+            "SELECT CASE WHEN actor LIKE 'stripe:evt_%' THEN 'webhook' ELSE actor END AS by,"
+            " count(*) AS n FROM payments WHERE method = 'card' GROUP BY by"
+        )
+        figures.update(
+            card_journeys=len(card),
+            card_completed=sum(j.done for j in card),
+            paid_at_stripe=sum(1 for j in card if j.paid),
+            sessions_created=len(stripe.sessions),
+            sessions_complete=complete,
+            payments=await db.fetchval("SELECT count(*) FROM payments WHERE method = 'card'"),
+            payments_by=dict((r["by"], r["n"]) for r in actors),
+            events=len(stripe.events),
+            failed_deliveries=sum(1 for d in stripe.deliveries if not d["ok"]),
+            events_stored=await db.fetchval("SELECT count(*) FROM stripe_events"),
+        )
+    finally:
+        await db.close()
+    return figures, problems
+
+
+async def settle(box, db_path: Path, timeout: float = 180.0) -> None:
+    """Every webhook delivered (or given up), every stored Stripe event processed."""
+    await box.stripe.drain(timeout)
+    db = await open_database(db_path, migrate=False)
+    try:
+        async with asyncio.timeout(timeout):
+            while await db.fetchval(
+                "SELECT count(*) FROM stripe_events WHERE processed_at IS NULL"
+            ):
+                await asyncio.sleep(0.1)
+    finally:
+        await db.close()
+
+
+async def reconcile_command(box, db_path: Path) -> str:
+    """`ofbot payments reconcile` once, as an operator would after the runs; its summary line."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot.cli",
+        "payments",
+        "reconcile",
+        env=box.environment(db_path, free_port()),
+        cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    lines = out.decode().strip().splitlines()
+    return next((line for line in reversed(lines) if line.startswith("reconcile:")), lines[-1:])
+
+
+async def kill_run(
+    folder: Path, kills: int, people: int, seed: int, patience: float = 3.0, card_every: int = 2
+):
+    """Journeys keep starting (`people` at a time) while the bot is killed `kills` times; one
+    journey in `card_every` pays by card on FakeStripe, the others by transfer."""
     rng = random.Random(seed)
     db_path = folder / "resilience.sqlite3"
     await prepare_database(db_path, CLUBS)
-    stats = {"kills": 0, "restart_seconds": []}
+    stats: dict = {"kills": 0, "restart_seconds": []}
     users = itertools.count(3_000_000)
     clubs = iter(rng.sample(range(CLUBS), CLUBS))
     journeys: list[Journey] = []
-    async with sandbox() as box:
+    async with sandbox(stripe=True) as box:
+        box.stripe.retry_delays = WEBHOOK_RETRIES
+        port = free_port()
+        box.stripe_webhooks_to(port)
 
         def factory() -> Child:
-            return Child.ofbot(box, db_path, folder / "bot.log")
+            return Child.ofbot(box, db_path, folder / "bot.log", http_port=port)
 
         killer = asyncio.create_task(keep_killing(factory, box, kills, rng, stats))
 
         async def lane() -> None:
             while not killer.done():
-                person = Person(box, next(users))
-                journeys.append(await journey(box, person, next(clubs), patience))
+                user = next(users)
+                person = Person(box, user)
+                method = "card" if card_every and user % card_every == 1 else "transfer"
+                j = await journey(
+                    box,
+                    person,
+                    next(clubs),
+                    patience,
+                    method=method,
+                    still_killing=lambda: not killer.done(),
+                )
+                journeys.append(j)
 
         await asyncio.sleep(0.5)
         lanes = [asyncio.create_task(lane()) for _ in range(people)]
         child = await killer
         await asyncio.gather(*lanes)
+        await settle(box, db_path)
         await child.terminate()
-    problems = await check_database(db_path, journeys)
+        stats["reconcile"] = await reconcile_command(box, db_path)
+        stats["card"], card_problems = await check_payments(db_path, journeys, box)
+    problems = await check_database(db_path, journeys) + card_problems
     return journeys, stats, problems
 
 
@@ -230,51 +509,168 @@ async def fault_run(folder: Path, faults: list[tuple[str, str]], patience: float
     return results, problems
 
 
+CREATE = "/v1/checkout/sessions"  # also matches retrieve: the journeys create first
+RETRIEVE = "/v1/checkout/sessions/cs_"
+
+
+@dataclass(frozen=True)
+class StripeFault:
+    """A fault on the bot's next Stripe calls (`FakeStripe.inject_fault`), injected as the
+    person presses "card"; `again`: the person asks for the link twice (a retrieve)."""
+
+    label: str
+    kind: str
+    count: int = 1
+    path: str = CREATE
+    after: bool | None = None
+    again: bool = False
+    delay: float = 30.0
+
+
+STRIPE_FAULTS = [
+    StripeFault("create 500 ×1", "500"),
+    StripeFault("create 500 ×3 (all the client's tries)", "500", 3),
+    StripeFault("create 500 ×1, carried out (answer lost)", "500", after=True),
+    StripeFault("create connection reset ×1", "connection_reset"),
+    StripeFault("create timeout ×1 (carried out, answer late)", "timeout"),
+    StripeFault("retrieve 500 ×3 (link asked twice)", "500", 3, RETRIEVE, again=True),
+    StripeFault("retrieve timeout ×1 (link asked twice)", "timeout", 1, RETRIEVE, again=True),
+]
+SLOW_STRIPE_FAULTS = [
+    StripeFault("create timeout ×3 (all the client's tries)", "timeout", 3),
+]
+
+
+async def stripe_fault_run(folder: Path, faults: list[StripeFault], patience: float = 30.0):
+    """One card journey per fault; then the same checks as after the kill run."""
+    db_path = folder / "stripe-faults.sqlite3"
+    await prepare_database(db_path, CLUBS)
+    results = []
+    async with sandbox(stripe=True) as box:
+        port = free_port()
+        box.stripe_webhooks_to(port)
+        child = Child.ofbot(box, db_path, folder / "stripe-faults.log", http_port=port)
+        await child.start(box.telegram)
+        # The start-up reconcile (5 s in) lists sessions under the same path as "create": let it
+        # pass first, so each fault hits the calls of the journey it was injected for.
+        async with asyncio.timeout(30):
+            while not any(r["method"] == "GET" for r in box.stripe.requests):
+                await asyncio.sleep(0.1)
+        try:
+            for n, fault in enumerate(faults):
+                person = Person(box, 5_000_000 + n)
+
+                def inject(fault=fault) -> None:
+                    box.stripe.inject_fault(
+                        fault.kind, fault.count, fault.path, delay=fault.delay, after=fault.after
+                    )
+
+                j = await journey(
+                    box,
+                    person,
+                    450 + n,
+                    patience,
+                    method="card",
+                    ask_link_twice=fault.again,
+                    on_card=inject,
+                )
+                box.stripe._faults.clear()
+                texts = [m.get("text") for m in box.telegram.bot_messages(person.user_id)]
+                duplicates = sum(1 for a, b in itertools.pairwise(texts) if a == b)
+                results.append((fault, j, duplicates))
+            await settle(box, db_path)
+        finally:
+            await child.terminate()
+        figures, card_problems = await check_payments(db_path, [r[1] for r in results], box)
+    problems = await check_database(db_path, [r[1] for r in results]) + card_problems
+    return results, figures, problems
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--people", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-timeout-fault", action="store_true")
+    parser.add_argument("--only", choices=("kills", "faults", "stripe"), default=None)
+    parser.add_argument("--keep", type=Path, help="keep the databases and bot logs in this folder")
     args = parser.parse_args()
     print(machine())
 
     async def run() -> None:
         with tempfile.TemporaryDirectory(prefix="ofbot-resilience-") as tmp:
             folder = Path(tmp)
-            t0 = time.perf_counter()
-            journeys, stats, problems = await kill_run(folder, args.kills, args.people, args.seed)
-            done = sum(j.done for j in journeys)
-            restarts = sorted(stats["restart_seconds"])
-            print(
-                f"kill -9: {stats['kills']} kills in {time.perf_counter() - t0:.0f} s; "
-                f"{done}/{len(journeys)} journeys completed; "
-                f"{sum(j.repeats for j in journeys)} repeated messages; "
-                f"{sum(j.apologies for j in journeys)} apologies; "
-                f"{sum(j.restarts for j in journeys)} stuck (/start again); restart to polling median "
-                f"{restarts[len(restarts) // 2] * 1e3:.0f} ms"
-            )
-            for j in journeys:
-                if not j.done:
-                    print(f"  incomplete: chat {j.person.user_id}: {' | '.join(j.log[-8:])}")
-            print("  problems:", problems or "none")
-            faults = [
-                ("sendMessage", "500"),
-                ("sendMessage", "429"),
-                ("answerCallbackQuery", "500"),
-                ("getUpdates", "500"),
-            ]
-            if not args.no_timeout_fault:
-                faults.append(("sendMessage", "timeout"))
-            results, fault_problems = await fault_run(folder, faults)
-            for method, kind, j, duplicates in results:
-                print(
-                    f"fault {method} {kind}: completed={j.done}, repeats={j.repeats}, "
-                    f"apologies={j.apologies}, duplicated replies={duplicates}"
-                )
-            print("  problems:", fault_problems or "none")
+            if args.keep:
+                folder = args.keep
+                folder.mkdir(parents=True, exist_ok=True)
+            if args.only in (None, "kills"):
+                await report_kills(folder, args)
+            if args.only in (None, "faults"):
+                await report_faults(folder, args)
+            if args.only in (None, "stripe"):
+                await report_stripe_faults(folder, args)
 
     asyncio.run(run())
+
+
+async def report_kills(folder: Path, args) -> None:
+    t0 = time.perf_counter()
+    journeys, stats, problems = await kill_run(folder, args.kills, args.people, args.seed)
+    done = sum(j.done for j in journeys)
+    restarts = sorted(stats["restart_seconds"])
+    print(
+        f"kill -9: {stats['kills']} kills in {time.perf_counter() - t0:.0f} s; "
+        f"{done}/{len(journeys)} journeys completed; "
+        f"{sum(j.repeats for j in journeys)} repeated messages; "
+        f"{sum(j.apologies for j in journeys)} apologies; "
+        f"{sum(j.restarts for j in journeys)} stuck (/start again); "
+        f"{sum(j.asked_again for j in journeys)} asked for the address again; "
+        "restart to polling median "
+        f"{restarts[len(restarts) // 2] * 1e3:.0f} ms, max {restarts[-1] * 1e3:.0f} ms"
+    )
+    print(f"  card: {stats['card']}")
+    print(f"  then `ofbot payments reconcile`: {stats['reconcile']}")
+    for j in journeys:
+        if not j.done or j.restarts or j.asked_again:
+            state = "incomplete" if not j.done else "typed /start" if j.restarts else "asked again"
+            steps = j.log if j.done else j.log[-12:]
+            print(f"  {state}: chat {j.person.user_id} ({j.method}): {' | '.join(steps)}")
+    print("  problems:", problems or "none")
+
+
+async def report_faults(folder: Path, args) -> None:
+    faults = [
+        ("sendMessage", "500"),
+        ("sendMessage", "429"),
+        ("answerCallbackQuery", "500"),
+        ("getUpdates", "500"),
+    ]
+    if not args.no_timeout_fault:
+        faults.append(("sendMessage", "timeout"))
+    results, fault_problems = await fault_run(folder, faults)
+    for method, kind, j, duplicates in results:
+        print(
+            f"fault {method} {kind}: completed={j.done}, repeats={j.repeats}, "
+            f"apologies={j.apologies}, duplicated replies={duplicates}"
+        )
+    print("  problems:", fault_problems or "none")
+
+
+async def report_stripe_faults(folder: Path, args) -> None:
+    faults = STRIPE_FAULTS + ([] if args.no_timeout_fault else SLOW_STRIPE_FAULTS)
+    results, figures, problems = await stripe_fault_run(folder, faults)
+    for fault, j, duplicates in results:
+        link = f"{j.link_seconds:.1f} s" if j.link_seconds is not None else "-"
+        if len(j.link_waits) > 1:
+            link += f" (asked again: {j.link_waits[-1]:.1f} s)"
+        print(
+            f"stripe fault {fault.label}: completed={j.done}, link after {link}, "
+            f"'card unavailable' shown {j.unavailable}x, apologies={j.apologies}, "
+            f"presses repeated={j.repeats}, /start typed={j.restarts}, receipts={j.receipts}, "
+            f"duplicated replies={duplicates}"
+        )
+    print(f"  card: {figures}")
+    print("  problems:", problems or "none")
 
 
 if __name__ == "__main__":
