@@ -85,17 +85,23 @@ async def steady(box, child: Child, flow, people: int, period: float, duration: 
     start = time.perf_counter() + 0.5
     end = start + duration
 
+    by_step: dict[int, list[float]] = {}
+
     async def paced(person: Person) -> None:
         due = start + rng.random() * period
+        step = 0
 
         def pace(act):
             async def paced_act(*args, **kwargs):
-                nonlocal due
+                nonlocal due, step
                 now = time.perf_counter()
                 if due > now:
                     await asyncio.sleep(due - now)
                 due = max(due, now) + period  # a late reply pushes the next message back
-                return await act(*args, **kwargs)
+                result = await act(*args, **kwargs)
+                by_step.setdefault(step, []).append(person.turns[-1])
+                step += 1
+                return result
 
             return paced_act
 
@@ -103,6 +109,7 @@ async def steady(box, child: Child, flow, people: int, period: float, duration: 
         person.turn = pace(person.turn)
         person.press = pace(person.press)
         while time.perf_counter() < end:
+            step = 0
             await flow(person, next(CLUB_IDS))
             person.move_to(next(USER_IDS))
 
@@ -117,6 +124,9 @@ async def steady(box, child: Child, flow, people: int, period: float, duration: 
         "p95_ms": percentile(turns, 95) * 1e3,
         "p99_ms": percentile(turns, 99) * 1e3,
         "max_ms": max(turns) * 1e3,
+        "p95_by_step_ms": {
+            k: round(percentile(v, 95) * 1e3, 1) for k, v in sorted(by_step.items())
+        },
         "cpu_share": cpu / wall,
         "sandbox_cpu_share": (time.process_time() - own0) / wall,
         "cpu_per_update_ms": cpu / max(1, box.telegram.update_count - updates0) * 1e3,
@@ -183,7 +193,8 @@ async def measure(
                                 f"p99 {r['p99_ms']:.1f} max {r['max_ms']:.1f} ms; "
                                 f"CPU {r['cpu_share'] * 100:.0f}% of a core, "
                                 f"{r['cpu_per_update_ms']:.2f} ms/update; "
-                                f"sandbox + people {r['sandbox_cpu_share'] * 100:.0f}% of a core",
+                                f"sandbox + people {r['sandbox_cpu_share'] * 100:.0f}% of a core; "
+                                f"p95 by step of the flow {r['p95_by_step_ms']}",
                                 flush=True,
                             )
                     finally:

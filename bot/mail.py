@@ -4,7 +4,9 @@ Port 465 speaks implicit TLS; other ports use STARTTLS when the server offers it
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import socket
 from email.message import EmailMessage
 from email.utils import make_msgid
 
@@ -24,6 +26,7 @@ class Mailer:
     def __init__(self, settings: Settings, timeout: float = 15.0) -> None:
         self.settings = settings
         self.timeout = timeout
+        self._hostname: str | None = None  # the EHLO name, looked up once
 
     async def send(self, to: str, subject: str, body: str) -> None:
         message = EmailMessage()
@@ -33,6 +36,10 @@ class Mailer:
         message["Message-ID"] = make_msgid(domain="openflyers.fr")
         message.set_content(body)
         s = self.settings
+        if self._hostname is None:
+            # aiosmtplib would run socket.getfqdn() (a reverse DNS lookup, seconds on a host
+            # without one) in a thread for every mail.
+            self._hostname = await asyncio.to_thread(socket.getfqdn)
         try:
             await aiosmtplib.send(
                 message,
@@ -42,6 +49,7 @@ class Mailer:
                 password=s.smtp_password,
                 use_tls=s.smtp_port == 465,
                 timeout=self.timeout,
+                local_hostname=self._hostname,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("mail to %s failed: %s", mask_email(to), type(exc).__name__)

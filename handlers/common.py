@@ -4,6 +4,7 @@ They keep handlers to "read the update, call a service, render, choose the next 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Sequence
@@ -63,16 +64,20 @@ async def reply(
     """Answer in the chat the update came from. A pressed button is acknowledged and its keyboard
     removed, so the history reads well and old buttons cannot be pressed twice."""
     lang = lang_of(update, context)
-    if update.callback_query:
-        await settle_button(update, context)
     markup = keyboard(lang, context, buttons) if buttons else None
-    return await context.bot.send_message(
+    sending = context.bot.send_message(
         chat_id=update.effective_chat.id,
         text=context.services.texts.render(lang, template_name, **values),
         parse_mode=ParseMode.HTML,
         reply_markup=markup,
         disable_web_page_preview=True,
     )
+    if not update.callback_query:
+        return await sending
+    # Settling the pressed button and sending the answer do not depend on each other: one round
+    # trip to Telegram instead of three in a row.
+    _, message = await asyncio.gather(settle_button(update, context), sending)
+    return message
 
 
 async def settle_button(update: Update, context: BotContext, notice: str | None = None) -> None:
