@@ -19,7 +19,7 @@ import aiosqlite
 import stripe
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import ParseMode
-from telegram.error import Forbidden, TelegramError
+from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot.invoices import find_invoice
 from bot.services import Services
@@ -188,16 +188,25 @@ async def record_payment(
 
 
 async def _send(bot: Bot, services: Services, chat_id: int, text: str, markup=None) -> bool:
+    return await _deliver(bot, services, chat_id, text, markup) == "sent"
+
+
+async def _deliver(bot: Bot, services: Services, chat_id: int, text: str, markup=None) -> str:
+    """ "sent"; "failed" (refused for good: blocked, bad request); "later" (flood control past
+    the rate limiter's retries, Bot API down or timing out: worth another try later)."""
     try:
         await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup)
     except Forbidden:
         # The chat blocked the bot: stop writing to it rather than failing forever.
         await contacts.set_active(services.db, chat_id, False)
-        return False
+        return "failed"
+    except (RetryAfter, NetworkError) as exc:
+        log.warning("message to chat %s failed, to try again: %s", chat_id, exc)
+        return "later"
     except TelegramError as exc:
         log.warning("message to chat %s failed: %s", chat_id, exc)
-        return False
-    return True
+        return "failed"
+    return "sent"
 
 
 # Payments whose messages are being sent in this process: the start-up replay and a live event
@@ -210,7 +219,9 @@ async def notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
     then the kind's `after_commit` hook; the payment is marked notified.
 
     Each message sent is recorded at once (`payment_rows.record_message_sent`), so a crash in the
-    middle sends again only what had not gone (at most the one message in flight is doubled)."""
+    middle sends again only what had not gone (at most the one message in flight is doubled).
+    A message Telegram could not take now (flood control, Bot API down) leaves the payment
+    unnotified: start-up and the reconcile job send what is missing."""
     entry = _NOTIFYING.setdefault(payment_id, [asyncio.Lock(), 0])
     entry[1] += 1
     try:
@@ -229,6 +240,7 @@ async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
     invoice = await invoice_rows.get(services.db, payment.invoice_id)
     club = await club_rows.get(services.db, invoice.club_id)
     sent = await payment_rows.messages_sent(services.db, payment.id, club.id)
+    later = False
     for contact in await contacts.for_club(services.db, invoice.club_id):
         if f"chat:{contact.chat_id}" in sent:
             continue
@@ -244,7 +256,9 @@ async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
             ends=club.subscription_ends,
             resources=invoice.resources,
         )
-        if await _send(bot, services, contact.chat_id, text):
+        outcome = await _deliver(bot, services, contact.chat_id, text)
+        later = later or outcome == "later"
+        if outcome == "sent":
             await payment_rows.record_message_sent(
                 services.db, payment.id, club.id, f"chat:{contact.chat_id}"
             )
@@ -261,14 +275,20 @@ async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
             ends=club.subscription_ends,
             actor=payment.actor,
         )
-        if await _send(bot, services, services.settings.staff_chat_id, text):
+        outcome = await _deliver(bot, services, services.settings.staff_chat_id, text)
+        later = later or outcome == "later"
+        if outcome == "sent":
             await payment_rows.record_message_sent(services.db, payment.id, club.id, "staff")
     hooks = ON_PAID.get(invoice.kind)
-    if hooks and hooks.after_commit:
+    if hooks and hooks.after_commit and "after_commit" not in sent:
         try:
             await hooks.after_commit(services, bot, invoice)
         except Exception:  # a follow-up message must not undo a recorded payment
             log.exception("after-paid hook for %s failed", invoice.number)
+        await payment_rows.record_message_sent(services.db, payment.id, club.id, "after_commit")
+    if later:
+        log.info("payment %s: messages left to send on the next try", payment.id)
+        return
     await payment_rows.mark_notified(
         services.db, payment.id, services.clock.now().isoformat(timespec="seconds")
     )
@@ -731,8 +751,12 @@ async def replay_on_startup(app) -> None:
 
 
 async def reconcile_job(context) -> None:
-    """The periodic job: a missed webhook still ends in a paid invoice."""
-    summary = await reconcile(context.application.bot_data["services"], context.bot)
+    """The periodic job: a missed webhook still ends in a paid invoice, and receipts or staff
+    lines Telegram could not take earlier are sent."""
+    services = context.application.bot_data["services"]
+    for payment in await payment_rows.unnotified(services.db):
+        await notify_paid(services, context.bot, payment.id)
+    summary = await reconcile(services, context.bot)
     if summary.paid or summary.errors or summary.problems:
         log.info("reconcile: %s", summary)
 

@@ -74,6 +74,21 @@ async def test_a_live_event_and_the_start_up_replay_send_one_receipt(chat, smtp,
     assert staff_lines(telegram, number) == 1
 
 
+async def test_a_receipt_telegram_could_not_take_is_sent_on_the_next_try(chat, smtp, bot, telegram):
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    payment_id = await paid_by_transfer_unnotified(bot, number)
+    app_bot = bot.runtime.app.bot
+    telegram.inject_fault("sendMessage", "500", 1)  # the receipt; the staff line goes through
+    await payments.notify_paid(bot.services, app_bot, payment_id)
+    assert receipts(telegram, chat.chat_id) == 0 and staff_lines(telegram, number) == 1
+    assert [p.id for p in await payment_rows.unnotified(bot.services.db)] == [payment_id]
+
+    await payments.notify_paid(bot.services, app_bot, payment_id)  # start-up or the job
+    assert receipts(telegram, chat.chat_id) == 1 and staff_lines(telegram, number) == 1
+    assert await payment_rows.unnotified(bot.services.db) == []
+
+
 async def test_a_session_whose_answer_was_lost_is_handed_out_not_created_twice(
     chat, smtp, bot, stripe
 ):
