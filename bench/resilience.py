@@ -32,6 +32,7 @@ import httpx
 
 from bench.common import ROOT, machine
 from bench.harness import (
+    STAFF_CHAT,
     Child,
     Person,
     club_addresses,
@@ -361,6 +362,12 @@ async def check_payments(db_path: Path, journeys: list[Journey], box) -> tuple[d
                 problems.append(f"{invoice['number']}: paid {payments[0]['amount_cents']} cents")
             if receipts != 1:
                 problems.append(f"chat {chat}: {receipts} receipts for {invoice['number']}")
+            staff = sum(
+                invoice["number"] in (m.get("text") or "") and "payée" in (m.get("text") or "")
+                for m in box.telegram.bot_messages(STAFF_CHAT)
+            )
+            if staff != 1:
+                problems.append(f"{invoice['number']}: {staff} 'paid' lines in the staff group")
         complete = 0
         for number, sessions in sessions_by_number.items():
             done = [s for s in sessions if s["status"] == "complete"]
@@ -385,6 +392,9 @@ async def check_payments(db_path: Path, journeys: list[Journey], box) -> tuple[d
         )
         if unprocessed:
             problems.append(f"{unprocessed} Stripe events stored but never processed")
+        unnotified = await db.fetchval("SELECT count(*) FROM payments WHERE notified_at IS NULL")
+        if unnotified:
+            problems.append(f"{unnotified} payments with receipts or staff line still unsent")
         actors = await db.fetchall(
             "SELECT CASE WHEN actor LIKE 'stripe:evt_%' THEN 'webhook' ELSE actor END AS by,"
             " count(*) AS n FROM payments WHERE method = 'card' GROUP BY by"
@@ -481,6 +491,8 @@ async def kill_run(
         await asyncio.gather(*lanes)
         await settle(box, db_path)
         await child.terminate()
+        # As an operator would: settles what Stripe knows and sends what Telegram refused so far
+        # (the staff group's flood control after the burst of payments at the end).
         stats["reconcile"] = await reconcile_command(box, db_path)
         stats["card"], card_problems = await check_payments(db_path, journeys, box)
     problems = await check_database(db_path, journeys) + card_problems

@@ -686,8 +686,12 @@ def _count(summary: ReconcileSummary, outcome: str) -> None:
 
 async def reconcile(services: Services, bot: Bot | None) -> ReconcileSummary:
     """Ask Stripe about every session we hold as open, and about recently completed sessions
-    (one created just before a crash was perhaps never stored), then settle each like a webhook."""
+    (one created just before a crash was perhaps never stored), then settle each like a webhook.
+    With a bot, first send the receipts and staff lines of payments not fully notified yet."""
     summary = ReconcileSummary()
+    if bot is not None:
+        for payment in await payment_rows.unnotified(services.db):
+            await notify_paid(services, bot, payment.id)
     if services.stripe is None:
         return summary
     sessions = services.stripe.v1.checkout.sessions
@@ -753,10 +757,7 @@ async def replay_on_startup(app) -> None:
 async def reconcile_job(context) -> None:
     """The periodic job: a missed webhook still ends in a paid invoice, and receipts or staff
     lines Telegram could not take earlier are sent."""
-    services = context.application.bot_data["services"]
-    for payment in await payment_rows.unnotified(services.db):
-        await notify_paid(services, context.bot, payment.id)
-    summary = await reconcile(services, context.bot)
+    summary = await reconcile(context.application.bot_data["services"], context.bot)
     if summary.paid or summary.errors or summary.problems:
         log.info("reconcile: %s", summary)
 
