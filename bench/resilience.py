@@ -99,6 +99,7 @@ class Journey:
     apologies: int = 0
     restarts: int = 0  # same answer to the same action twice: the person types /start
     asked_again: int = 0  # asked for the platform address after giving it: a step was lost
+    code_limit: int = 0  # "three codes already sent this hour" (e-mail typed again and again)
     unavailable: int = 0  # "card payment unavailable" answers
     links: int = 0  # checkout links received
     number: str | None = None
@@ -230,6 +231,10 @@ async def journey(
         if data:
             action = ("press", data)
         elif _first(step, r"verify:resend"):
+            action = ("say", box.latest_code.get(structure, "000000"))
+        elif "codes ont déjà été envoyés" in (last.get("text") or ""):
+            # No new code for an hour: a person types the one already in the mailbox.
+            j.code_limit += 1
             action = ("say", box.latest_code.get(structure, "000000"))
         elif _first(step, r"back") and club_subdomain(club) in (step.get("text") or ""):
             action = ("say", structure)
@@ -637,14 +642,23 @@ async def report_kills(folder: Path, args) -> None:
         f"{sum(j.apologies for j in journeys)} apologies; "
         f"{sum(j.restarts for j in journeys)} stuck (/start again); "
         f"{sum(j.asked_again for j in journeys)} asked for the address again; "
+        f"{sum(j.code_limit for j in journeys)} told 3 codes were sent this hour; "
         "restart to polling median "
         f"{restarts[len(restarts) // 2] * 1e3:.0f} ms, max {restarts[-1] * 1e3:.0f} ms"
     )
     print(f"  card: {stats['card']}")
     print(f"  then `ofbot payments reconcile`: {stats['reconcile']}")
     for j in journeys:
-        if not j.done or j.restarts or j.asked_again:
-            state = "incomplete" if not j.done else "typed /start" if j.restarts else "asked again"
+        if not j.done or j.restarts or j.asked_again or j.code_limit:
+            state = (
+                "incomplete"
+                if not j.done
+                else "typed /start"
+                if j.restarts
+                else "asked again"
+                if j.asked_again
+                else "code limit"
+            )
             steps = j.log if j.done else j.log[-12:]
             print(f"  {state}: chat {j.person.user_id} ({j.method}): {' | '.join(steps)}")
     print("  problems:", problems or "none")
