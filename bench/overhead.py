@@ -35,6 +35,8 @@ flow_name = "renewal"
 LIMITER = False
 USER_IDS = itertools.count(2_000_000)
 CLUB_IDS = itertools.count(0)
+# PTB's stock echo bot (the baseline), then the same bot on ofbot's transport and loop.
+KINDS = ("ofbot", "echo", "echo-tuned")
 
 
 async def echo_flow(person: Person, club: int, timeout: float = 30.0) -> None:
@@ -143,14 +145,16 @@ async def measure(
         await prepare_database(template, CLUBS)
         async with sandbox() as box:
             for round_ in range(rounds):
-                for kind in ("ofbot", "echo"):
+                for kind in KINDS:
                     if kind == "ofbot":
                         db = folder / f"round{round_}.sqlite3"
                         shutil.copy(template, db)
                         child = Child.ofbot(box, db, folder / "ofbot.log", limiter=LIMITER)
                         flow = FLOWS[flow_name]
                     else:
-                        child = Child.echo(box, folder / "echo.log")
+                        child = Child.echo(box, folder / f"{kind}.log")
+                        if kind == "echo-tuned":
+                            child.env = dict(child.env, ECHO_TUNED="1")
                         flow = echo_flow
                     await child.start(box.telegram)
                     if profile:
@@ -204,24 +208,27 @@ async def measure(
 
 def report(results: dict, levels: list[int]) -> str:
     lines = [
-        "| people | ofbot flows/s | echo flows/s | ofbot CPU/update | echo CPU/update | ratio |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| people | ofbot flows/s | echo flows/s | ofbot CPU/update | echo CPU/update "
+        "| ratio | echo-tuned CPU/update | ratio to tuned |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for level in levels:
         o, e = results["a"][("ofbot", level)], results["a"][("echo", level)]
+        t = results["a"].get(("echo-tuned", level), [])
         oc = median(r["cpu_per_update_ms"] for r in o)
         ec = median(r["cpu_per_update_ms"] for r in e)
+        tc = median(r["cpu_per_update_ms"] for r in t) if t else float("nan")
         lines.append(
             f"| {level} | {median(r['flows_per_s'] for r in o):.1f} "
             f"| {median(r['flows_per_s'] for r in e):.1f} | {oc:.2f} ms | {ec:.2f} ms "
-            f"| {oc / ec:.2f}× |"
+            f"| {oc / ec:.2f}× | {tc:.2f} ms | {oc / tc:.2f}× |"
         )
     for kind, r in results["b"].items():
         lines.append("")
         lines.append(
             f"steady 100 people / 2 s, {kind}: {r['turns']} turns; p50 {r['p50_ms']:.1f} ms, "
             f"p95 {r['p95_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms (max {r['max_ms']:.0f} ms); "
-            f"CPU {r['cpu_share'] * 100:.0f}% of one core"
+            f"CPU {r['cpu_share'] * 100:.0f}% of one core, {r['cpu_per_update_ms']:.2f} ms/update"
         )
     return "\n".join(lines)
 
