@@ -37,6 +37,9 @@ MAX_CAPTION = 1024
 MAX_CALLBACK_DATA = 64
 CALLBACK_QUERY_TTL = 15 * 60
 MAX_LONG_POLL = 50
+MAX_COMMANDS = 100
+MAX_COMMAND = 32
+MAX_COMMAND_DESCRIPTION = 256
 
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
@@ -532,6 +535,7 @@ _JSON_ERRORS = {
     "reply_markup": _MARKUP_JSON,
     "entities": "can't parse entities JSON object",
     "caption_entities": "can't parse caption entities JSON object",
+    "scope": "can't parse BotCommandScope JSON object",
 }
 
 
@@ -808,7 +812,7 @@ class FakeTelegram:
         self._webhook: dict[str, Any] = {"url": ""}
         self._webhook_task: asyncio.Task | None = None
 
-        self._commands: dict[tuple[str, str], list[dict]] = {}
+        self._commands: dict[CommandsKey, list[dict]] = {}
         self._descriptions: dict[tuple[str, str], str] = {}
         self._menu_buttons: dict[int | None, dict] = {}
         self._faults: list[_Fault] = []
@@ -860,6 +864,7 @@ class FakeTelegram:
                 Route("/file/bot{token}/{path:path}", self._http_file, methods=["GET"]),
                 Route("/sandbox/chats", self._http_chats, methods=["GET"]),
                 Route("/sandbox/chats/{chat_id:int}/messages", self._http_messages),
+                Route("/sandbox/chats/{chat_id}/commands", self._http_commands),
                 Route("/sandbox/users", self._http_add_user, methods=["POST"]),
                 Route("/sandbox/send", self._http_send, methods=["POST"]),
                 Route("/sandbox/press", self._http_press, methods=["POST"]),
@@ -1216,8 +1221,51 @@ class FakeTelegram:
         raise ValueError(f"message {message.get('message_id')} carries no file")
 
     def commands(self, language_code: str = "", scope: dict | None = None) -> list[dict]:
-        """The command menu the bot set for this scope and language."""
-        return copy.deepcopy(self._commands.get(_commands_key(scope, language_code), []))
+        """The list the bot set for exactly this scope and language (no fallback)."""
+        key = self._commands_key({"scope": scope, "language_code": language_code})
+        return copy.deepcopy(self._commands.get(key, []))
+
+    def menu(
+        self,
+        user_id: int,
+        chat_id: int | None = None,
+        *,
+        language_code: str | None = None,
+        administrator: bool = False,
+    ) -> list[dict]:
+        """The commands a person's app shows in a chat's menu: the first list set, from the
+        narrowest scope to the default one, each first in their language, then for everyone.
+
+        `language_code` is their app's language (default: their user's); the sandbox keeps no
+        group administrators, so `administrator=True` says this person is one."""
+        user = self._require_user(user_id)
+        chat_id = user_id if chat_id is None else chat_id
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise KeyError(f"no chat {chat_id}")
+        language = language_code if language_code is not None else user.get("language_code")
+        language = (language or "")[:2].lower()
+        if chat.info["type"] == "private":
+            scopes = [
+                CommandsKey("chat", chat_id),
+                CommandsKey("all_private_chats"),
+                CommandsKey("default"),
+            ]
+        else:
+            admin = administrator  # the administrators' lists come before the chat's
+            scopes = [
+                CommandsKey("chat_member", chat_id, user_id),
+                *([CommandsKey("chat_administrators", chat_id)] if admin else []),
+                CommandsKey("chat", chat_id),
+                *([CommandsKey("all_chat_administrators")] if admin else []),
+                CommandsKey("all_group_chats"),
+                CommandsKey("default"),
+            ]
+        for scope in scopes:
+            for key in (scope._replace(language=language), scope):
+                if key in self._commands:
+                    return copy.deepcopy(self._commands[key])
+        return []
 
     def subscribe(self) -> asyncio.Queue:
         """A queue receiving every change: {"kind", "chat_id", "message"}; `None` means closed."""
@@ -1710,28 +1758,52 @@ class FakeTelegram:
                 await task
 
     def _set_my_commands(self, p: dict, files: dict) -> bool:
-        commands = p.get("commands")
-        if not isinstance(commands, list) or len(commands) > 100:
-            raise bad_request("can't parse commands JSON object")
+        # The Bot API server's order: the commands' JSON, the scope, its chat, then TDLib's checks
+        # (language, each command), then Telegram's own (characters, how many).
+        raw = _command_list(p.get("commands"))
+        key = self._commands_key(p)
+        commands = [_clean_command(command) for command in raw]
         for command in commands:
-            if not isinstance(command, dict):
-                raise bad_request("can't parse commands JSON object")
-            if not re.fullmatch(r"[a-z0-9_]{1,32}", str(command.get("command", ""))):
+            if not re.fullmatch(r"[a-z0-9_]+", command["command"]):
                 raise bad_request("BOT_COMMAND_INVALID")
-            if not 1 <= len(str(command.get("description", "")).strip()) <= 256:
-                raise bad_request("command description must be non-empty")
-        key = _commands_key(p.get("scope"), p.get("language_code") or "")
-        self._commands[key] = [
-            {"command": c["command"], "description": c["description"]} for c in commands
-        ]
+        if len(commands) > MAX_COMMANDS:
+            raise bad_request("BOT_COMMANDS_TOO_MUCH")
+        if commands:
+            self._commands[key] = commands
+        else:
+            self._commands.pop(key, None)  # an empty list is no list: the fallbacks apply
         return True
 
     def _get_my_commands(self, p: dict, files: dict) -> list[dict]:
-        return self.commands(p.get("language_code") or "", p.get("scope"))
+        """The list for this scope and language, else the scope's list for every language."""
+        key = self._commands_key(p)
+        found = self._commands.get(key, self._commands.get(key._replace(language="")))
+        return copy.deepcopy(found or [])
 
     def _delete_my_commands(self, p: dict, files: dict) -> bool:
-        self._commands.pop(_commands_key(p.get("scope"), p.get("language_code") or ""), None)
+        """Only this scope and language: other languages' lists and narrower scopes stay."""
+        self._commands.pop(self._commands_key(p), None)
         return True
+
+    def _commands_key(self, p: dict) -> CommandsKey:
+        """The scope and language of a command-list call, checked as Telegram checks them."""
+        scope = _command_scope(p.get("scope"))
+        chat_id = user_id = None
+        if scope["chat_id"] is not None:
+            chat = self._chat(scope, "chat_id")
+            chat_id = chat.info["id"]
+            if scope["user_id"] is not None:
+                if scope["user_id"] not in self._users:
+                    raise bad_request("user not found")
+                user_id = scope["user_id"]
+            if chat.info["type"] == "private" and scope["type"] != "chat":
+                raise bad_request("can't use specified scope in private chats")
+            if chat.info["type"] == "channel":
+                raise bad_request("can't change commands in channel chats")
+        language = p.get("language_code") or ""
+        if not re.fullmatch(r"([a-z]{2})?", str(language)):
+            raise bad_request("invalid language code specified")
+        return CommandsKey(scope["type"], chat_id, user_id, str(language))
 
     def _set_description(self, field: str) -> Callable[[dict, dict], bool]:
         def handler(p: dict, files: dict) -> bool:
@@ -2011,6 +2083,16 @@ class FakeTelegram:
             lambda: [m for m in self.messages(chat_id) if m["message_id"] > after]
         )
 
+    async def _http_commands(self, request: Request) -> Response:
+        """The menu a person sees in a chat: ?user_id= (default: the private chat's person)."""
+        chat_id = request.path_params["chat_id"]
+        user_id = request.query_params.get("user_id") or chat_id
+
+        def menu() -> dict:
+            return {"commands": self.menu(int(user_id), int(chat_id))}
+
+        return await _user_call(menu)
+
     async def _http_add_user(self, request: Request) -> Response:
         body = await _json_body(request)
         return await _user_call(
@@ -2147,8 +2229,94 @@ class FakeTelegram:
         return JSONResponse(self.stats)
 
 
-def _commands_key(scope: dict | None, language_code: str) -> tuple[str, str]:
-    return json.dumps(scope or {"type": "default"}, sort_keys=True), language_code
+class CommandsKey(NamedTuple):
+    """Where a list of commands applies: a scope (with its chat and member) and a language."""
+
+    scope: str
+    chat_id: int | None = None
+    user_id: int | None = None
+    language: str = ""
+
+
+_CHAT_SCOPES = ("chat", "chat_administrators", "chat_member")
+_GLOBAL_SCOPES = ("default", "all_private_chats", "all_group_chats", "all_chat_administrators")
+
+
+def _command_scope(raw: Any) -> dict:
+    """A BotCommandScope read as the Bot API server reads it: {"type", "chat_id", "user_id"}."""
+    if raw is None or raw == "":
+        return {"type": "default", "chat_id": None, "user_id": None}
+
+    def fail(why: str) -> ApiError:
+        return bad_request(f"can't parse BotCommandScope: {why}")
+
+    if not isinstance(raw, dict):
+        raise fail("BotCommandScope must be an Object")
+    kind = raw.get("type")
+    if kind is None:
+        raise fail('Can\'t find field "type"')
+    if not isinstance(kind, str):
+        raise fail('Field "type" must be of type String')
+    if kind in _GLOBAL_SCOPES:
+        return {"type": kind, "chat_id": None, "user_id": None}
+    if kind not in _CHAT_SCOPES:
+        raise fail("Unsupported type specified")
+    chat_id = raw.get("chat_id")
+    if chat_id is None:
+        raise fail('Can\'t find field "chat_id"')
+    if not isinstance(chat_id, (str, int)) or isinstance(chat_id, bool):
+        raise fail('Field "chat_id" must be of type String')
+    if chat_id == "":
+        raise fail("Empty chat_id specified")
+    if isinstance(chat_id, str) and re.fullmatch(r"-?\d+", chat_id):
+        chat_id = int(chat_id)
+    user_id = None
+    if kind == "chat_member":
+        user_id = raw.get("user_id")
+        if user_id is None:
+            raise fail('Can\'t find field "user_id"')
+        if isinstance(user_id, str) and re.fullmatch(r"-?\d+", user_id):
+            user_id = int(user_id)
+        if not isinstance(user_id, int) or isinstance(user_id, bool):
+            raise fail('Field "user_id" must be a valid Number')
+        if user_id <= 0:
+            raise fail("Invalid user_id specified")
+    return {"type": kind, "chat_id": chat_id, "user_id": user_id}
+
+
+def _command_list(raw: Any) -> list:
+    """The `commands` parameter: absent or empty is an empty list, as in the Bot API server."""
+    if raw is None or raw == "":
+        return []
+    if not isinstance(raw, list):
+        raise bad_request("expected an Array of BotCommand")
+    for command in raw:
+        if not isinstance(command, dict):
+            raise bad_request("can't parse BotCommand: expected an Object")
+        for field in ("command", "description"):
+            if field not in command:
+                raise bad_request(f"can't parse BotCommand: Can't find field \"{field}\"")
+            if not isinstance(command[field], str):
+                raise bad_request(
+                    f'can\'t parse BotCommand: Field "{field}" must be of type String'
+                )
+    return raw
+
+
+def _clean_command(command: dict) -> dict:
+    """TDLib's checks: trimmed, without a leading "/", 1-32 characters; description 1-256."""
+    name = command["command"].strip()
+    name = name.removeprefix("/")
+    if not name:
+        raise bad_request("command must be non-empty")
+    if len(name) > MAX_COMMAND:
+        raise bad_request(f"command length must not exceed {MAX_COMMAND}")
+    description = command["description"].strip()
+    if not description:
+        raise bad_request("command description must be non-empty")
+    if len(description) > MAX_COMMAND_DESCRIPTION:
+        raise bad_request(f"command description length must not exceed {MAX_COMMAND_DESCRIPTION}")
+    return {"command": name, "description": description}
 
 
 def _contains(message: dict, needle: str | None) -> bool:

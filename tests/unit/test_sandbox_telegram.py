@@ -918,3 +918,201 @@ async def test_event_stream_over_http_and_clean_shutdown():
         assert (await poll).json() == {"ok": True, "result": []}
     assert received[0]["kind"] == "message"
     assert received[0]["message"]["text"] == "en direct"
+
+
+# -- command menus: setMyCommands, getMyCommands, deleteMyCommands ----------------------------------
+
+
+async def test_set_my_commands_cleans_and_validates_like_telegram(tg: Sandbox):
+    from telegram import BotCommand
+
+    assert await tg.bot.set_my_commands([BotCommand(" /start ", "  Commencer  ")])
+    assert tg.fake.commands() == [{"command": "start", "description": "Commencer"}]
+    refused = [
+        ([("Start", "x")], "BOT_COMMAND_INVALID"),
+        ([("mé", "x")], "BOT_COMMAND_INVALID"),
+        ([("a-b", "x")], "BOT_COMMAND_INVALID"),
+        ([("/", "x")], "command must be non-empty"),
+        ([("c" * 33, "x")], "command length must not exceed 32"),
+        ([("help", "   ")], "command description must be non-empty"),
+        ([("help", "d" * 257)], "command description length must not exceed 256"),
+        ([(f"c{i}", "x") for i in range(101)], "BOT_COMMANDS_TOO_MUCH"),
+    ]
+    async with httpx.AsyncClient() as client:
+        for commands, error in refused:
+            body = {"commands": [{"command": c, "description": d} for c, d in commands]}
+            answer = await client.post(tg.api("setMyCommands"), json=body)
+            assert answer.json()["description"] == f"Bad Request: {error}", commands
+    assert tg.fake.commands() == [{"command": "start", "description": "Commencer"}]
+    with pytest.raises(BadRequest, match=r"(?i)BOT_COMMAND_INVALID"):
+        await tg.bot.set_my_commands([("Start", "x")])
+    # The limits are Telegram's: 32 characters, 256 of description (characters, not bytes), 100.
+    assert await tg.bot.set_my_commands([("c" * 32, "é" * 256)])
+    assert await tg.bot.set_my_commands([(f"c{i}", "x") for i in range(100)])
+    assert len(await tg.bot.get_my_commands()) == 100
+    with pytest.raises(BadRequest, match=r"(?i)^invalid language code specified$"):
+        await tg.bot.set_my_commands([("start", "x")], language_code="EN")
+    with pytest.raises(BadRequest, match=r"(?i)^invalid language code specified$"):
+        await tg.bot.get_my_commands(language_code="fra")
+
+
+async def test_command_parameters_are_read_as_the_bot_api_server_reads_them(tg: Sandbox):
+    cases = [
+        ({"commands": "[{"}, "Bad Request: can't parse commands JSON object"),
+        ({"commands": {"command": "x"}}, "Bad Request: expected an Array of BotCommand"),
+        (
+            {"commands": [{"command": "start"}]},
+            "Bad Request: can't parse BotCommand: Can't find field \"description\"",
+        ),
+        (
+            {"commands": [], "scope": "{"},
+            "Bad Request: can't parse BotCommandScope JSON object",
+        ),
+        (
+            {"commands": [], "scope": {"type": "everyone"}},
+            "Bad Request: can't parse BotCommandScope: Unsupported type specified",
+        ),
+        (
+            {"commands": [], "scope": {"type": "chat"}},
+            "Bad Request: can't parse BotCommandScope: Can't find field \"chat_id\"",
+        ),
+        (
+            {"commands": [], "scope": {"type": "chat", "chat_id": ""}},
+            "Bad Request: can't parse BotCommandScope: Empty chat_id specified",
+        ),
+        (
+            {"commands": [], "scope": {"type": "chat_member", "chat_id": STAFF, "user_id": 0}},
+            "Bad Request: can't parse BotCommandScope: Invalid user_id specified",
+        ),
+        (
+            {"commands": [], "scope": {"type": "chat", "chat_id": -1009999}},
+            "Bad Request: chat not found",
+        ),
+        (
+            {"commands": [], "scope": {"type": "chat_administrators", "chat_id": JEANNE}},
+            "Bad Request: can't use specified scope in private chats",
+        ),
+        (
+            {"commands": [], "scope": {"type": "chat_member", "chat_id": STAFF, "user_id": 4242}},
+            "Bad Request: user not found",
+        ),
+    ]
+    async with httpx.AsyncClient() as client:
+        for params, description in cases:
+            answer = await client.post(tg.api("setMyCommands"), json=params)
+            assert answer.status_code == 400, params
+            assert answer.json() == {"ok": False, "error_code": 400, "description": description}
+        # The commands are read first: bad commands with a bad scope report the commands.
+        answer = await client.post(
+            tg.api("setMyCommands"), json={"commands": [{"x": 1}], "scope": {"type": "?"}}
+        )
+        assert "BotCommand:" in answer.json()["description"]
+        # A missing `commands` is an empty list; a scope sent as a form field is JSON too.
+        answer = await client.post(
+            tg.api("setMyCommands"),
+            data={
+                "commands": json.dumps([{"command": "club", "description": "Fiche"}]),
+                "scope": json.dumps({"type": "chat", "chat_id": str(STAFF)}),
+            },
+        )
+        assert answer.json() == {"ok": True, "result": True}
+        scope = {"type": "chat", "chat_id": STAFF}
+        assert tg.fake.commands(scope=scope) == [{"command": "club", "description": "Fiche"}]
+        answer = await client.post(tg.api("setMyCommands"), json={"scope": scope})
+        assert answer.json() == {"ok": True, "result": True}
+        assert tg.fake.commands(scope=scope) == []
+
+
+async def test_every_scope_keeps_its_own_lists(tg: Sandbox):
+    from telegram import (
+        BotCommandScopeAllChatAdministrators,
+        BotCommandScopeAllGroupChats,
+        BotCommandScopeAllPrivateChats,
+        BotCommandScopeChat,
+        BotCommandScopeChatAdministrators,
+        BotCommandScopeChatMember,
+        BotCommandScopeDefault,
+    )
+
+    scopes = {
+        "default": BotCommandScopeDefault(),
+        "private": BotCommandScopeAllPrivateChats(),
+        "groups": BotCommandScopeAllGroupChats(),
+        "admins": BotCommandScopeAllChatAdministrators(),
+        "staff": BotCommandScopeChat(STAFF),
+        "jeanne": BotCommandScopeChat(JEANNE),
+        "staff_admins": BotCommandScopeChatAdministrators(STAFF),
+        "alice": BotCommandScopeChatMember(STAFF, ALICE),
+    }
+    for name, scope in scopes.items():
+        assert await tg.bot.set_my_commands([(name, f"the {name} list")], scope=scope)
+    for name, scope in scopes.items():
+        assert [c.command for c in await tg.bot.get_my_commands(scope=scope)] == [name]
+    assert await tg.bot.delete_my_commands(scope=scopes["staff"])
+    assert await tg.bot.get_my_commands(scope=scopes["staff"]) == ()
+    assert [c.command for c in await tg.bot.get_my_commands(scope=scopes["alice"])] == ["alice"]
+    assert [c.command for c in await tg.bot.get_my_commands()] == ["default"]
+
+
+async def test_get_my_commands_falls_back_to_the_scopes_list_for_every_language(tg: Sandbox):
+    from telegram import BotCommandScopeAllPrivateChats
+
+    private = BotCommandScopeAllPrivateChats()
+    assert await tg.bot.set_my_commands([("start", "Commencer")], scope=private)
+    assert await tg.bot.set_my_commands([("start", "Start")], scope=private, language_code="en")
+    english = await tg.bot.get_my_commands(scope=private, language_code="en")
+    assert [(c.command, c.description) for c in english] == [("start", "Start")]
+    german = await tg.bot.get_my_commands(scope=private, language_code="de")
+    assert [c.description for c in german] == ["Commencer"]
+    # Only within the scope: the default scope has no list of its own.
+    assert await tg.bot.get_my_commands(language_code="en") == ()
+    # Deleting a language's list leaves the scope's list, which English speakers now get.
+    assert await tg.bot.delete_my_commands(scope=private, language_code="en")
+    again = await tg.bot.get_my_commands(scope=private, language_code="en")
+    assert [c.description for c in again] == ["Commencer"]
+    assert tg.fake.commands("en", {"type": "all_private_chats"}) == []
+    assert await tg.bot.delete_my_commands(scope=private)
+    assert await tg.bot.get_my_commands(scope=private, language_code="en") == ()
+
+
+async def test_the_menu_a_person_sees_follows_telegrams_order(tg: Sandbox):
+    from telegram import (
+        BotCommandScopeAllGroupChats,
+        BotCommandScopeAllPrivateChats,
+        BotCommandScopeChat,
+        BotCommandScopeChatAdministrators,
+        BotCommandScopeChatMember,
+    )
+
+    def names(user_id: int, chat_id: int | None = None, **kwargs) -> list[str]:
+        return [c["command"] for c in tg.fake.menu(user_id, chat_id, **kwargs)]
+
+    assert names(JEANNE) == [] and names(ALICE, STAFF) == []
+    assert await tg.bot.set_my_commands([("default", "x")])
+    assert names(JEANNE) == ["default"] and names(ALICE, STAFF) == ["default"]
+    private = BotCommandScopeAllPrivateChats()
+    assert await tg.bot.set_my_commands([("fr", "x")], scope=private)
+    assert await tg.bot.set_my_commands([("en", "x")], scope=private, language_code="en")
+    assert names(JEANNE) == ["fr"]  # Jeanne's app is in French: no French list, the scope's
+    assert names(JOHN) == ["en"]
+    assert names(JEANNE, language_code="en") == ["en"]
+    assert names(ALICE, STAFF) == ["default"]  # private-chat lists are not for groups
+    assert await tg.bot.set_my_commands([("groups", "x")], scope=BotCommandScopeAllGroupChats())
+    assert await tg.bot.set_my_commands([("staff", "x")], scope=BotCommandScopeChat(STAFF))
+    assert names(ALICE, STAFF) == ["staff"]
+    admins = BotCommandScopeChatAdministrators(STAFF)
+    assert await tg.bot.set_my_commands([("admins", "x")], scope=admins)
+    assert names(ALICE, STAFF) == ["staff"]
+    assert names(ALICE, STAFF, administrator=True) == ["admins"]
+    member = BotCommandScopeChatMember(STAFF, ALICE)
+    assert await tg.bot.set_my_commands([("alice", "x")], scope=member, language_code="fr")
+    assert names(ALICE, STAFF) == ["alice"]
+    assert names(ALICE, STAFF, language_code="en") == ["staff"]  # Alice's list is French
+    assert await tg.bot.set_my_commands([("jeanne", "x")], scope=BotCommandScopeChat(JEANNE))
+    assert names(JEANNE) == ["jeanne"] and names(JOHN) == ["en"]
+    async with httpx.AsyncClient(base_url=f"{tg.url}/sandbox") as client:
+        answer = await client.get(f"/chats/{STAFF}/commands", params={"user_id": ALICE})
+        assert [c["command"] for c in answer.json()["commands"]] == ["alice"]
+        answer = await client.get(f"/chats/{JOHN}/commands")
+        assert answer.json() == {"commands": [{"command": "en", "description": "x"}]}
+        assert (await client.get("/chats/-1009999/commands?user_id=1001")).status_code == 400
