@@ -12,6 +12,7 @@ from telegram.ext import Application
 from bot import payments
 from bot.app import build_application
 from bot.clock import Clock
+from bot.command_menu import cancel_command_menu, publish_command_menu
 from bot.http import build_http_app
 from bot.mail import Mailer
 from bot.sandbox.serve import RunningServer, start_server
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 # Work to do once the Application runs (replay stored Stripe events, schedule jobs…).
 # Each feature appends an `async def hook(app)`; the list is the visible order.
 STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = [
+    publish_command_menu,  # Telegram's command menu, set in the background
     schedule_daily_summary,  # the staff group's summary at 18:00
     schedule_reminders,  # renewal reminders at 09:00, and a catch-up when 09:00 was missed
 ]
@@ -95,6 +97,7 @@ class Runtime:
 
     async def stop(self) -> None:
         if self.app is not None:
+            cancel_command_menu(self.services)  # Application.stop() would wait for it
             if self.app.updater and self.app.updater.running:
                 await self.app.updater.stop()
             if self.app.running:
