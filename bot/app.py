@@ -12,7 +12,7 @@ import handlers
 from bot.context import BotContext
 from bot.services import Services
 from bot.telegram_http import AiohttpRequest
-from bot.updates import OfbotApplication, PerChatUpdateProcessor
+from bot.updates import OfbotApplication, OfbotBot, PerChatUpdateProcessor, UpdateLedger
 from storage.persistence import SQLitePersistence
 
 
@@ -30,25 +30,29 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
         pool_timeout=10,
         tls=tls,
     )
+    ledger = UpdateLedger()
+    bot = OfbotBot(
+        settings.telegram_token,
+        base_url=f"{api}/bot",
+        base_file_url=f"{api}/file/bot",
+        request=request,
+        get_updates_request=AiohttpRequest(pool_size=1, read_timeout=40, tls=tls),
+        # Telegram allows ~30 messages/s overall and 20/min per group; 429s are waited out.
+        rate_limiter=AIORateLimiter(max_retries=3),
+        ledger=ledger,
+    )
     builder = (
         ApplicationBuilder()
         .application_class(OfbotApplication)
-        .token(settings.telegram_token)
-        .base_url(f"{api}/bot")
-        .base_file_url(f"{api}/file/bot")
+        .bot(bot)
         .persistence(SQLitePersistence(services.db))
         .context_types(ContextTypes(context=BotContext))
         .concurrent_updates(PerChatUpdateProcessor(256))
-        # Telegram allows ~30 messages/s overall and 20/min per group; 429s are waited out.
-        .rate_limiter(AIORateLimiter(max_retries=3))
-        .request(request)
     )
-    if polling:
-        polls = AiohttpRequest(pool_size=1, read_timeout=40, tls=tls)
-        builder = builder.get_updates_request(polls)
-    else:
+    if not polling:
         builder = builder.updater(None)
     app = builder.build()
+    app.ledger = ledger
     app.bot_data["services"] = services
     handlers.register(app)
     return app

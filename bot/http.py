@@ -4,6 +4,7 @@ Outside events are turned into updates on the Application's queue, so every inpu
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -16,6 +17,10 @@ from telegram import Update
 from telegram.ext import Application
 
 log = logging.getLogger(__name__)
+
+# How long a Telegram webhook call waits for its update to be handled (Telegram gives up on a
+# webhook call after about a minute and sends the update again).
+WEBHOOK_WAIT = 30.0
 
 
 def build_http_app(app: Application, extra_routes: list[Route] | None = None) -> Starlette:
@@ -41,7 +46,17 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
             return JSONResponse({"ok": False, "error": "bad update"}, status_code=400)
         if update is None:
             return JSONResponse({"ok": False, "error": "bad update"}, status_code=400)
-        await app.update_queue.put(update)
+        # Answered once the update is handled and the chat's state saved (bot/updates.py:
+        # UpdateLedger): a crash before that and Telegram sends it again; a resend of an update
+        # being handled waits for it instead of queueing it twice.
+        if app.ledger.receive(update.update_id):
+            await app.update_queue.put(update)
+        try:
+            await asyncio.wait_for(
+                asyncio.shield(app.ledger.settled(update.update_id)), WEBHOOK_WAIT
+            )
+        except TimeoutError:
+            log.warning("update %s still being handled: answered before it ends", update.update_id)
         return JSONResponse({"ok": True})
 
     async def stripe_webhook(request: Request) -> Response:

@@ -1,15 +1,24 @@
-"""How updates are scheduled: chats run concurrently, one update at a time within a chat.
+"""How updates are scheduled and acknowledged: chats run concurrently, one update at a time within
+a chat, and Telegram forgets an update only once its effects and the chat's new state are saved.
 
 Custom updates from Stripe or jobs carry a `lock_key` so events about one invoice never overlap."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 from collections.abc import Awaitable
 from typing import Any
 
 from telegram import Update
-from telegram.ext import Application, BaseUpdateProcessor
+from telegram.ext import Application, BaseUpdateProcessor, ExtBot
+
+log = logging.getLogger(__name__)
+
+# chat_data key: the ids of the chat's last updates handled (saved with the chat's state).
+HANDLED = "handled_updates"
+HANDLED_KEPT = 16
 
 
 def lock_key(update: object) -> Any:
@@ -51,13 +60,120 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         return None
 
 
+class UpdateLedger:
+    """The Telegram updates received and not yet handled and saved.
+
+    Telegram forgets an update once a getUpdates call passes an offset above it, or once its
+    webhook call is answered. PTB confirms an update as soon as it is fetched: a `kill -9` between
+    the bot's answer and the save of the chat's new step lost the step (the person was asked the
+    previous question again). With the ledger, the offset stays at the oldest update not yet
+    settled, and a webhook call is answered once its update is settled."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, asyncio.Future] = {}
+        self._settled: set[int] = (
+            set()
+        )  # settled ids at or above the offset (Telegram resends them)
+        self._highest: int | None = None
+        self._progress = asyncio.Event()
+
+    def receive(self, update_id: int) -> bool:
+        """Record a received update; False when it is already pending or settled (a resend)."""
+        if update_id in self._pending or update_id in self._settled:
+            return False
+        self._pending[update_id] = asyncio.get_running_loop().create_future()
+        if self._highest is None or update_id > self._highest:
+            self._highest = update_id
+        return True
+
+    def settled(self, update_id: int) -> asyncio.Future:
+        """Resolves when the update is settled (at once for one not pending)."""
+        future = self._pending.get(update_id)
+        if future is None:
+            future = asyncio.get_running_loop().create_future()
+            future.set_result(None)
+        return future
+
+    def settle(self, update_id: int) -> None:
+        future = self._pending.pop(update_id, None)
+        if future is None:
+            return
+        if not future.done():
+            future.set_result(None)
+        self._settled.add(update_id)
+        offset = self.offset()
+        self._settled = {i for i in self._settled if offset is None or i >= offset}
+        self._progress.set()
+
+    def offset(self) -> int | None:
+        """The getUpdates offset that confirms exactly the updates settled so far."""
+        if self._pending:
+            return min(self._pending)
+        return None if self._highest is None else self._highest + 1
+
+    async def wait_for_progress(self, timeout: float) -> None:
+        self._progress.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._progress.wait(), timeout)
+
+
+class OfbotBot(ExtBot):
+    """ExtBot whose getUpdates confirms only the updates the ledger has settled."""
+
+    def __init__(self, *args: Any, ledger: UpdateLedger, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        with self._unfrozen():
+            self.ledger = ledger
+
+    async def get_updates(self, offset: int | None = None, *args: Any, **kwargs: Any):
+        ours = self.ledger.offset()
+        updates = await super().get_updates(ours if ours is not None else offset, *args, **kwargs)
+        fresh = tuple(u for u in updates if self.ledger.receive(u.update_id))
+        if updates and not fresh:
+            # Only updates still being handled came back: poll again once one is settled, not
+            # in a loop that Telegram would answer at once with the same updates.
+            await self.ledger.wait_for_progress(timeout=1.0)
+        return fresh
+
+
 class OfbotApplication(Application):
     """An Application that writes changed state to the database after every update.
 
     PTB's default flushes persistence every `update_interval` seconds; a conversation must survive
-    `kill -9` at any step, so each update's changes are written as soon as it is handled."""
+    `kill -9` at any step, so each update's changes are written as soon as it is handled. The ids
+    of a chat's last updates are saved with its state, so an update Telegram sends again after a
+    crash (see UpdateLedger) is not handled twice."""
+
+    ledger: UpdateLedger
 
     async def process_update(self, update: object) -> None:
+        if not isinstance(update, Update):
+            await self._process_and_save(update)
+            return
+        chat = update.effective_chat
+        try:
+            handled = self.chat_data[chat.id].setdefault(HANDLED, []) if chat else None
+            if handled is not None and update.update_id in handled:
+                log.info("update %s was handled before a restart: skipped", update.update_id)
+                return
+            if handled is not None:
+                handled.append(update.update_id)
+                del handled[:-HANDLED_KEPT]
+            await self._process_and_save(update)
+        finally:
+            self.ledger.settle(update.update_id)
+
+    async def _process_and_save(self, update: object) -> None:
         await super().process_update(update)
         if self.persistence:
             await self.update_persistence()
+
+    async def stop(self) -> None:
+        """After the queued updates are handled, confirm them to Telegram (polling only)."""
+        await super().stop()
+        offset = self.ledger.offset()
+        if self.updater is not None and offset is not None:
+            try:
+                await ExtBot.get_updates(self.bot, offset=offset, limit=1, timeout=0)
+            except Exception as exc:  # a restart receives them again, deduplicated
+                log.warning("could not confirm the last updates to Telegram: %s", exc)

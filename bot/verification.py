@@ -26,6 +26,7 @@ CODE_TRIES = 5
 CODES_PER_CLUB_PER_HOUR = 3
 MISSES_PER_CHAT_PER_HOUR = 5
 HOUR = 3600
+RECENT_CODE = 60
 
 
 def hash_code(code: str, salt: str, key: bytes) -> str:
@@ -81,20 +82,39 @@ async def check_email(services: Services, club: Club, chat_id: int, typed: str) 
 
 @dataclass(frozen=True)
 class CodeSent:
-    """`sent` is True when the mail left; else `retry_at` (club limit) or `mail_failed`."""
+    """`sent` is True when the mail left (`again`: the code mailed a moment ago stands); else
+    `retry_at` (club limit) or `mail_failed`."""
 
     sent: bool
+    again: bool = False
     retry_at: dt.datetime | None = None
     mail_failed: bool = False
 
 
-async def send_code(services: Services, club: Club, chat_id: int, kind: str, lang: str) -> CodeSent:
-    """Create a code (the limit check and the insert in one transaction), then mail it."""
+async def send_code(
+    services: Services, club: Club, chat_id: int, kind: str, lang: str, *, fresh: bool = False
+) -> CodeSent:
+    """Create a code (the limit check and the insert in one transaction), then mail it.
+
+    Unless `fresh` (the "send a new code" button), an address typed again within a minute of a
+    code mailed to it gets that code back: a double send by the person, or Telegram resending the
+    update after a crash, must not mail a second code (and spend one of the club's three)."""
     now = services.clock.timestamp()
     code = f"{secrets.randbelow(1_000_000):06d}"
     salt = secrets.token_hex(16)
     code_hash = hash_code(code, salt, services.settings.code_key)
     async with services.db.transaction() as conn:
+        if not fresh:
+            live = await verification.current_code(conn, club.id, chat_id)
+            if (
+                live is not None
+                and live["email_kind"] == kind
+                and live["mailed_at"] is not None
+                and live["attempts"] == 0
+                and now - live["created_at"] < RECENT_CODE
+                and live["expires_at"] > now
+            ):
+                return CodeSent(True, again=True)
         recent = await verification.count_codes_since(conn, club.id, now - HOUR)
         if len(recent) >= CODES_PER_CLUB_PER_HOUR:
             return CodeSent(False, retry_at=_at(recent[-CODES_PER_CLUB_PER_HOUR] + HOUR, services))
@@ -127,6 +147,7 @@ async def send_code(services: Services, club: Club, chat_id: int, kind: str, lan
         # The club must not lose one of its three hourly codes to our mail server.
         await verification.delete_code(services.db, code_id)
         return CodeSent(False, mail_failed=True)
+    await verification.mark_mailed(services.db, code_id, services.clock.timestamp())
     return CodeSent(True)
 
 

@@ -50,6 +50,10 @@ async def delete_code(db: Database, code_id: int) -> None:
     await db.execute("DELETE FROM verification_codes WHERE id = ?", (code_id,))
 
 
+async def mark_mailed(db: Database, code_id: int, at: float) -> None:
+    await db.execute("UPDATE verification_codes SET mailed_at = ? WHERE id = ?", (at, code_id))
+
+
 async def current_code(
     conn: aiosqlite.Connection, club_id: int, chat_id: int
 ) -> sqlite3.Row | None:

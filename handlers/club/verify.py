@@ -69,10 +69,17 @@ async def on_email(update: Update, context: BotContext) -> str:
     return await _send(update, context, club, result.kind, on_failure=VERIFY_EMAIL)
 
 
-async def _send(update: Update, context: BotContext, club: Club, kind: str, on_failure: str) -> str:
+async def _send(
+    update: Update, context: BotContext, club: Club, kind: str, on_failure: str, fresh: bool = False
+) -> str:
     """Send a code; on failure stay on `on_failure` (the step the user came from)."""
     sent = await verification.send_code(
-        context.services, club, update.effective_chat.id, kind, lang_of(update, context)
+        context.services,
+        club,
+        update.effective_chat.id,
+        kind,
+        lang_of(update, context),
+        fresh=fresh,
     )
     if sent.sent:
         address = club.structure_email if kind == "structure" else club.contact_email
@@ -135,7 +142,7 @@ async def on_resend(update: Update, context: BotContext) -> str:
     kind = context.user_data.get("pending_kind")
     if club is None or kind is None:
         return IDENTIFY if club is None else VERIFY_EMAIL
-    return await _send(update, context, club, kind, on_failure=VERIFY_CODE)
+    return await _send(update, context, club, kind, on_failure=VERIFY_CODE, fresh=True)
 
 
 async def on_other_address(update: Update, context: BotContext) -> str:

@@ -98,6 +98,26 @@ async def test_the_code_is_stored_as_an_hmac_keyed_outside_the_database(chat, sm
     assert "vérifié" in replies[0]["text"]
 
 
+async def test_the_address_given_twice_gets_one_code_and_resend_a_new_one(chat, smtp, bot):
+    address = MERMOZ["structure_email"]
+    await chat.say("/start")
+    await chat.say("mermoz")
+    await chat.say(address)
+    code = await read_code(smtp, address)
+    # The e-mail step handles the same address again (the person came back to it, or Telegram
+    # resent the update after a crash): the code mailed a moment ago stands.
+    await chat.press("Autre adresse")
+    replies = await chat.say(address)
+    assert "vient d’être envoyé" in replies[-1]["text"]
+    assert len(smtp.mailbox.messages_to(address)) == 1
+    bot.services.clock.advance(dt.timedelta(seconds=30))
+    await chat.press("Renvoyer")  # asked for explicitly: a new code
+    new_code = await read_code(smtp, address, after_count=1)
+    assert new_code != code or len(smtp.mailbox.messages_to(address)) == 2
+    replies = await chat.say(new_code)
+    assert "vérifié" in replies[0]["text"]
+
+
 async def test_wrong_email_gives_a_masked_hint_and_sends_nothing(chat, smtp):
     await chat.say("/start")
     await chat.say("mermoz")

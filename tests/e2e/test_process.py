@@ -3,6 +3,9 @@ SIGTERM, serves /healthz and refuses Telegram webhook calls without the secret t
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import httpx
 
 from tests.conftest import CLUB_USER_FR, read_code, sample_club
@@ -32,6 +35,38 @@ async def test_conversation_resumes_after_kill_9(bot_process, telegram, smtp):
     assert "mail sent to b•••@m•••.fr" in log
     for secret in (MERMOZ["structure_email"], bot_process.settings.telegram_token, code):
         assert secret not in log
+
+
+async def test_an_update_cut_short_by_kill_9_is_handled_after_the_restart(
+    bot_process, telegram, smtp
+):
+    """The bot is killed while it handles the e-mail (its mail hangs at the SMTP server): Telegram
+    still holds that update, because the bot confirms an update only once it is handled and its
+    state saved, so after the restart the person gets the code without typing anything again."""
+    await bot_process.start()
+    await _say(telegram, "/start", "l’adresse de la plateforme")
+    await _say(telegram, "mermoz", MERMOZ["name"])
+    inside = threading.Event()
+    original = smtp.mailbox.handle_DATA
+
+    async def hang(server, session, envelope):
+        inside.set()
+        await asyncio.sleep(60)
+
+    smtp.mailbox.handle_DATA = hang
+    last = max(m["message_id"] for m in telegram.messages(CLUB_USER_FR))
+    await telegram.send_text(CLUB_USER_FR, MERMOZ["structure_email"])
+    assert await asyncio.to_thread(inside.wait, 15)
+    await bot_process.kill()
+    smtp.mailbox.handle_DATA = original
+    assert telegram.bot_messages(CLUB_USER_FR)[-1]["message_id"] <= last  # no answer yet
+
+    await bot_process.start()
+    await telegram.wait_for_bot_message(CLUB_USER_FR, after=last, contains="6 chiffres")
+    code = await read_code(smtp, MERMOZ["structure_email"])
+    await _say(telegram, code, "vérifié")
+    sent = [m for m in telegram.bot_messages(CLUB_USER_FR) if "6 chiffres" in (m["text"] or "")]
+    assert len(sent) == 1 and len(smtp.mailbox.messages_to(MERMOZ["structure_email"])) == 1
 
 
 async def test_sigterm_stops_cleanly_and_health_answers(bot_process, telegram):

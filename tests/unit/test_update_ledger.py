@@ -1,0 +1,54 @@
+"""The ledger of Telegram updates (bot/updates.py): the getUpdates offset confirms only settled
+updates, a resend of one pending or settled is recognised, a webhook call can wait for its update."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.updates import UpdateLedger
+
+
+async def test_offset_stays_at_the_oldest_update_not_settled():
+    ledger = UpdateLedger()
+    assert ledger.offset() is None  # nothing received: PTB's own offset applies
+    assert all(ledger.receive(i) for i in (10, 11, 12))
+    assert ledger.offset() == 10
+    ledger.settle(11)
+    ledger.settle(12)
+    assert ledger.offset() == 10  # 10 is still being handled: Telegram keeps 10, 11 and 12
+    ledger.settle(10)
+    assert ledger.offset() == 13  # now all three are confirmed
+
+
+async def test_a_resend_of_a_pending_or_settled_update_is_not_received_twice():
+    ledger = UpdateLedger()
+    ledger.receive(10)
+    ledger.receive(11)
+    ledger.settle(11)
+    assert not ledger.receive(10)  # still being handled
+    assert not ledger.receive(11)  # handled, but Telegram resends it while 10 holds the offset
+    ledger.settle(10)
+    assert ledger.receive(12)
+    ledger.settle(12)
+    assert ledger.offset() == 13
+
+
+async def test_settled_resolves_when_the_update_is_settled():
+    ledger = UpdateLedger()
+    assert ledger.settled(5).done()  # unknown: nothing to wait for
+    ledger.receive(5)
+    waiting = ledger.settled(5)
+    assert not waiting.done()
+    ledger.settle(5)
+    await asyncio.wait_for(waiting, 1)
+    ledger.settle(5)  # twice is harmless
+
+
+async def test_wait_for_progress_returns_on_a_settle_or_after_its_timeout():
+    ledger = UpdateLedger()
+    ledger.receive(1)
+    waiter = asyncio.create_task(ledger.wait_for_progress(timeout=5))
+    await asyncio.sleep(0)
+    ledger.settle(1)
+    await asyncio.wait_for(waiter, 1)
+    await ledger.wait_for_progress(timeout=0.01)  # nothing settles: it just returns
