@@ -5,7 +5,7 @@ Entries whose flow is not built yet answer so honestly instead of pretending."""
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import CallbackQueryHandler
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot.context import BotContext
 from handlers.club.states import IDENTIFY, MENU
@@ -60,6 +60,15 @@ async def not_available_yet(update: Update, context: BotContext) -> str:
     return await show_menu(update, context)
 
 
+async def text_in_menu(update: Update, context: BotContext) -> str:
+    """Text where the menu expects a button: say so and show the menu again right here, rather
+    than point at buttons the person may have to scroll up to (or a message a crash delayed)."""
+    return await show_menu(update, context, notice="menu/text_not_understood")
+
+
 STATES = {
-    MENU: [CallbackQueryHandler(not_available_yet, pattern=r"^menu:")],
+    MENU: [
+        CallbackQueryHandler(not_available_yet, pattern=r"^menu:"),
+        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, text_in_menu),
+    ],
 }

@@ -283,3 +283,14 @@ async def test_forget_removes_the_link_and_verification_is_needed_again(chat: Ch
     assert await bot.services.db.fetchval("SELECT count(*) FROM contacts") == 0
     replies = await chat.say("/start")
     assert "l’adresse de la plateforme" in replies[-1]["text"]
+
+
+async def test_text_at_the_menu_shows_the_menu_again_under_a_notice(chat: Chat, chat_en, smtp):
+    await verify(chat, smtp)
+    replies = await chat.say("474051")  # e.g. the code typed again after it was taken
+    assert "pas compris" in replies[0]["text"]
+    assert "Renouveler" in " ".join(chat.buttons(replies[-1]))
+    await verify(chat_en, smtp, "lesailes")
+    replies = await chat_en.say("hello?")
+    assert "did not understand" in replies[0]["text"]
+    assert "Renew" in " ".join(chat_en.buttons(replies[-1]))
