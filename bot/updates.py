@@ -6,7 +6,6 @@ Custom updates from Stripe or jobs carry a `lock_key` so events about one invoic
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable
 from typing import Any
@@ -76,6 +75,8 @@ class UpdateLedger:
         )  # settled ids at or above the offset (Telegram resends them)
         self._highest: int | None = None
         self._progress = asyncio.Event()
+        self.generation = 0  # how many updates were settled so far
+        self.polled_at_generation = -1
 
     def receive(self, update_id: int) -> bool:
         """Record a received update; False when it is already pending or settled (a resend)."""
@@ -103,6 +104,7 @@ class UpdateLedger:
         self._settled.add(update_id)
         offset = self.offset()
         self._settled = {i for i in self._settled if offset is None or i >= offset}
+        self.generation += 1
         self._progress.set()
 
     def offset(self) -> int | None:
@@ -111,14 +113,29 @@ class UpdateLedger:
             return min(self._pending)
         return None if self._highest is None else self._highest + 1
 
-    async def wait_for_progress(self, timeout: float) -> None:
-        self._progress.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._progress.wait(), timeout)
+    @property
+    def holding(self) -> bool:
+        """Some update is still in hand: Telegram answers getUpdates at once, with it again."""
+        return bool(self._pending)
+
+    async def wait_for_progress(self, since: int, timeout: float) -> None:
+        """Return once an update was settled after `generation` was `since`, or after `timeout`."""
+        while self.generation == since:
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), timeout)
+            except TimeoutError:
+                return
 
 
 class OfbotBot(ExtBot):
-    """ExtBot whose getUpdates confirms only the updates the ledger has settled."""
+    """ExtBot whose getUpdates confirms only the updates the ledger has settled.
+
+    While an update is in hand, Telegram answers every getUpdates at once, that update included:
+    the next poll waits for one to be settled (at most HOLD_WAIT, so new updates still come in),
+    and updates received before are dropped from the answer before PTB parses them."""
+
+    HOLD_WAIT = 0.05
 
     def __init__(self, *args: Any, ledger: UpdateLedger, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -126,14 +143,18 @@ class OfbotBot(ExtBot):
             self.ledger = ledger
 
     async def get_updates(self, offset: int | None = None, *args: Any, **kwargs: Any):
-        ours = self.ledger.offset()
-        updates = await super().get_updates(ours if ours is not None else offset, *args, **kwargs)
-        fresh = tuple(u for u in updates if self.ledger.receive(u.update_id))
-        if updates and not fresh:
-            # Only updates still being handled came back: poll again once one is settled, not
-            # in a loop that Telegram would answer at once with the same updates.
-            await self.ledger.wait_for_progress(timeout=1.0)
-        return fresh
+        ledger = self.ledger
+        if ledger.holding:
+            await ledger.wait_for_progress(ledger.polled_at_generation, self.HOLD_WAIT)
+        ledger.polled_at_generation = ledger.generation
+        ours = ledger.offset()
+        return await super().get_updates(ours if ours is not None else offset, *args, **kwargs)
+
+    async def _post(self, endpoint: str, data: dict | None = None, **kwargs: Any) -> Any:
+        result = await super()._post(endpoint, data, **kwargs)
+        if endpoint == "getUpdates" and isinstance(result, list):
+            result = [u for u in result if self.ledger.receive(u["update_id"])]
+        return result
 
 
 class OfbotApplication(Application):

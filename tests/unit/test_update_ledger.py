@@ -47,8 +47,18 @@ async def test_settled_resolves_when_the_update_is_settled():
 async def test_wait_for_progress_returns_on_a_settle_or_after_its_timeout():
     ledger = UpdateLedger()
     ledger.receive(1)
-    waiter = asyncio.create_task(ledger.wait_for_progress(timeout=5))
+    ledger.receive(2)
+    assert ledger.holding
+    since = ledger.generation
+    waiter = asyncio.create_task(ledger.wait_for_progress(since, timeout=5))
     await asyncio.sleep(0)
+    assert not waiter.done()
     ledger.settle(1)
     await asyncio.wait_for(waiter, 1)
-    await ledger.wait_for_progress(timeout=0.01)  # nothing settles: it just returns
+    # A settle that happened before the wait began counts: no waiting at all.
+    ledger.settle(2)
+    at_once = asyncio.create_task(ledger.wait_for_progress(since + 1, timeout=60))
+    await asyncio.sleep(0)
+    assert at_once.done()
+    assert not ledger.holding
+    await ledger.wait_for_progress(ledger.generation, timeout=0.01)  # nothing settles: returns
