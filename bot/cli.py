@@ -12,7 +12,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import uvloop
+try:
+    import uvloop
+except ImportError:  # Windows: asyncio's own loop
+    uvloop = None
 
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
@@ -179,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # uvloop: the event loop's own work (sockets, wake-ups from the SQLite thread) costs
         # about half of asyncio's; the bot's CPU per update is mostly such work (bench/README.md).
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop if uvloop else None) as runner:
             return runner.run(command(settings, args))
     except SettingsError as exc:
         print(f"ofbot: {exc}", file=sys.stderr)
