@@ -195,6 +195,9 @@ class OfbotApplication(Application):
         offset = self.ledger.offset()
         if self.updater is not None and offset is not None:
             try:
-                await ExtBot.get_updates(self.bot, offset=offset, limit=1, timeout=0)
+                # Bounded: a Bot API that hangs must not hold up a stop.
+                await asyncio.wait_for(
+                    ExtBot.get_updates(self.bot, offset=offset, limit=1, timeout=0), 5
+                )
             except Exception as exc:  # a restart receives them again, deduplicated
                 log.warning("could not confirm the last updates to Telegram: %s", exc)

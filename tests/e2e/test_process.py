@@ -71,6 +71,7 @@ async def test_an_update_cut_short_by_kill_9_is_handled_after_the_restart(
 
 async def test_sigterm_stops_cleanly_and_health_answers(bot_process, telegram):
     await bot_process.start()
+    await _say(telegram, "/start", "l’adresse de la plateforme")
     async with httpx.AsyncClient() as client:
         health = await client.get(bot_process.url + "/healthz")
         assert health.json()["status"] == "ok"
@@ -80,6 +81,11 @@ async def test_sigterm_stops_cleanly_and_health_answers(bot_process, telegram):
     log = bot_process.log_path.read_text()
     assert "Traceback" not in log
     assert bot_process.settings.telegram_token not in log
+    # Every update handled was confirmed to Telegram on the way out: none comes back.
+    token = bot_process.settings.telegram_token
+    async with httpx.AsyncClient() as client:
+        info = (await client.get(f"{telegram.url}/bot{token}/getWebhookInfo")).json()
+    assert info["result"]["pending_update_count"] == 0
 
 
 async def test_webhook_mode_receives_updates_with_the_secret_token(bot_process, telegram):
