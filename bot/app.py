@@ -30,7 +30,6 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
         pool_timeout=10,
         tls=tls,
     )
-    ledger = UpdateLedger()
     bot = OfbotBot(
         settings.telegram_token,
         base_url=f"{api}/bot",
@@ -39,7 +38,7 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
         get_updates_request=AiohttpRequest(pool_size=1, read_timeout=40, tls=tls),
         # Telegram allows ~30 messages/s overall and 20/min per group; 429s are waited out.
         rate_limiter=AIORateLimiter(max_retries=3),
-        ledger=ledger,
+        ledger=UpdateLedger(),
     )
     builder = (
         ApplicationBuilder()
@@ -52,7 +51,6 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
     if not polling:
         builder = builder.updater(None)
     app = builder.build()
-    app.ledger = ledger
     app.bot_data["services"] = services
     handlers.register(app)
     return app

@@ -209,6 +209,27 @@ async def _deliver(bot: Bot, services: Services, chat_id: int, text: str, markup
     return "sent"
 
 
+async def announce_sent_by_hand(
+    services: Services, bot: Bot, invoice: Invoice, method: str, user_name: str
+) -> None:
+    """The club says its transfer or cheque is on its way: one line to the staff group, with the
+    /paid command to use when it arrives."""
+    if not services.settings.staff_chat_id:
+        return
+    club = await club_rows.get(services.db, invoice.club_id)
+    text = services.texts.render(
+        "fr",
+        "pay/staff_sent",
+        club=club.name,
+        subdomain=club.subdomain,
+        number=invoice.number,
+        amount=invoice.ttc_cents,
+        method=method,
+        user=user_name,
+    )
+    await bot.send_message(services.settings.staff_chat_id, text, parse_mode=ParseMode.HTML)
+
+
 # Payments whose messages are being sent in this process: the start-up replay and a live event
 # must not both send them.
 _NOTIFYING: dict[int, list] = {}  # payment id → [lock, callers holding or waiting]

@@ -70,9 +70,8 @@ class UpdateLedger:
 
     def __init__(self) -> None:
         self._pending: dict[int, asyncio.Future] = {}
-        self._settled: set[int] = (
-            set()
-        )  # settled ids at or above the offset (Telegram resends them)
+        # Settled ids at or above the offset: Telegram resends them, they must not count twice.
+        self._settled: set[int] = set()
         self._highest: int | None = None
         self._progress = asyncio.Event()
         self.generation = 0  # how many updates were settled so far
@@ -165,7 +164,9 @@ class OfbotApplication(Application):
     of a chat's last updates are saved with its state, so an update Telegram sends again after a
     crash (see UpdateLedger) is not handled twice."""
 
-    ledger: UpdateLedger
+    @property
+    def ledger(self) -> UpdateLedger:
+        return self.bot.ledger
 
     async def process_update(self, update: object) -> None:
         if not isinstance(update, Update):

@@ -82,11 +82,10 @@ async def check_email(services: Services, club: Club, chat_id: int, typed: str) 
 
 @dataclass(frozen=True)
 class CodeSent:
-    """`sent` is True when the mail left (`again`: the code mailed a moment ago stands); else
+    """`sent` is True when the mail left (or the code mailed a moment ago stands); else
     `retry_at` (club limit) or `mail_failed`."""
 
     sent: bool
-    again: bool = False
     retry_at: dt.datetime | None = None
     mail_failed: bool = False
 
@@ -114,7 +113,7 @@ async def send_code(
                 and now - live["created_at"] < RECENT_CODE
                 and live["expires_at"] > now
             ):
-                return CodeSent(True, again=True)
+                return CodeSent(True)
         recent = await verification.count_codes_since(conn, club.id, now - HOUR)
         if len(recent) >= CODES_PER_CLUB_PER_HOUR:
             return CodeSent(False, retry_at=_at(recent[-CODES_PER_CLUB_PER_HOUR] + HOUR, services))

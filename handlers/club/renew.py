@@ -6,7 +6,6 @@ the payment choice of any open invoice of the chat's clubs (fee invoices of issu
 from __future__ import annotations
 
 from telegram import Update
-from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
 from bot import invoices, payments, verification
@@ -542,23 +541,9 @@ async def pay_by_hand(update: Update, context: BotContext, invoice: Invoice, met
 
 async def announce_sent(update: Update, context: BotContext, invoice: Invoice, method: str) -> str:
     """ "I have sent it": one line to staff, with the /paid command to use on arrival."""
-    services = context.services
-    club = await club_rows.get(services.db, invoice.club_id)
-    if services.settings.staff_chat_id:
-        await context.bot.send_message(
-            services.settings.staff_chat_id,
-            services.texts.render(
-                "fr",
-                "pay/staff_sent",
-                club=club.name,
-                subdomain=club.subdomain,
-                number=invoice.number,
-                amount=invoice.ttc_cents,
-                method=method,
-                user=update.effective_user.full_name,
-            ),
-            parse_mode=ParseMode.HTML,
-        )
+    await payments.announce_sent_by_hand(
+        context.services, context.bot, invoice, method, update.effective_user.full_name
+    )
     await reply(update, context, "pay/sent_thanks", method=method)
     return await menu.show_menu(update, context)
 
