@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable
 from typing import Any
 
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 # chat_data key: the ids of the chat's last updates handled (saved with the chat's state).
 HANDLED = "handled_updates"
 HANDLED_KEPT = 16
+# How many settled update ids the ledger remembers (far more than a poll can bring back).
+SETTLED_KEPT = 4096
 
 
 def lock_key(update: object) -> Any:
@@ -70,8 +73,10 @@ class UpdateLedger:
 
     def __init__(self) -> None:
         self._pending: dict[int, asyncio.Future] = {}
-        # Settled ids at or above the offset: Telegram resends them, they must not count twice.
+        # The last settled ids: Telegram resends those above the offset, and a poll sent before
+        # the offset moved can bring back those below it; neither must be handled twice.
         self._settled: set[int] = set()
+        self._settled_order: deque[int] = deque()
         self._highest: int | None = None
         self._progress = asyncio.Event()
         self.generation = 0  # how many updates were settled so far
@@ -101,8 +106,9 @@ class UpdateLedger:
         if not future.done():
             future.set_result(None)
         self._settled.add(update_id)
-        offset = self.offset()
-        self._settled = {i for i in self._settled if offset is None or i >= offset}
+        self._settled_order.append(update_id)
+        while len(self._settled_order) > SETTLED_KEPT:
+            self._settled.discard(self._settled_order.popleft())
         self.generation += 1
         self._progress.set()
 

@@ -33,6 +33,19 @@ async def test_a_resend_of_a_pending_or_settled_update_is_not_received_twice():
     assert ledger.offset() == 13
 
 
+async def test_a_poll_sent_before_the_offset_moved_brings_nothing_back_twice():
+    ledger = UpdateLedger()
+    ledger.receive(5)
+    ledger.receive(6)
+    ledger.settle(6)
+    ledger.settle(5)
+    assert ledger.offset() == 7
+    # A getUpdates sent with offset 5 while 5 was in hand answers after both were settled.
+    assert not ledger.receive(5)
+    assert not ledger.receive(6)
+    assert ledger.receive(7)
+
+
 async def test_settled_resolves_when_the_update_is_settled():
     ledger = UpdateLedger()
     assert ledger.settled(5).done()  # unknown: nothing to wait for
