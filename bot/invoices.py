@@ -135,7 +135,14 @@ async def issue_invoice(
             replaced = None
             if replace is not None:
                 replaced = await invoice_rows.get(conn, replace)
-                if replaced is None or replaced.club_id != club_id:
+                # Only an invoice of the same club, kind and period is replaced (a forged
+                # callback could name any id: a fee invoice, another club's).
+                if (
+                    replaced is None
+                    or replaced.club_id != club_id
+                    or replaced.kind != kind
+                    or replaced.renews_end != renews_end
+                ):
                     raise InvoiceError("not_open")
                 if not await invoice_rows.cancel(conn, replace, issued_at):
                     raise InvoiceError("not_open")

@@ -1,7 +1,11 @@
 """Proving who writes: match a registered e-mail, send a one-time code there, check it back.
 
-Limits (SPEC §3.2) live in the database so they hold across restarts: a code lasts 10 minutes and
-allows 5 tries; 3 codes per club per hour; 5 wrong addresses per chat per hour, then a lock."""
+Limits (SPEC §3.2) are counted on an append-only log no user action empties (`/forget` included):
+a code lasts 10 minutes and allows 5 tries; per club and hour at most 3 codes and 15 guesses;
+5 wrong addresses per chat per hour, then a lock. So that a stranger who knows one registered
+address cannot spend the club's whole budget, each address and each chat has a share of it (2
+codes, 10 guesses): what one chat or one address used up leaves the rest to the other.
+docs/SECURITY.md gives the reasoning and what remains possible."""
 
 from __future__ import annotations
 
@@ -24,9 +28,16 @@ log = logging.getLogger(__name__)
 CODE_TTL = 600
 CODE_TRIES = 5
 CODES_PER_CLUB_PER_HOUR = 3
+CODES_PER_ADDRESS_PER_HOUR = 2
+CODES_PER_CHAT_PER_HOUR = 2
+GUESSES_PER_CLUB_PER_HOUR = 15
+GUESSES_PER_ADDRESS_PER_HOUR = 10
+GUESSES_PER_CHAT_PER_HOUR = 10
 MISSES_PER_CHAT_PER_HOUR = 5
 HOUR = 3600
 RECENT_CODE = 60
+# Counted events older than this are purged: the longest window counted is an hour.
+ATTEMPTS_KEPT = 86400
 
 
 def hash_code(code: str, salt: str, key: bytes) -> str:
@@ -41,6 +52,18 @@ def _at(timestamp: float, services: Services) -> dt.datetime:
     return dt.datetime.fromtimestamp(timestamp, services.clock.tz)
 
 
+def chat_key(services: Services, chat_id: int) -> str:
+    """The chat as the limits log stores it: a keyed hash (the key is out of the database), so
+    the log counts a chat's attempts after `/forget` without naming the chat."""
+    digest = hmac.new(services.settings.code_key, f"chat:{chat_id}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:32]
+
+
+def _over(times: list[float], limit: int) -> float | None:
+    """When a sliding-hour limit frees again (None while under it); `times` oldest first."""
+    return times[-limit] + HOUR if len(times) >= limit else None
+
+
 @dataclass(frozen=True)
 class EmailCheck:
     """`kind` is set on a match; else `locked_until` when the chat is locked, else `hints`."""
@@ -51,12 +74,36 @@ class EmailCheck:
     misses_left: int = 0
 
 
+async def _misses(conn_or_db, services: Services, chat_id: int) -> list[float]:
+    since = services.clock.timestamp() - HOUR
+    return await verification.attempts_since(
+        conn_or_db, "miss", since, chat_key=chat_key(services, chat_id)
+    )
+
+
 async def lock_of_chat(services: Services, chat_id: int) -> dt.datetime | None:
+    """When the chat's lock ends, if it is locked (5 wrong addresses within the hour)."""
+    until = _over(await _misses(services.db, services, chat_id), MISSES_PER_CHAT_PER_HOUR)
+    return _at(until, services) if until else None
+
+
+async def claim_staff_help(services: Services, chat_id: int, club_id: int | None) -> str:
+    """The locked-out person's "contact staff" button: `first` once per lock, `again` after,
+    `not_locked` when the chat is not locked (a forged or stale press: nothing is posted)."""
     now = services.clock.timestamp()
-    misses = await verification.misses_since(services.db, chat_id, now - HOUR)
-    if len(misses) >= MISSES_PER_CHAT_PER_HOUR:
-        return _at(misses[-MISSES_PER_CHAT_PER_HOUR] + HOUR, services)
-    return None
+    key = chat_key(services, chat_id)
+    async with services.db.transaction() as conn:
+        misses = await _misses(conn, services, chat_id)
+        if _over(misses, MISSES_PER_CHAT_PER_HOUR) is None:
+            return "not_locked"
+        lock_started = misses[-MISSES_PER_CHAT_PER_HOUR]
+        helped = await verification.attempts_since(conn, "help", lock_started - 1e-6, chat_key=key)
+        if helped:
+            return "again"
+        await verification.add_attempt_record(
+            conn, club_id=club_id, chat_key=key, kind="help", at=now
+        )
+    return "first"
 
 
 async def check_email(services: Services, club: Club, chat_id: int, typed: str) -> EmailCheck:
@@ -71,11 +118,14 @@ async def check_email(services: Services, club: Club, chat_id: int, typed: str) 
         return EmailCheck(kind="contact")
     now = services.clock.timestamp()
     async with services.db.transaction() as conn:
-        await verification.add_miss(conn, chat_id, club.id, now)
-        misses = await verification.misses_since(conn, chat_id, now - HOUR)
+        await verification.add_attempt_record(
+            conn, club_id=club.id, chat_key=chat_key(services, chat_id), kind="miss", at=now
+        )
+        misses = await _misses(conn, services, chat_id)
     log.info("wrong e-mail for club %s from chat %s", club.subdomain, chat_id)
-    if len(misses) >= MISSES_PER_CHAT_PER_HOUR:
-        return EmailCheck(locked_until=_at(misses[-MISSES_PER_CHAT_PER_HOUR] + HOUR, services))
+    until = _over(misses, MISSES_PER_CHAT_PER_HOUR)
+    if until:
+        return EmailCheck(locked_until=_at(until, services))
     hints = tuple(dict.fromkeys(mask_email(a) for a in (club.structure_email, club.contact_email)))
     return EmailCheck(hints=hints, misses_left=MISSES_PER_CHAT_PER_HOUR - len(misses))
 
@@ -83,11 +133,31 @@ async def check_email(services: Services, club: Club, chat_id: int, typed: str) 
 @dataclass(frozen=True)
 class CodeSent:
     """`sent` is True when the mail left (or the code mailed a moment ago stands); else
-    `retry_at` (club limit) or `mail_failed`."""
+    `retry_at` and `limit` (which budget is spent: club, address or chat) or `mail_failed`."""
 
     sent: bool
     retry_at: dt.datetime | None = None
     mail_failed: bool = False
+    limit: str | None = None
+
+
+async def _spent(
+    conn, services: Services, kind: str, club_id: int, chat_id: int, email_kind: str, limits
+) -> tuple[str, float] | None:
+    """The first budget of `kind` (code or guess) that is spent: (club|chat|address, frees at).
+    `limits` are the three budgets in that order."""
+    since = services.clock.timestamp() - HOUR
+    key = chat_key(services, chat_id)
+    scopes = (
+        ("club", {"club_id": club_id}),
+        ("chat", {"club_id": club_id, "chat_key": key}),
+        ("address", {"club_id": club_id, "email_kind": email_kind}),
+    )
+    for (name, where), limit in zip(scopes, limits, strict=True):
+        until = _over(await verification.attempts_since(conn, kind, since, **where), limit)
+        if until is not None:
+            return name, until
+    return None
 
 
 async def send_code(
@@ -114,9 +184,26 @@ async def send_code(
                 and live["expires_at"] > now
             ):
                 return CodeSent(True)
-        recent = await verification.count_codes_since(conn, club.id, now - HOUR)
-        if len(recent) >= CODES_PER_CLUB_PER_HOUR:
-            return CodeSent(False, retry_at=_at(recent[-CODES_PER_CLUB_PER_HOUR] + HOUR, services))
+        spent = await _spent(
+            conn,
+            services,
+            "code",
+            club.id,
+            chat_id,
+            kind,
+            (CODES_PER_CLUB_PER_HOUR, CODES_PER_CHAT_PER_HOUR, CODES_PER_ADDRESS_PER_HOUR),
+        )
+        if spent is not None:
+            return CodeSent(False, retry_at=_at(spent[1], services), limit=spent[0])
+        await verification.purge_attempts(conn, now - ATTEMPTS_KEPT)
+        record_id = await verification.add_attempt_record(
+            conn,
+            club_id=club.id,
+            chat_key=chat_key(services, chat_id),
+            kind="code",
+            email_kind=kind,
+            at=now,
+        )
         code_id = await verification.insert_code(
             conn,
             club_id=club.id,
@@ -145,6 +232,7 @@ async def send_code(
     except MailError:
         # The club must not lose one of its three hourly codes to our mail server.
         await verification.delete_code(services.db, code_id)
+        await verification.withdraw_attempt_record(services.db, record_id)
         return CodeSent(False, mail_failed=True)
     await verification.mark_mailed(services.db, code_id, services.clock.timestamp())
     return CodeSent(True)
@@ -152,10 +240,12 @@ async def send_code(
 
 @dataclass(frozen=True)
 class CodeCheck:
-    """`status`: ok, wrong (with `tries_left`), expired, exhausted, missing, malformed."""
+    """`status`: ok, wrong (with `tries_left`), expired, exhausted, missing, malformed, or
+    too_many (a guess budget of the hour is spent: `retry_at`)."""
 
     status: str
     tries_left: int = 0
+    retry_at: dt.datetime | None = None
 
 
 def read_code(typed: str) -> str | None:
@@ -186,6 +276,26 @@ async def check_code(
             return CodeCheck("expired")
         if row["attempts"] >= CODE_TRIES:
             return CodeCheck("exhausted")
+        spent = await _spent(
+            conn,
+            services,
+            "guess",
+            club.id,
+            chat_id,
+            row["email_kind"],
+            (GUESSES_PER_CLUB_PER_HOUR, GUESSES_PER_CHAT_PER_HOUR, GUESSES_PER_ADDRESS_PER_HOUR),
+        )
+        if spent is not None:
+            return CodeCheck("too_many", retry_at=_at(spent[1], services))
+        # Every compared code counts, right or wrong, and whatever happens to the code later.
+        await verification.add_attempt_record(
+            conn,
+            club_id=club.id,
+            chat_key=chat_key(services, chat_id),
+            kind="guess",
+            email_kind=row["email_kind"],
+            at=now,
+        )
         typed_hash = hash_code(code, row["salt"], services.settings.code_key)
         if not hmac.compare_digest(typed_hash, row["code_hash"]):
             await verification.add_attempt(conn, row["id"])

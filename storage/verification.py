@@ -1,6 +1,5 @@
-"""One-time codes and wrong-address counts, the two limits of the verify step (SPEC §3.2).
-
-Times are unix seconds so that sliding-window counts are one indexed query."""
+"""One-time codes, and the append-only log every limit of the verify step is counted on
+(SPEC §3.2). Times are unix seconds so that sliding-window counts are one indexed query."""
 
 from __future__ import annotations
 
@@ -9,16 +8,6 @@ import sqlite3
 import aiosqlite
 
 from storage.db import Database
-
-
-async def count_codes_since(conn: aiosqlite.Connection, club_id: int, since: float) -> list[float]:
-    """Creation times of the club's codes since `since`, oldest first."""
-    async with conn.execute(
-        "SELECT created_at FROM verification_codes WHERE club_id = ? AND created_at > ?"
-        " ORDER BY created_at",
-        (club_id, since),
-    ) as cursor:
-        return [row[0] for row in await cursor.fetchall()]
 
 
 async def insert_code(
@@ -75,20 +64,58 @@ async def mark_used(conn: aiosqlite.Connection, code_id: int, at: float) -> None
     await conn.execute("UPDATE verification_codes SET used_at = ? WHERE id = ?", (at, code_id))
 
 
-async def misses_since(conn_or_db, chat_id: int, since: float) -> list[float]:
-    sql = "SELECT at FROM email_misses WHERE chat_id = ? AND at > ? ORDER BY at"
+async def add_attempt_record(
+    conn: aiosqlite.Connection,
+    *,
+    club_id: int | None,
+    chat_key: str,
+    kind: str,
+    at: float,
+    email_kind: str | None = None,
+) -> int:
+    """Append one counted event (kind: code, guess, miss, help); returns its id."""
+    cursor = await conn.execute(
+        "INSERT INTO verification_attempts (club_id, chat_key, kind, email_kind, at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (club_id, chat_key, kind, email_kind, at),
+    )
+    return cursor.lastrowid
+
+
+async def withdraw_attempt_record(db: Database, record_id: int) -> None:
+    """A code whose mail our server could not send was never a code: not a user action."""
+    await db.execute(
+        "DELETE FROM verification_attempts WHERE id = ? AND kind = 'code'", (record_id,)
+    )
+
+
+async def purge_attempts(conn: aiosqlite.Connection, before: float) -> None:
+    await conn.execute("DELETE FROM verification_attempts WHERE at < ?", (before,))
+
+
+async def attempts_since(
+    conn_or_db,
+    kind: str,
+    since: float,
+    *,
+    club_id: int | None = None,
+    chat_key: str | None = None,
+    email_kind: str | None = None,
+) -> list[float]:
+    """Times of the `kind` events since `since`, oldest first, narrowed by the given keys."""
+    sql = "SELECT at FROM verification_attempts WHERE kind = ? AND at > ?"
+    params: list = [kind, since]
+    for column, value in (("club_id", club_id), ("chat_key", chat_key), ("email_kind", email_kind)):
+        if value is not None:
+            sql += f" AND {column} = ?"
+            params.append(value)
+    sql += " ORDER BY at"
     if isinstance(conn_or_db, Database):
-        rows = await conn_or_db.fetchall(sql, (chat_id, since))
+        rows = await conn_or_db.fetchall(sql, params)
     else:
-        async with conn_or_db.execute(sql, (chat_id, since)) as cursor:
+        async with conn_or_db.execute(sql, params) as cursor:
             rows = await cursor.fetchall()
     return [row[0] for row in rows]
-
-
-async def add_miss(conn: aiosqlite.Connection, chat_id: int, club_id: int, at: float) -> None:
-    await conn.execute(
-        "INSERT INTO email_misses (chat_id, club_id, at) VALUES (?, ?, ?)", (chat_id, club_id, at)
-    )
 
 
 async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> None:

@@ -14,7 +14,7 @@ from bot.context import BotContext
 from bot.invoices import InvoiceError, Issued, line_label, percent, plan_label
 from handlers.club import menu
 from handlers.club.states import IDENTIFY, MENU, RENEW_CONFIRM, RENEW_COUNT, RENEW_PAY, RENEW_PLAN
-from handlers.common import lang_of, reply
+from handlers.common import lang_of, reply, settle_button
 from storage import clubs as club_rows
 from storage import contacts
 from storage import invoices as invoice_rows
@@ -215,6 +215,11 @@ async def on_plan(update: Update, context: BotContext) -> str:
     plan_id = update.callback_query.data.split(":", 2)[2]
     if plan_id not in services.catalogue.plans:
         return await ask_plan(update, context, club)
+    if plan_id != club.plan and not _plan_change(services):
+        # Only offered when the catalogue allows a change: a forged press changes nothing.
+        lang = lang_of(update, context)
+        await settle_button(update, context, services.texts.render(lang, "start/stale_button"))
+        return await show_quote(update, context, club)
     draft = context.user_data[DRAFT]
     draft["plan"] = plan_id
     try:
@@ -310,14 +315,21 @@ async def on_confirm(update: Update, context: BotContext) -> str:
 
 
 async def on_replace(update: Update, context: BotContext) -> str:
-    """`renew:replace:<id>`: cancel the open invoice of the period and issue the new quote."""
+    """`renew:replace:<id>`: cancel the open invoice of the period and issue the new quote.
+
+    The id comes from the client: it must name a renewal invoice of the chat's club, or nothing
+    happens and nothing about it is said (a forged press could name any invoice)."""
     club = await _draft_club(update, context)
     draft = context.user_data.get(DRAFT) or {}
     if club is None or "count" not in draft:
         return await start_renewal(update, context)
-    return await _issue(
-        update, context, club, replace=int(update.callback_query.data.split(":")[2])
-    )
+    old = await invoice_rows.get(context.services.db, int(update.callback_query.data.split(":")[2]))
+    if old is None or old.club_id != club.id or old.kind != "renewal":
+        lang = lang_of(update, context)
+        notice = context.services.texts.render(lang, "start/stale_button")
+        await settle_button(update, context, notice)
+        return RENEW_CONFIRM
+    return await _issue(update, context, club, replace=old.id)
 
 
 async def _issue(update: Update, context: BotContext, club: Club, replace: int | None) -> str:

@@ -54,9 +54,9 @@ async def on_talk(update: Update, context: BotContext) -> str:
     )
     if not club_id:
         talk = await relay.current_talk(services, update.effective_chat.id)
-        if talk is None:  # a help conversation staff have closed since
+        if talk is None:  # a help conversation staff have closed since (or a forged press)
             await reply(update, context, "talk/ended")
-            return IDENTIFY
+            return VERIFY_EMAIL if context.user_data.get("pending_club") else IDENTIFY
         await reply(update, context, "talk/intro", buttons=[[("back", "back")]])
         return TALK
     context.user_data["club_id"] = club_id

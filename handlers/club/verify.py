@@ -13,7 +13,7 @@ from bot import relay, verification
 from bot.context import BotContext
 from handlers.club import identify, menu
 from handlers.club.states import IDENTIFY, VERIFY_CODE, VERIFY_EMAIL
-from handlers.common import lang_of, reply
+from handlers.common import lang_of, reply, settle_button
 from storage import clubs as club_rows
 from storage.clubs import Club
 
@@ -92,7 +92,14 @@ async def _send(
             minutes=verification.CODE_TTL // 60,
         )
         return VERIFY_CODE
-    if sent.retry_at:
+    if sent.limit == "address":
+        until = _time(context, sent.retry_at)
+        await reply(update, context, "verify/too_many_codes_address", until=until)
+    elif sent.limit == "chat":
+        await reply(
+            update, context, "verify/too_many_codes_chat", until=_time(context, sent.retry_at)
+        )
+    elif sent.retry_at:
         await reply(update, context, "verify/too_many_codes", until=_time(context, sent.retry_at))
     else:
         await reply(update, context, "verify/mail_failed")
@@ -131,6 +138,10 @@ async def on_code(update: Update, context: BotContext) -> str:
         context.user_data["club_id"] = club.id
         return await menu.show_menu(update, context)
     buttons = [[("resend_code", "verify:resend"), ("other_address", "verify:other")]]
+    if result.status == "too_many":
+        until = _time(context, result.retry_at)
+        await reply(update, context, "verify/too_many_guesses", buttons=buttons, until=until)
+        return VERIFY_CODE
     await reply(
         update, context, f"verify/code_{result.status}", buttons=buttons, left=result.tries_left
     )
@@ -155,9 +166,18 @@ async def on_other_address(update: Update, context: BotContext) -> str:
 
 async def on_staff_help(update: Update, context: BotContext) -> str:
     """Locked out: tell the staff group who is stuck (a conversation staff can answer by
-    replying), and the user that staff will answer here."""
+    replying), and the user that staff will answer here. Only a chat that is locked now, and
+    once per lock: a forged or stale press posts nothing."""
     services = context.services
     club_id = context.user_data.get("pending_club")
+    claim = await verification.claim_staff_help(services, update.effective_chat.id, club_id)
+    if claim == "not_locked":
+        lang = lang_of(update, context)
+        await settle_button(update, context, services.texts.render(lang, "start/stale_button"))
+        return VERIFY_EMAIL
+    if claim == "again":
+        await reply(update, context, "verify/staff_told")
+        return VERIFY_EMAIL
     user = update.effective_user
     speaker = relay.Speaker(
         chat_id=update.effective_chat.id,
