@@ -17,6 +17,8 @@ try:
 except ImportError:  # Windows: asyncio's own loop
     uvloop = None
 
+from bot.commands.payments import payments_reconcile
+from bot.commands.reminders import reminders_run
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -74,9 +76,9 @@ async def _cmd_migrate(settings: Settings, args) -> int:
 
 
 def _plan_ids(settings: Settings) -> set[str]:
-    from bot.runtime import load_catalogue
+    from bot.catalogue import load_catalogue
 
-    return set(load_catalogue(settings).plans)
+    return set(load_catalogue(settings.catalogue).plans)
 
 
 async def _cmd_clubs_import(settings: Settings, args) -> int:
@@ -153,17 +155,17 @@ async def _cmd_sandbox(settings: Settings, args) -> int:
     return await run_sandbox(settings, args)
 
 
+# Every `ofbot` command: (command, action) → async fn(settings, args) → exit code. The one list;
+# features never add themselves (their bodies are in bot/commands/).
 COMMANDS: dict[tuple[str, str | None], Callable] = {
     ("run", None): _cmd_run,
     ("db", "migrate"): _cmd_migrate,
     ("clubs", "import"): _cmd_clubs_import,
     ("clubs", "show"): _cmd_clubs_show,
+    ("reminders", "run"): reminders_run,
+    ("payments", "reconcile"): payments_reconcile,
     ("sandbox", None): _cmd_sandbox,
 }
-
-
-def register_command(command: str, action: str | None, function: Callable) -> None:
-    COMMANDS[(command, action)] = function
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,7 +176,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ofbot: {exc}", file=sys.stderr)
         return 2
     configure_logging(settings.secrets())
-    _load_feature_commands()
     command = COMMANDS.get((args.command, getattr(args, "action", None)))
     if command is None:
         print(f"ofbot: {args.command} is not available yet", file=sys.stderr)
@@ -191,21 +192,5 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _load_feature_commands() -> None:
-    """Features that add commands (reminders, payments) register them on import."""
-    import importlib
-
-    for module in ("bot.reminders", "bot.payments"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-
-
 if __name__ == "__main__":
-    # `python -m bot.cli`: run the `bot.cli` module itself, where features register commands,
-    # not this `__main__` copy of it.
-    from bot.cli import main as cli_main
-
-    sys.exit(cli_main())
+    sys.exit(main())

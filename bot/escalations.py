@@ -6,16 +6,14 @@ Telegram; `post_card`, `refresh_card` and `tell_club` are the Telegram side, giv
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from dataclasses import dataclass
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.constants import ParseMode
+from telegram import Bot, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot import invoices, payments
+from bot import invoices, notify
 from bot.addresses import normalize_email, same_email
 from bot.catalogue import Quote, quote_intervention
 from bot.services import Services
@@ -172,7 +170,7 @@ async def get_escalation(services: Services, escalation_id: int) -> Escalation |
 
 async def mark_fee_paid(conn, services: Services, invoice: Any) -> Escalation | None:
     """In the payment's transaction: the escalation's fee due → paid, with its audit row.
-    Registered with bot.payments for invoices of kind "intervention"."""
+    Listed in bot/payments/on_paid.py for invoices of kind "intervention"."""
     escalation_id = invoice.escalation_id
     escalation = await rows.get(conn, escalation_id) if escalation_id else None
     if escalation is None or not await rows.mark_paid(conn, escalation.id):
@@ -362,27 +360,12 @@ async def card_text(services: Services, escalation: Escalation) -> str:
 def card_buttons(services: Services, escalation: Escalation) -> InlineKeyboardMarkup | None:
     if not escalation.live:
         return None
-    texts = services.texts
     row = []
     if escalation.status == "open":
-        row.append(
-            InlineKeyboardButton(
-                texts.render(STAFF_LANG, "button/esc_take"),
-                callback_data=f"esc:take:{escalation.id}",
-            )
-        )
-    row.append(
-        InlineKeyboardButton(
-            texts.render(STAFF_LANG, "button/esc_done"), callback_data=f"esc:done:{escalation.id}"
-        )
-    )
-    row.append(
-        InlineKeyboardButton(
-            texts.render(STAFF_LANG, "button/esc_refuse"),
-            callback_data=f"esc:refuse:{escalation.id}",
-        )
-    )
-    return InlineKeyboardMarkup([row])
+        row.append(("esc_take", f"esc:take:{escalation.id}"))
+    row.append(("esc_done", f"esc:done:{escalation.id}"))
+    row.append(("esc_refuse", f"esc:refuse:{escalation.id}"))
+    return notify.keyboard(services, STAFF_LANG, [row])
 
 
 async def post_card(services: Services, bot: Bot, escalation: Escalation) -> int | None:
@@ -392,11 +375,8 @@ async def post_card(services: Services, bot: Bot, escalation: Escalation) -> int
     if not staff_chat:
         log.warning("escalation %s: no staff group configured (OFBOT_STAFF_CHAT_ID)", escalation.id)
         return None
-    message = await bot.send_message(
-        staff_chat,
-        await card_text(services, escalation),
-        parse_mode=ParseMode.HTML,
-        reply_markup=card_buttons(services, escalation),
+    message = await notify.send(
+        bot, staff_chat, await card_text(services, escalation), card_buttons(services, escalation)
     )
     await rows.set_card(services.db, escalation.id, staff_chat, message.message_id)
     if escalation.chat_id is not None:
@@ -417,14 +397,13 @@ async def refresh_card(services: Services, bot: Bot, escalation_id: int) -> None
     escalation = await rows.get(services.db, escalation_id)
     if escalation is None or escalation.card_message_id is None:
         return
-    with contextlib.suppress(BadRequest):  # "message is not modified": already up to date
-        await bot.edit_message_text(
-            await card_text(services, escalation),
-            chat_id=escalation.card_chat_id,
-            message_id=escalation.card_message_id,
-            parse_mode=ParseMode.HTML,
-            reply_markup=card_buttons(services, escalation),
-        )
+    await notify.edit(
+        bot,
+        escalation.card_chat_id,
+        escalation.card_message_id,
+        await card_text(services, escalation),
+        card_buttons(services, escalation),
+    )
 
 
 async def club_language(services: Services, escalation: Escalation) -> str:
@@ -453,7 +432,7 @@ async def tell_club(services: Services, bot: Bot, escalation: Escalation, event:
         event=event,
     )
     try:
-        await bot.send_message(escalation.chat_id, text, parse_mode=ParseMode.HTML)
+        await notify.send(bot, escalation.chat_id, text)
     except (Forbidden, BadRequest) as exc:
         log.warning("escalation %s: club chat unreachable (%s)", escalation.id, exc)
     except TelegramError:
@@ -470,6 +449,3 @@ async def after_fee_paid(services: Services, bot: Bot | None, invoice: Any) -> N
     await refresh_card(services, bot, escalation.id)
     if escalation.live:
         await tell_club(services, bot, escalation, "paid")
-
-
-payments.register_on_paid("intervention", in_transaction=mark_fee_paid, after_commit=after_fee_paid)

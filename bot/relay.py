@@ -7,10 +7,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters
+from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import MessageLimit, ParseMode
 from telegram.error import BadRequest, Forbidden
 
+from bot import notify
 from bot.services import Services
 from storage import audit
 from storage import clubs as club_rows
@@ -46,16 +47,12 @@ def _staff_chat(services: Services) -> int:
 
 
 def _close_button(services: Services, talk_id: int) -> InlineKeyboardMarkup:
-    label = services.texts.render(STAFF_LANG, "button/talk_close")
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(label, callback_data=f"talk:close:{talk_id}")]]
-    )
+    return notify.keyboard(services, STAFF_LANG, [[("talk_close", f"talk:close:{talk_id}")]])
 
 
 def reply_button(services: Services, lang: str) -> InlineKeyboardMarkup:
     """Under a staff answer in the club chat: answer back without finding the menu."""
-    label = services.texts.render(lang, "button/talk_reply")
-    return InlineKeyboardMarkup([[InlineKeyboardButton(label, callback_data="talk:reply")]])
+    return notify.keyboard(services, lang, [[("talk_reply", "talk:reply")]])
 
 
 async def start_talk(
@@ -116,12 +113,7 @@ async def start_help_talk(
 
 
 async def _post_header(services: Services, bot: Bot, staff_chat: int, talk: Talk, text: str):
-    message = await bot.send_message(
-        staff_chat,
-        text,
-        parse_mode=ParseMode.HTML,
-        reply_markup=_close_button(services, talk.id),
-    )
+    message = await notify.send(bot, staff_chat, text, _close_button(services, talk.id))
     await rows.set_header(services.db, talk.id, message.message_id)
     await rows.add_pair(
         services.db,
@@ -286,7 +278,7 @@ async def tell_club_closed(services: Services, bot: Bot, talk: Talk) -> None:
         return
     text = services.texts.render(talk.lang, "talk/closed_by_staff")
     try:
-        await bot.send_message(talk.chat_id, text, parse_mode=ParseMode.HTML)
+        await notify.send(bot, talk.chat_id, text)
     except (Forbidden, BadRequest) as exc:
         log.warning("talk %s: club chat unreachable (%s)", talk.id, exc)
 

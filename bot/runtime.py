@@ -3,13 +3,15 @@ and Telegram updates by long polling or webhook. Used by `ofbot run`, the sandbo
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from telegram import Update
 from telegram.ext import Application
 
-from bot import payments
+from bot import payments, staff
 from bot.app import build_application
 from bot.clock import Clock
 from bot.command_menu import cancel_command_menu, publish_command_menu
@@ -18,24 +20,74 @@ from bot.mail import Mailer
 from bot.sandbox.serve import RunningServer, start_server
 from bot.services import Services
 from bot.settings import Settings
-from bot.staff import schedule_daily_summary
 from bot.texts import Texts
-from handlers.jobs import schedule_reminders
+from handlers import jobs
 from storage.db import Database, open_database
 
 log = logging.getLogger(__name__)
 
-# Work to do once the Application runs (replay stored Stripe events, schedule jobs…).
-# Each feature appends an `async def hook(app)`; the list is the visible order.
+# Work to do once the Application runs, in this order; each is an `async def hook(app)`.
 STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = [
     publish_command_menu,  # Telegram's command menu, set in the background
-    schedule_daily_summary,  # the staff group's summary at 18:00
-    schedule_reminders,  # renewal reminders at 09:00, and a catch-up when 09:00 was missed
+    payments.replay_on_startup,  # Stripe events stored but not processed, receipts not sent
+    jobs.catch_up_reminders,  # today's reminders now, when the bot was down at 09:00
 ]
 
 
-# Stripe events stored but not processed, receipts not sent yet; the periodic reconcile job.
-STARTUP_HOOKS.append(payments.replay_on_startup)
+@dataclass(frozen=True)
+class Job:
+    """Scheduled work on the Application's JobQueue: `daily` at a time of OFBOT_TIMEZONE, or
+    `every` so many seconds (the first run after `first`); only when `wanted(services)`."""
+
+    name: str
+    callback: Callable[..., Awaitable[None]]
+    daily: dt.time | None = None
+    every: float | None = None
+    first: float | None = None
+    data: str | None = None
+    wanted: Callable[[Services], bool] = lambda services: True
+
+
+# Every scheduled job. A job only puts an update on the queue or runs a service.
+JOBS: list[Job] = [
+    # The staff group's summary at 18:00.
+    Job(
+        "staff-summary",
+        staff.summary_job,
+        daily=staff.SUMMARY_TIME,
+        wanted=lambda s: bool(s.settings.staff_chat_id),
+    ),
+    # Renewal reminders at 09:00.
+    Job("reminders", jobs.queue_reminders, daily=jobs.REMINDERS_AT, data="09:00"),
+    # Ask Stripe again: a missed webhook still ends in a paid invoice, unsent receipts go out.
+    Job(
+        "reconcile",
+        payments.reconcile_job,
+        every=payments.RECONCILE_INTERVAL,
+        first=payments.RECONCILE_FIRST,
+        wanted=lambda s: s.stripe is not None,
+    ),
+]
+# The Stripe events the bot acts on are one table too: bot/payments/events.py (STRIPE_EVENTS);
+# the HTTP routes are in bot/http.py, the Telegram handlers in handlers/__init__.py.
+
+
+def schedule_jobs(app: Application) -> None:
+    services: Services = app.bot_data["services"]
+    if app.job_queue is None:
+        log.info("no job queue: nothing scheduled")
+        return
+    for job in JOBS:
+        if not job.wanted(services):
+            log.info("job %s not scheduled (not configured)", job.name)
+            continue
+        if job.daily is not None:
+            at = job.daily.replace(tzinfo=services.settings.tz)
+            app.job_queue.run_daily(job.callback, time=at, name=job.name, data=job.data)
+        else:
+            app.job_queue.run_repeating(
+                job.callback, interval=job.every, first=job.first, name=job.name, data=job.data
+            )
 
 
 def load_catalogue(settings: Settings):
@@ -89,6 +141,7 @@ class Runtime:
             await self.app.updater.start_polling(
                 poll_interval=0, timeout=30, allowed_updates=Update.ALL_TYPES
             )
+        schedule_jobs(self.app)
         for hook in STARTUP_HOOKS:
             await hook(self.app)
         log.info(

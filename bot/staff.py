@@ -11,7 +11,6 @@ import logging
 from dataclasses import dataclass
 
 from telegram import Bot
-from telegram.ext import Application
 
 from bot import payments
 from bot.addresses import read_platform_address
@@ -192,13 +191,3 @@ async def summary_job(context) -> None:
     services: Services = context.application.bot_data["services"]
     day = services.clock.today().isoformat()
     await context.application.update_queue.put(StaffSummaryDue(day))
-
-
-async def schedule_daily_summary(app: Application) -> None:
-    """STARTUP_HOOK: the staff summary every day at 18:00 in the configured time zone."""
-    services: Services = app.bot_data["services"]
-    if app.job_queue is None or not services.settings.staff_chat_id:
-        log.info("daily staff summary not scheduled (no job queue or no staff group)")
-        return
-    at = SUMMARY_TIME.replace(tzinfo=services.settings.tz)
-    app.job_queue.run_daily(summary_job, time=at, name="staff-summary")

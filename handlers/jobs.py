@@ -51,12 +51,10 @@ async def run_due_reminders(update: RemindersDue, context: BotContext) -> None:
     log.info("reminders (%s): %s", update.reason, summary)
 
 
-async def schedule_reminders(app: Application) -> None:
-    """Start-up hook: every day at 09:00; and now, when the bot was down at 09:00 today after
-    having run on an earlier day (a fresh database waits for 09:00)."""
+async def catch_up_reminders(app: Application) -> None:
+    """Start-up hook: run the reminders now when the bot was down at 09:00 today after having
+    run on an earlier day (a fresh database waits for 09:00; the daily job is bot/runtime.py's)."""
     services = app.bot_data["services"]
-    at = REMINDERS_AT.replace(tzinfo=services.settings.tz)
-    app.job_queue.run_daily(queue_reminders, time=at, name="reminders", data="09:00")
     now = services.clock.now()
     last = await reminder_rows.last_finished_run_date(services.db)
     if last is not None and last < now.date() and now.time() >= REMINDERS_AT:

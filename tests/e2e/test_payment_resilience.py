@@ -9,6 +9,7 @@ import datetime as dt
 import pytest
 
 from bot import payments
+from bot.payments import checkout
 from storage import payments as payment_rows
 from tests.conftest import STAFF_CHAT, verify
 from tests.e2e.test_renew_and_pay import card_link, invoices_of, session_id, settled, to_invoice
@@ -118,7 +119,7 @@ async def test_a_session_whose_answer_was_lost_is_handed_out_not_created_twice(
 async def test_a_stripe_too_slow_gets_a_clear_answer_and_pressing_again_gets_its_session(
     chat, smtp, bot, stripe, monkeypatch
 ):
-    monkeypatch.setattr(payments, "LINK_WAIT", 0.5)
+    monkeypatch.setattr(checkout, "LINK_WAIT", 0.5)
     await verify(chat, smtp)
     await to_invoice(chat)
     # Carried out at once, answered only after 5 s (longer than the bot waits for a link).

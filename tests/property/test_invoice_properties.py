@@ -17,6 +17,7 @@ from bot import invoices, payments
 from bot.catalogue import minimum_resources
 from bot.clock import Clock
 from bot.mail import Mailer
+from bot.payments import checkout
 from bot.runtime import load_catalogue
 from bot.services import Services
 from bot.settings import Settings
@@ -100,7 +101,7 @@ def test_stored_invoices_add_up_for_any_count_at_or_above_the_minimum(
             assert invoice.ht_cents + invoice.vat_cents == invoice.ttc_cents
             assert invoice.resources == count
             assert all(isinstance(v, int) for v in (invoice.ht_cents, invoice.vat_cents))
-            items = payments._line_items(services, invoice, lang)
+            items = checkout._line_items(services, invoice, lang)
             total = sum(i["quantity"] * i["price_data"]["unit_amount"] for i in items)
             assert total == invoice.ttc_cents
             assert (invoice.period_end - invoice.period_start).days in (364, 365)

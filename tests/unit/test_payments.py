@@ -15,7 +15,7 @@ from telegram.error import Forbidden
 
 from bot import invoices, payments
 from bot.catalogue import add_one_year
-from bot.payments import record_payment
+from bot.payments import checkout, record_payment
 from bot.sandbox.stripe import forged_signature, sign_payload, start_fake_stripe
 from storage import clubs as club_rows
 from storage import contacts
@@ -346,7 +346,7 @@ async def test_a_link_close_to_its_end_is_not_handed_out(services, fake_stripe):
 async def test_another_language_with_the_same_attempt_takes_the_next_key(services, fake_stripe):
     invoice = (await renew(services)).invoice
     # A run that created attempt 1 in French and stopped before storing it.
-    params = payments._checkout_params(
+    params = checkout._checkout_params(
         services, invoice, await club_rows.get(services.db, invoice.club_id), "fr"
     )
     await services.stripe.v1.checkout.sessions.create_async(
@@ -396,7 +396,7 @@ async def test_reconcile_finds_paid_sessions_even_unstored_ones(services, fake_s
     second = (await renew(services, "icare", plan="first_price", count=3)).invoice
     link = await payments.card_link(services, first, "fr")
     # A session for the second invoice that the bot never stored (it stopped right after).
-    params = payments._checkout_params(
+    params = checkout._checkout_params(
         services, second, await club_rows.get(services.db, second.club_id), "fr"
     )
     orphan = await services.stripe.v1.checkout.sessions.create_async(params)

@@ -20,6 +20,7 @@ from telegram.error import (
 
 from bot import reminders
 from bot.clock import Clock
+from bot.commands.reminders import ProgressBar
 from bot.mail import Mailer
 from bot.reminders import SendPolicy, milestone_due, run_reminders, select_due
 from bot.runtime import load_catalogue
@@ -570,7 +571,7 @@ def test_the_progress_bar_draws_on_its_stream():
     import io
 
     stream = io.StringIO()
-    bar = reminders.ProgressBar(stream, width=10)
+    bar = ProgressBar(stream, width=10)
     for done in range(1, 5):
         bar(done, 4)
     assert stream.getvalue().endswith("[██████████] 4/4 100%\n")

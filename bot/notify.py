@@ -1,0 +1,175 @@
+"""The one way services send Telegram messages: to a chat or to the staff group, with keyboards,
+and the classification of a failed send (refused for good, worth a retry, perhaps delivered).
+
+Handlers answer through `handlers/common.py`; payments, reminders, escalations and the relay
+send through here, so the rules for a blocked chat, flood control and retries live in one file."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+import httpx
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from telegram.constants import ParseMode
+from telegram.error import (
+    BadRequest,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+    TimedOut,
+)
+
+from bot.services import Services
+from storage import contacts
+
+log = logging.getLogger(__name__)
+
+STAFF_LANG = "fr"  # the staff group reads French
+
+# (label template under button/, callback data) or (label template, callback data, values);
+# a callback data starting with "url:" makes a URL button.
+Button = tuple[str, str] | tuple[str, str, dict]
+
+
+def keyboard(
+    services: Services, lang: str, rows: Sequence[Sequence[Button]]
+) -> InlineKeyboardMarkup:
+    """Inline keyboard from rows of buttons whose labels are `messages/<lang>/button/<name>.j2`."""
+    built = []
+    for row in rows:
+        buttons = []
+        for button in row:
+            name, data = button[0], button[1]
+            values = button[2] if len(button) > 2 else {}
+            label = services.texts.render(lang, f"button/{name}", **values)
+            if data.startswith("url:"):
+                buttons.append(InlineKeyboardButton(label, url=data[4:]))
+            else:
+                buttons.append(InlineKeyboardButton(label, callback_data=data))
+        built.append(buttons)
+    return InlineKeyboardMarkup(built)
+
+
+async def send(bot: Bot, chat_id: int, text: str, markup=None, **kwargs) -> Message:
+    """One HTML message; Telegram's errors are raised (telegram.error.*)."""
+    return await bot.send_message(
+        chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup, **kwargs
+    )
+
+
+async def edit(bot: Bot, chat_id: int, message_id: int, text: str, markup=None) -> None:
+    """Edit a message in place; "message is not modified" (already up to date) is not an error."""
+    with contextlib.suppress(BadRequest):
+        await bot.edit_message_text(
+            text,
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+        )
+
+
+async def deliver(bot: Bot, services: Services, chat_id: int, text: str, markup=None) -> str:
+    """ "sent"; "failed" (refused for good: blocked, bad request); "later" (flood control past
+    the rate limiter's retries, Bot API down or timing out: worth another try later).
+    A chat that blocked the bot is marked inactive: stop writing to it rather than fail forever."""
+    try:
+        await send(bot, chat_id, text, markup)
+    except Forbidden:
+        await contacts.set_active(services.db, chat_id, False)
+        return "failed"
+    except (RetryAfter, NetworkError) as exc:
+        log.warning("message to chat %s failed, to try again: %s", chat_id, exc)
+        return "later"
+    except TelegramError as exc:
+        log.warning("message to chat %s failed: %s", chat_id, exc)
+        return "failed"
+    return "sent"
+
+
+async def to_staff(services: Services, bot: Bot | None, text: str, markup=None) -> str | None:
+    """`deliver` to the staff group; None when no bot is at hand or no staff group is set."""
+    if bot is None or not services.settings.staff_chat_id:
+        return None
+    return await deliver(bot, services, services.settings.staff_chat_id, text, markup)
+
+
+# --- sends that retry (the reminders' loop) -------------------------------------------------
+
+
+def surely_not_delivered(exc: NetworkError) -> bool:
+    """True when Telegram cannot have carried the request out: it answered with an error (no
+    transport exception behind it), or the connection was never made. A read timeout or a
+    dropped connection leaves it unknown."""
+    origin = exc.__cause__ or exc.__context__
+    if origin is None:
+        return True
+    return isinstance(origin, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def _seconds(value: int | float | dt.timedelta) -> float:
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+async def send_with_retries(
+    bot,
+    chat_id: int,
+    text: str,
+    markup,
+    *,
+    pace: Callable[[], Awaitable[None]],
+    max_attempts: int,
+    max_rate_waits: int,
+    backoff: float,
+    read_timeout: float,
+) -> tuple[str, int | None, str | None, int]:
+    """(status, message id, error, attempts); status is sent, blocked, failed or unknown (may
+    have been delivered: never retried, Telegram has no idempotency key). `pace()` is awaited
+    before each retry (the caller has taken the first slot). Raises InvalidToken."""
+    attempts = 0
+    rate_waits = 0
+    extra = {"rate_limit_args": max_rate_waits} if getattr(bot, "rate_limiter", None) else {}
+    while True:
+        if attempts or rate_waits:
+            await pace()
+        attempts += 1
+        try:
+            message = await bot.send_message(
+                chat_id=chat_id,
+                text=text,
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+                read_timeout=read_timeout,
+                **extra,
+            )
+            return "sent", message.message_id, None, attempts
+        except RetryAfter as exc:
+            # The rate limiter already waited its retries out; keep waiting, a bounded number.
+            attempts -= 1
+            if rate_waits >= max_rate_waits:
+                return "failed", None, f"429 Too Many Requests after {rate_waits} waits", attempts
+            rate_waits += 1
+            await asyncio.sleep(_seconds(exc.retry_after) + 0.1)
+        except Forbidden as exc:
+            return "blocked", None, exc.message, attempts
+        except BadRequest as exc:
+            return "failed", None, exc.message, attempts
+        except InvalidToken:
+            raise
+        except NetworkError as exc:  # includes TimedOut
+            if not surely_not_delivered(exc):
+                kind = "timeout" if isinstance(exc, TimedOut) else "network error"
+                return "unknown", None, f"{kind}, may have been delivered: {exc.message}", attempts
+            if attempts >= max_attempts:
+                return "failed", None, exc.message, attempts
+            await asyncio.sleep(backoff * attempts)
+        except TelegramError as exc:
+            if attempts >= max_attempts:
+                return "failed", None, exc.message, attempts
+            await asyncio.sleep(backoff * attempts)

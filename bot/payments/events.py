@@ -1,0 +1,75 @@
+"""The Stripe events the bot listens to, each mapped to the one function that acts on it (the
+table below), and `process_event`, which runs a stored event through it exactly once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+from telegram import Bot
+
+from bot.payments.notifications import tell_payment_failed
+from bot.payments.sessions import settle_session
+from bot.payments.webhook import invoice_number_of
+from bot.services import Services
+from storage import payments as payment_rows
+
+log = logging.getLogger(__name__)
+
+# (services, bot or None, the event, actor) → an outcome word recorded with the event.
+EventHandler = Callable[[Services, Bot | None, dict, str], Awaitable[str]]
+
+
+async def session_settled(services: Services, bot: Bot | None, event: dict, actor: str) -> str:
+    """The session completed, or its delayed payment arrived: settle it (paid once, if paid)."""
+    return await settle_session(services, event["data"]["object"], actor=actor, bot=bot)
+
+
+async def session_expired(services: Services, bot: Bot | None, event: dict, actor: str) -> str:
+    """Never unpays: a completed session stays complete (see set_session_status)."""
+    obj = event["data"]["object"]
+    await payment_rows.set_session_status(services.db, obj.get("id", ""), "expired")
+    return "expired"
+
+
+async def async_payment_failed(services: Services, bot: Bot | None, event: dict, actor: str) -> str:
+    """A delayed payment (SEPA…) failed: the club is told and can pay again."""
+    obj = event["data"]["object"]
+    await payment_rows.set_session_status(services.db, obj.get("id", ""), "failed")
+    await tell_payment_failed(services, bot, invoice_number_of(event))
+    return "payment_failed"
+
+
+# Every Stripe event type the bot acts on; any other is recorded as "ignored".
+STRIPE_EVENTS: dict[str, EventHandler] = {
+    # The customer finished Checkout: paid now (card), or a delayed method started (unpaid).
+    "checkout.session.completed": session_settled,
+    # A delayed payment (SEPA Direct Debit…) arrived days later.
+    "checkout.session.async_payment_succeeded": session_settled,
+    # A delayed payment bounced: the invoice stays open, the club is told.
+    "checkout.session.async_payment_failed": async_payment_failed,
+    # The link ran out (24 h) or was closed by us: never handed out again.
+    "checkout.session.expired": session_expired,
+}
+
+
+async def process_event(services: Services, bot: Bot | None, event_id: str) -> str | None:
+    """Act on one stored event, once; returns the outcome (None when already processed)."""
+    row = await payment_rows.get_event(services.db, event_id)
+    if row is None or row["processed_at"]:
+        return None
+    event = json.loads(row["payload"])
+    kind = event.get("type")
+    event.setdefault("data", {})
+    if not isinstance(event["data"], dict) or not event["data"].get("object"):
+        event["data"] = {"object": {}}
+    handler = STRIPE_EVENTS.get(kind)
+    outcome = (
+        "ignored" if handler is None else await handler(services, bot, event, f"stripe:{event_id}")
+    )
+    await payment_rows.mark_event_processed(
+        services.db, event_id, services.clock.now().isoformat(timespec="seconds"), outcome
+    )
+    log.info("stripe event %s (%s): %s", event_id, kind, outcome)
+    return outcome

@@ -1,0 +1,153 @@
+"""What a payment tells people: receipts to the club's chats, the line to staff, alerts that need
+a person, a failed delayed payment; each receipt recorded once sent, so a crash never doubles it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import Bot
+
+from bot import notify
+from bot.payments.on_paid import ON_PAID
+from bot.services import Services
+from storage import clubs as club_rows
+from storage import contacts
+from storage import invoices as invoice_rows
+from storage import payments as payment_rows
+from storage.invoices import Invoice
+
+log = logging.getLogger(__name__)
+
+
+async def announce_sent_by_hand(
+    services: Services, bot: Bot, invoice: Invoice, method: str, user_name: str
+) -> None:
+    """The club says its transfer or cheque is on its way: one line to the staff group, with the
+    /paid command to use when it arrives."""
+    if not services.settings.staff_chat_id:
+        return
+    club = await club_rows.get(services.db, invoice.club_id)
+    text = services.texts.render(
+        "fr",
+        "pay/staff_sent",
+        club=club.name,
+        subdomain=club.subdomain,
+        number=invoice.number,
+        amount=invoice.ttc_cents,
+        method=method,
+        user=user_name,
+    )
+    await notify.send(bot, services.settings.staff_chat_id, text)
+
+
+# Payments whose messages are being sent in this process: the start-up replay and a live event
+# must not both send them.
+_NOTIFYING: dict[int, list] = {}  # payment id → [lock, callers holding or waiting]
+
+
+async def notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
+    """Receipts to every active verified contact (each in its language), one line to staff,
+    then the kind's `after_commit` hook; the payment is marked notified.
+
+    Each message sent is recorded at once (`payment_rows.record_message_sent`), so a crash in the
+    middle sends again only what had not gone (at most the one message in flight is doubled).
+    A message Telegram could not take now (flood control, Bot API down) leaves the payment
+    unnotified: start-up and the reconcile job send what is missing."""
+    entry = _NOTIFYING.setdefault(payment_id, [asyncio.Lock(), 0])
+    entry[1] += 1
+    try:
+        async with entry[0]:
+            await _notify_paid(services, bot, payment_id)
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _NOTIFYING[payment_id]
+
+
+async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
+    payment = await payment_rows.get(services.db, payment_id)
+    if payment is None or payment.notified_at:
+        return
+    invoice = await invoice_rows.get(services.db, payment.invoice_id)
+    club = await club_rows.get(services.db, invoice.club_id)
+    sent = await payment_rows.messages_sent(services.db, payment.id, club.id)
+    later = False
+    for contact in await contacts.for_club(services.db, invoice.club_id):
+        if f"chat:{contact.chat_id}" in sent:
+            continue
+        lang = contact.language
+        text = services.texts.render(
+            lang,
+            "pay/receipt",
+            number=invoice.number,
+            amount=invoice.ttc_cents,
+            method=payment.method,
+            kind=invoice.kind,
+            club=club.name,
+            ends=club.subscription_ends,
+            resources=invoice.resources,
+        )
+        outcome = await notify.deliver(bot, services, contact.chat_id, text)
+        later = later or outcome == "later"
+        if outcome == "sent":
+            await payment_rows.record_message_sent(
+                services.db, payment.id, club.id, f"chat:{contact.chat_id}"
+            )
+    if services.settings.staff_chat_id and "staff" not in sent:
+        text = services.texts.render(
+            "fr",
+            "pay/staff_paid",
+            number=invoice.number,
+            amount=invoice.ttc_cents,
+            method=payment.method,
+            club=club.name,
+            subdomain=club.subdomain,
+            kind=invoice.kind,
+            ends=club.subscription_ends,
+            actor=payment.actor,
+        )
+        outcome = await notify.to_staff(services, bot, text)
+        later = later or outcome == "later"
+        if outcome == "sent":
+            await payment_rows.record_message_sent(services.db, payment.id, club.id, "staff")
+    hooks = ON_PAID.get(invoice.kind)
+    if hooks and hooks.after_commit and "after_commit" not in sent:
+        try:
+            await hooks.after_commit(services, bot, invoice)
+        except Exception:  # a follow-up message must not undo a recorded payment
+            log.exception("after-paid hook for %s failed", invoice.number)
+        await payment_rows.record_message_sent(services.db, payment.id, club.id, "after_commit")
+    if later:
+        log.info("payment %s: messages left to send on the next try", payment.id)
+        return
+    await payment_rows.mark_notified(
+        services.db, payment.id, services.clock.now().isoformat(timespec="seconds")
+    )
+
+
+async def staff_alert(services: Services, bot: Bot | None, template: str, **values) -> None:
+    """A line to the staff group about a payment that needs a person."""
+    log.warning("payment alert %s: %s", template, values)
+    if bot is None or not services.settings.staff_chat_id:
+        return
+    text = services.texts.render("fr", template, **values)
+    await notify.to_staff(services, bot, text)
+
+
+async def tell_payment_failed(services: Services, bot: Bot | None, number: str | None) -> None:
+    """A delayed payment (SEPA…) failed: each contact gets the invoice's pay button again."""
+    invoice = await invoice_rows.get_by_number(services.db, number) if number else None
+    if bot is None or invoice is None or not invoice.is_open:
+        return
+    for contact in await contacts.for_club(services.db, invoice.club_id):
+        lang = contact.language
+        markup = notify.keyboard(
+            services,
+            lang,
+            [[("pay_invoice", f"pay:{invoice.id}", {"number": invoice.number})]],
+        )
+        text = services.texts.render(
+            lang, "pay/card_failed", number=invoice.number, amount=invoice.ttc_cents
+        )
+        await notify.deliver(bot, services, contact.chat_id, text, markup)

@@ -1,0 +1,127 @@
+"""Reconciliation: ask Stripe about the sessions we hold as open and those recently completed,
+and send what a crash or Telegram left unsent; run at start-up, every 10 minutes and by
+`ofbot payments reconcile`. A missed webhook still ends in a paid invoice."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import stripe
+from telegram import Bot
+
+from bot.payments.notifications import notify_paid
+from bot.payments.sessions import settle_session
+from bot.payments.stripe_api import as_dict
+from bot.payments.webhook import StripeEventUpdate, invoice_number_of
+from bot.services import Services
+from storage import invoices as invoice_rows
+from storage import payments as payment_rows
+
+log = logging.getLogger(__name__)
+
+RECONCILE_INTERVAL = 600
+# Soon after start-up too: a payment made while the bot was down is settled without waiting for
+# Stripe's next retry.
+RECONCILE_FIRST = 5
+RECONCILE_LOOKBACK = 3 * 24 * 3600
+
+
+@dataclass
+class ReconcileSummary:
+    checked: int = 0
+    paid: int = 0
+    already_paid: int = 0
+    expired: int = 0
+    still_open: int = 0
+    errors: int = 0
+    problems: int = 0
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in dataclasses.asdict(self).items())
+
+
+def _count(summary: ReconcileSummary, outcome: str) -> None:
+    if outcome in ("paid", "already_paid", "expired"):
+        setattr(summary, outcome, getattr(summary, outcome) + 1)
+    elif outcome in ("open", "pending"):
+        summary.still_open += 1
+    elif outcome != "unknown_invoice":
+        summary.problems += 1
+
+
+async def reconcile(services: Services, bot: Bot | None) -> ReconcileSummary:
+    """Ask Stripe about every session we hold as open, and about recently completed sessions
+    (one created just before a crash was perhaps never stored), then settle each like a webhook.
+    With a bot, first send the receipts and staff lines of payments not fully notified yet."""
+    summary = ReconcileSummary()
+    if bot is not None:
+        for payment in await payment_rows.unnotified(services.db):
+            await notify_paid(services, bot, payment.id)
+    if services.stripe is None:
+        return summary
+    sessions = services.stripe.v1.checkout.sessions
+    seen: set[str] = set()
+    for stored in await payment_rows.open_sessions(services.db):
+        try:
+            current = as_dict(await sessions.retrieve_async(stored.id))
+        except stripe.StripeError as exc:
+            log.warning("reconcile: %s: %s", stored.id, exc)
+            summary.errors += 1
+            continue
+        seen.add(stored.id)
+        summary.checked += 1
+        _count(summary, await settle_session(services, current, actor="reconcile", bot=bot))
+    since = int(services.clock.timestamp()) - RECONCILE_LOOKBACK
+    params: dict[str, Any] = {"status": "complete", "created": {"gte": since}, "limit": 100}
+    try:
+        for _ in range(20):  # at most 2 000 sessions a run
+            page = as_dict(await sessions.list_async(params))
+            for session in page.get("data", []):
+                if session["id"] in seen:
+                    continue
+                seen.add(session["id"])
+                number = (session.get("metadata") or {}).get("invoice")
+                invoice = await invoice_rows.get_by_number(services.db, number) if number else None
+                if invoice is None or not invoice.is_open:
+                    continue
+                summary.checked += 1
+                _count(summary, await settle_session(services, session, actor="reconcile", bot=bot))
+            if not page.get("has_more") or not page.get("data"):
+                break
+            params["starting_after"] = page["data"][-1]["id"]
+    except stripe.StripeError as exc:
+        log.warning("reconcile: listing sessions failed: %s", exc)
+        summary.errors += 1
+    return summary
+
+
+async def replay_on_startup(app) -> None:
+    """Start-up hook: stored events not processed yet go back on the queue; receipts not sent
+    are sent (the periodic `reconcile_job` is in bot/runtime.py: JOBS)."""
+    services: Services = app.bot_data["services"]
+    if services.stripe is not None and not services.settings.stripe_webhook_secret:
+        log.warning(
+            "OFBOT_STRIPE_WEBHOOK_SECRET is not set: Stripe webhooks are refused and card payments"
+            " land only through the reconcile job (every %d min)",
+            RECONCILE_INTERVAL // 60,
+        )
+    for payment in await payment_rows.unnotified(services.db):
+        await notify_paid(services, app.bot, payment.id)
+    for row in await payment_rows.unprocessed_events(services.db):
+        try:
+            number = invoice_number_of(json.loads(row["payload"]))
+        except ValueError:
+            number = None
+        await app.update_queue.put(StripeEventUpdate(row["id"], number))
+
+
+async def reconcile_job(context) -> None:
+    """The periodic job: a missed webhook still ends in a paid invoice, and receipts or staff
+    lines Telegram could not take earlier are sent."""
+    summary = await reconcile(context.application.bot_data["services"], context.bot)
+    if summary.paid or summary.errors or summary.problems:
+        log.info("reconcile: %s", summary)

@@ -1,0 +1,29 @@
+"""The Stripe client the bot uses (the official library on its async HTTPX transport), and the
+plain-dict view of what it returns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+
+STRIPE_TIMEOUT = 20.0
+
+
+def make_stripe_client(settings) -> tuple[stripe.StripeClient, stripe.HTTPXClient]:
+    """The official client on its async HTTPX transport; retries reuse the idempotency key."""
+    http = stripe.HTTPXClient(timeout=STRIPE_TIMEOUT)
+    client = stripe.StripeClient(
+        settings.stripe_secret_key,
+        base_addresses={"api": settings.stripe_api_url},
+        http_client=http,
+        max_network_retries=2,
+    )
+    return client, http
+
+
+def as_dict(obj: Any) -> dict:
+    """A StripeObject (or a dict) as a plain dict."""
+    if isinstance(obj, dict):
+        return obj
+    return obj.to_dict()
