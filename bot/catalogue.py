@@ -26,7 +26,25 @@ TOP_KEYS = {
     "plans",
     "transfer",
     "cheque",
+    "seller",
 }
+SELLER_KEYS = {
+    "legal_name",
+    "legal_form",
+    "address",
+    "country",
+    "siren",
+    "siret",
+    "rcs",
+    "share_capital_cents",
+    "vat_number",
+    "payment_terms_days",
+    "late_penalty_rate_bp",
+}
+SIREN_RE = re.compile(r"^\d{9}$")
+SIRET_RE = re.compile(r"^\d{14}$")
+# Code de commerce L441-10 I: payment within 30 days by default, never more than 60 days.
+MAX_PAYMENT_TERMS_DAYS = 60
 PLAN_KEYS = {
     "id",
     "labels",
@@ -131,6 +149,24 @@ class ChequeDetails:
 
 
 @dataclass(frozen=True)
+class Seller:
+    """Who issues the invoices, with the identity French law asks every invoice to show
+    (Code de commerce R123-237, CGI art. 242 nonies A) and the payment terms (L441-10)."""
+
+    legal_name: str
+    legal_form: str  # "SAS", "SARL"…
+    address: str  # several lines joined by "\n", the last one being the town
+    country: str  # ISO 3166-1 alpha-2
+    siren: str  # 9 digits
+    siret: str  # 14 digits: SIREN + the establishment's NIC
+    rcs: str  # "RCS Toulouse 123 456 789"
+    share_capital_cents: int
+    vat_number: str  # intra-EU VAT number, "FR" + 2 check digits + SIREN
+    payment_terms_days: int  # due date = issue date + this many days
+    late_penalty_rate_bp: int  # yearly late-payment penalty rate, basis points (1000 = 10 %)
+
+
+@dataclass(frozen=True)
 class Catalogue:
     currency: str
     vat_rate_percent: int
@@ -140,6 +176,7 @@ class Catalogue:
     transfer: TransferDetails
     cheque: ChequeDetails
     sample: bool
+    seller: Seller
 
     @property
     def vat_rate_bp(self) -> int:
@@ -295,6 +332,66 @@ def _parse_cheque(data: dict) -> ChequeDetails:
     return ChequeDetails(payee=_text(cheque, "payee", "cheque."), address="\n".join(lines))
 
 
+def luhn_is_valid(digits: str) -> bool:
+    """The Luhn check INSEE puts on SIREN and SIRET numbers (every second digit from the right
+    doubled, the digit sum a multiple of 10)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def french_vat_number(siren: str) -> str:
+    """The French intra-EU VAT number of a SIREN: FR + key + SIREN, key = (12 + 3 × (SIREN mod
+    97)) mod 97 (CGI annexe IV, art. 1 of the key's computation as the DGFiP publishes it)."""
+    key = (12 + 3 * (int(siren) % 97)) % 97
+    return f"FR{key:02d}{siren}"
+
+
+def _parse_seller(data: dict) -> Seller:
+    seller = _table(data, "seller", "")
+    _no_unknown_keys(seller, SELLER_KEYS, "seller.")
+    siren = re.sub(r"\s+", "", _text(seller, "siren", "seller."))
+    if not SIREN_RE.match(siren) or not luhn_is_valid(siren):
+        raise CatalogueError("seller.siren", f"{siren!r} is not 9 digits passing the Luhn check")
+    siret = re.sub(r"\s+", "", _text(seller, "siret", "seller."))
+    if not SIRET_RE.match(siret) or not siret.startswith(siren) or not luhn_is_valid(siret):
+        raise CatalogueError(
+            "seller.siret",
+            f"{siret!r} is not 14 digits starting with the SIREN and passing the Luhn check",
+        )
+    vat = re.sub(r"\s+", "", _text(seller, "vat_number", "seller.")).upper()
+    if vat != french_vat_number(siren):
+        raise CatalogueError(
+            "seller.vat_number",
+            f"{vat!r} is not the VAT number of SIREN {siren} ({french_vat_number(siren)})",
+        )
+    country = _text(seller, "country", "seller.").upper()
+    if not re.fullmatch(r"[A-Z]{2}", country):
+        raise CatalogueError("seller.country", f"{country!r} is not an ISO 3166 alpha-2 code")
+    terms = _count(seller, "payment_terms_days", "seller.")
+    if terms > MAX_PAYMENT_TERMS_DAYS:
+        raise CatalogueError(
+            "seller.payment_terms_days",
+            f"{terms} is over the {MAX_PAYMENT_TERMS_DAYS} days Code de commerce L441-10 allows",
+        )
+    address = [line.strip() for line in _text(seller, "address", "seller.").splitlines()]
+    return Seller(
+        legal_name=_text(seller, "legal_name", "seller."),
+        legal_form=_text(seller, "legal_form", "seller."),
+        address="\n".join(line for line in address if line),
+        country=country,
+        siren=siren,
+        siret=siret,
+        rcs=_text(seller, "rcs", "seller."),
+        share_capital_cents=_cents(seller, "share_capital_cents", "seller."),
+        vat_number=vat,
+        payment_terms_days=terms,
+        late_penalty_rate_bp=_cents(seller, "late_penalty_rate_bp", "seller."),
+    )
+
+
 def parse_catalogue(data: dict) -> Catalogue:
     """Validate a decoded TOML document; raises CatalogueError on the first problem."""
     _no_unknown_keys(data, TOP_KEYS, "")
@@ -324,6 +421,7 @@ def parse_catalogue(data: dict) -> Catalogue:
         transfer=_parse_transfer(data),
         cheque=_parse_cheque(data),
         sample=sample,
+        seller=_parse_seller(data),
     )
 
 

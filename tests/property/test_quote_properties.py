@@ -4,6 +4,7 @@ a cent of the exact rate, counts outside [minimum, maximum] refused, periods one
 from __future__ import annotations
 
 import datetime as dt
+import tomllib
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,7 +21,9 @@ from bot.catalogue import (
     quote_renewal,
 )
 
-SAMPLE = load_catalogue(Path(__file__).resolve().parents[2] / "bot" / "data" / "catalogue.toml")
+SAMPLE_PATH = Path(__file__).resolve().parents[2] / "bot" / "data" / "catalogue.toml"
+SAMPLE = load_catalogue(SAMPLE_PATH)
+SELLER = tomllib.loads(SAMPLE_PATH.read_text(encoding="utf-8"))["seller"]
 
 countries = st.sampled_from([None, "", "FR", "MC", "BE", "DE", "GR", "IE", "CH", "US", "GB"])
 vat_numbers = st.sampled_from([None, "", "BE0123456749", "EL123456789", "DE123456789", "junk"])
@@ -53,6 +56,7 @@ def catalogues(draw):
             "plans": plans,
             "transfer": {"holder": "X", "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP"},
             "cheque": {"payee": "X", "address": "1 rue X"},
+            "seller": SELLER,
         }
     )
 

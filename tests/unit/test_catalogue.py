@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -384,6 +385,11 @@ def test_every_eu_state_but_france_has_a_vat_pattern():
     )
 
 
+def load_catalogue_table(path) -> dict:
+    with open(path, "rb") as handle:
+        return tomllib.load(handle)
+
+
 def test_vat_is_computed_once_on_the_total_and_rounded_half_up():
     data = {
         "currency": "EUR",
@@ -400,6 +406,7 @@ def test_vat_is_computed_once_on_the_total_and_rounded_half_up():
         ],
         "transfer": {"holder": "X", "iban": "FR7630006000011234567890189", "bic": "AGRIFRPP"},
         "cheque": {"payee": "X", "address": "1 rue X\n75000 Paris"},
+        "seller": load_catalogue_table(SAMPLE)["seller"],
     }
     tiny = parse_catalogue(data)
     # 3 + 7 = 10 cents HT; 5 % = 0.5 cent exactly → rounds up to 1.
