@@ -1,7 +1,10 @@
 """Issuing invoices: a renewal from the catalogue's quote, or a fee (issue 4's billed interventions).
 
 Numbering (OF-<year>-<6 digits>, no gaps), the one-live-renewal-per-period rule and replacement all
-happen in one database transaction; the schema's unique indexes are the last word on duplicates."""
+happen in one database transaction; the schema's unique indexes are the last word on duplicates.
+An issued invoice never changes: replacing or cancelling one issues a credit note
+(AV-<year>-<6 digits>, its own gap-free series) in the same transaction; the schema's triggers
+refuse any other change (storage/migrations/008_invoice_documents.sql)."""
 
 from __future__ import annotations
 
@@ -12,12 +15,14 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from bot.catalogue import Quote, QuoteError, quote_renewal
+from bot.catalogue import Quote, QuoteError, new_period, quote_renewal
+from bot.documents import Document, DocumentLine, PaidBy, render_pdf
 from bot.services import Services
 from storage import audit
 from storage import clubs as club_rows
 from storage import invoices as invoice_rows
-from storage.invoices import Invoice, Line
+from storage import payments as payment_rows
+from storage.invoices import CreditNote, Invoice, Line
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ class Issued:
     invoice: Invoice
     created: bool
     replaced: Invoice | None = None
+    credit_note: CreditNote | None = None  # the one that cancelled `replaced`
 
 
 def read_count(text: str, maximum: int) -> int:
@@ -81,6 +87,49 @@ def _payee(services: Services) -> dict:
         "transfer": dataclasses.asdict(catalogue.transfer),
         "cheque": dataclasses.asdict(catalogue.cheque),
     }
+
+
+def _seller(services: Services) -> dict:
+    """The seller's identity and terms as the catalogue gives them now (frozen on each document)."""
+    return dataclasses.asdict(services.catalogue.seller)
+
+
+def due_date(issued_on: dt.date, seller: dict) -> dt.date:
+    """Issue date + the seller's payment terms in days (Code de commerce L441-10: 30 by default)."""
+    return issued_on + dt.timedelta(days=seller["payment_terms_days"])
+
+
+async def _credit(
+    conn, services: Services, invoice: Invoice, *, reason: str, actor: str, at: str
+) -> CreditNote | None:
+    """Cancel open `invoice` by a credit note for all of it, inside the caller's transaction.
+    None when the invoice is not open any more (paid or already cancelled)."""
+    if not invoice.is_open:
+        return None
+    year = dt.date.fromisoformat(at[:10]).year
+    seq = await invoice_rows.next_credit_note_number(conn, year)
+    note_id = await invoice_rows.insert_credit_note(
+        conn,
+        invoice,
+        year=year,
+        seq=seq,
+        reason=reason,
+        seller=_seller(services),
+        issued_at=at,
+        issued_by=actor,
+    )
+    if not await invoice_rows.cancel(conn, invoice.id, at):
+        raise InvoiceError("not_open")  # rolls the credit note (and its number) back
+    note = await invoice_rows.get_credit_note(conn, note_id)
+    await audit.record(
+        conn,
+        actor=actor,
+        action="credit_note.issued",
+        club_id=invoice.club_id,
+        target=note.number,
+        after={"invoice": invoice.number, "reason": reason, "ttc_cents": note.ttc_cents},
+    )
+    return note
 
 
 def _buyer(club) -> dict:
@@ -132,7 +181,7 @@ async def issue_invoice(
                 raise InvoiceError("unknown_club")
             if kind == "renewal" and club.subscription_ends != renews_end:
                 raise InvoiceError("stale")
-            replaced = None
+            replaced = credit_note = None
             if replace is not None:
                 replaced = await invoice_rows.get(conn, replace)
                 # Only an invoice of the same club, kind and period is replaced (a forged
@@ -144,7 +193,10 @@ async def issue_invoice(
                     or replaced.renews_end != renews_end
                 ):
                     raise InvoiceError("not_open")
-                if not await invoice_rows.cancel(conn, replace, issued_at):
+                credit_note = await _credit(
+                    conn, services, replaced, reason="replaced", actor=actor, at=issued_at
+                )
+                if credit_note is None:
                     raise InvoiceError("not_open")
             existing = await _existing(conn, kind, club_id, renews_end, escalation_id)
             if existing is not None:
@@ -177,6 +229,8 @@ async def issue_invoice(
                 issued_at=issued_at,
                 issued_by=actor,
                 lines=lines_of(quote),
+                seller=_seller(services),
+                due_on=due_date(now.date(), _seller(services)),
             )
             if replaced is not None:
                 await invoice_rows.set_replaced_by(conn, replaced.id, invoice_id)
@@ -187,7 +241,11 @@ async def issue_invoice(
                     club_id=club_id,
                     target=replaced.number,
                     before={"status": "open"},
-                    after={"status": "cancelled", "replaced_by": invoice_id},
+                    after={
+                        "status": "cancelled",
+                        "replaced_by": invoice_id,
+                        "credit_note": credit_note.number,
+                    },
                 )
             invoice = await invoice_rows.get(conn, invoice_id)
             await audit.record(
@@ -216,7 +274,7 @@ async def issue_invoice(
             raise
         return Issued(existing, created=False)
     log.info("invoice %s issued for club %s (%s)", invoice.number, club_id, kind)
-    return Issued(invoice, created=True, replaced=replaced)
+    return Issued(invoice, created=True, replaced=replaced, credit_note=credit_note)
 
 
 def renewal_quote(services: Services, club, *, plan_id: str, resources: int) -> Quote:
@@ -258,17 +316,66 @@ async def issue_renewal(
     )
 
 
+async def replace_renewal(
+    services: Services,
+    *,
+    club_id: int,
+    invoice_id: int,
+    plan_id: str,
+    resources: int,
+    actor: str,
+) -> Issued:
+    """Replace the open renewal invoice `invoice_id` of `club_id` by a new quote (another count or plan): in
+    one transaction, a credit note cancelling it (`Issued.credit_note`, `Issued.replaced`), then
+    the new invoice. The one path every replacement takes: what must follow it (expiring the old
+    invoice's Checkout Sessions, telling staff) hooks here.
+
+    Raises InvoiceError("not_open") when the invoice is not the club's or was paid or cancelled
+    meanwhile (nothing written), QuoteError when the new quote is refused."""
+    return await issue_renewal(
+        services,
+        club_id=club_id,
+        plan_id=plan_id,
+        resources=resources,
+        actor=actor,
+        replace=invoice_id,
+    )
+
+
+@dataclass(frozen=True)
+class PaidAhead:
+    """The club's current period was paid by a renewal invoice: renewing now pays the next one."""
+
+    invoice: Invoice
+    next_start: dt.date
+    next_end: dt.date
+
+
+async def paid_ahead(services: Services, club) -> PaidAhead | None:
+    """Right after a paid renewal the record's end is that invoice's period end: say so (and
+    which period a new renewal would pay) rather than quote the year after without a word."""
+    paid = await invoice_rows.paid_renewal_ending(services.db, club.id, club.subscription_ends)
+    if paid is None:
+        return None
+    start, end = new_period(club.subscription_ends, services.clock.today())
+    return PaidAhead(paid, start, end)
+
+
 def same_terms(invoice: Invoice, *, plan_id: str, resources: int) -> bool:
     return invoice.plan == plan_id and invoice.resources == resources
 
 
-async def cancel_invoice(services: Services, invoice_id: int, *, actor: str) -> bool:
-    """Cancel an open invoice (staff); False when it is paid or already cancelled."""
+async def cancel_invoice(services: Services, invoice_id: int, *, actor: str) -> CreditNote | None:
+    """Cancel an open invoice by a credit note for all of it (staff, a refused request); the
+    credit note, or None when the invoice is unknown, paid or already cancelled."""
     at = services.clock.now().isoformat(timespec="seconds")
     async with services.db.transaction() as conn:
         invoice = await invoice_rows.get(conn, invoice_id)
-        if invoice is None or not await invoice_rows.cancel(conn, invoice_id, at):
-            return False
+        if invoice is None:
+            return None
+        note = await _credit(conn, services, invoice, reason="cancelled", actor=actor, at=at)
+        if note is None:
+            return None
         await audit.record(
             conn,
             actor=actor,
@@ -276,9 +383,10 @@ async def cancel_invoice(services: Services, invoice_id: int, *, actor: str) -> 
             club_id=invoice.club_id,
             target=invoice.number,
             before={"status": "open"},
-            after={"status": "cancelled"},
+            after={"status": "cancelled", "credit_note": note.number},
         )
-    return True
+    log.info("invoice %s cancelled by credit note %s", invoice.number, note.number)
+    return note
 
 
 async def find_invoice(services: Services, ref: int | str) -> Invoice | None:
@@ -318,37 +426,158 @@ def line_label(services: Services, line: Line, invoice: Invoice | Quote, lang: s
     )
 
 
-def render_document(services: Services, invoice: Invoice, lang: str) -> bytes:
-    """The invoice as a standalone HTML document (Jinja2 template `invoice/document`)."""
-    lines = [
-        {
-            "label": line_label(services, line, invoice, lang),
-            "quantity": line.quantity,
-            "unit_cents": line.unit_cents,
-            "total_cents": line.total_cents,
-        }
+def _lines(services: Services, invoice: Invoice, lang: str) -> tuple[DocumentLine, ...]:
+    return tuple(
+        DocumentLine(
+            line_label(services, line, invoice, lang),
+            line.quantity,
+            line.unit_cents,
+            line.total_cents,
+        )
         for line in invoice.lines
-    ]
-    html = services.texts.render(
-        lang,
-        "invoice/document",
+    )
+
+
+def _issued_seller(services: Services, frozen: dict | None) -> dict:
+    # Invoices issued before migration 008 carry no seller: the catalogue's stands in.
+    return frozen if frozen else _seller(services)
+
+
+async def invoice_document(services: Services, invoice: Invoice, lang: str) -> Document:
+    """What the invoice shows, from the database: as issued, plus "paid on … by …" once paid or
+    the credit note's number once cancelled (a new rendering of the same invoice)."""
+    if not invoice.lines:
+        invoice = await invoice_rows.get(services.db, invoice.id)
+    seller = _issued_seller(services, invoice.seller)
+    payment = await payment_rows.for_invoice(services.db, invoice.id)
+    note = await invoice_rows.credit_note_of(services.db, invoice.id)
+    return Document(
+        kind="invoice",
         number=invoice.number,
-        issued=invoice.issued_on,
-        status=invoice.status,
-        paid_on=dt.date.fromisoformat(invoice.paid_at[:10]) if invoice.paid_at else None,
+        issued_on=invoice.issued_on,
+        due_on=invoice.due_on or due_date(invoice.issued_on, seller),
+        lang=lang,
+        seller=seller,
         buyer=invoice.buyer,
+        lines=_lines(services, invoice, lang),
+        currency=invoice.currency,
+        ht_cents=invoice.ht_cents,
+        vat_rate_bp=invoice.vat_rate_bp,
+        vat_cents=invoice.vat_cents,
+        ttc_cents=invoice.ttc_cents,
+        vat_regime=invoice.vat_regime,
         plan=plan_label(services, invoice.plan, lang),
         resources=invoice.resources,
         period_start=invoice.period_start,
         period_end=invoice.period_end,
-        lines=lines,
-        ht=invoice.ht_cents,
-        vat=invoice.vat_cents,
-        vat_percent=percent(invoice.vat_rate_bp),
-        regime=invoice.vat_regime,
-        ttc=invoice.ttc_cents,
         transfer=invoice.payee["transfer"],
         cheque=invoice.payee["cheque"],
-        sample=bool(services.catalogue and services.catalogue.sample),
+        status=invoice.status,
+        paid=(
+            PaidBy(dt.date.fromisoformat(payment.paid_at[:10]), payment.method, payment.reference)
+            if payment is not None and invoice.status == "paid"
+            else None
+        ),
+        related_number=note.number if note else None,
+        related_issued_on=note.issued_on if note else None,
+        reason=note.reason if note else None,
+        sample=bool(services.catalogue.sample),
     )
-    return html.encode("utf-8")
+
+
+async def credit_note_document(services: Services, note: CreditNote, lang: str) -> Document:
+    """What the credit note shows: the cancelled invoice's lines and amounts, and its number."""
+    invoice = await invoice_rows.get(services.db, note.invoice_id)
+    return Document(
+        kind="credit_note",
+        number=note.number,
+        issued_on=note.issued_on,
+        due_on=note.issued_on,
+        lang=lang,
+        seller=note.seller,
+        buyer=note.buyer,
+        lines=_lines(services, invoice, lang),
+        currency=note.currency,
+        ht_cents=note.ht_cents,
+        vat_rate_bp=note.vat_rate_bp,
+        vat_cents=note.vat_cents,
+        ttc_cents=note.ttc_cents,
+        vat_regime=note.vat_regime,
+        plan=plan_label(services, invoice.plan, lang),
+        resources=invoice.resources,
+        period_start=invoice.period_start,
+        period_end=invoice.period_end,
+        transfer=invoice.payee["transfer"],
+        cheque=invoice.payee["cheque"],
+        status="issued",
+        related_number=invoice.number,
+        related_issued_on=invoice.issued_on,
+        reason=note.reason,
+        sample=bool(services.catalogue.sample),
+    )
+
+
+async def invoice_pdf(services: Services, invoice: Invoice, lang: str) -> bytes:
+    """The invoice as PDF/A-3 + Factur-X, rendered off the event loop."""
+    return await render_pdf(services.texts, await invoice_document(services, invoice, lang))
+
+
+async def credit_note_pdf(services: Services, note: CreditNote, lang: str) -> bytes:
+    """The credit note as PDF/A-3 + Factur-X (type code 381), rendered off the event loop."""
+    return await render_pdf(services.texts, await credit_note_document(services, note, lang))
+
+
+async def club_documents(services: Services, club_id: int, limit: int = 10) -> list[dict]:
+    """The club's invoices and credit notes, newest first, at most `limit`: dicts with kind
+    (invoice / credit_note), id, number, issued (date), amount (TTC cents), status (open, paid,
+    cancelled; "issued" for a credit note) and related (the credit note of a cancelled invoice,
+    the invoice a credit note cancels)."""
+    found = await invoice_rows.for_club(services.db, club_id, limit=limit)
+    notes = await invoice_rows.credit_notes_for_club(services.db, club_id, limit=limit)
+    note_of = {note.invoice_id: note for note in notes}
+    for invoice in found:
+        if invoice.status == "cancelled" and invoice.id not in note_of:
+            note = await invoice_rows.credit_note_of(services.db, invoice.id)
+            if note is not None:
+                note_of[invoice.id] = note
+    number_of = {invoice.id: invoice.number for invoice in found}
+    for note in notes:
+        if note.invoice_id not in number_of:
+            cancelled = await invoice_rows.get(services.db, note.invoice_id)
+            number_of[note.invoice_id] = cancelled.number
+    items = [
+        {
+            "kind": "invoice",
+            "id": invoice.id,
+            "number": invoice.number,
+            "issued": invoice.issued_on,
+            "issued_at": invoice.issued_at,
+            "amount": invoice.ttc_cents,
+            "status": invoice.status,
+            "related": note_of[invoice.id].number if invoice.id in note_of else None,
+        }
+        for invoice in found
+    ] + [
+        {
+            "kind": "credit_note",
+            "id": note.id,
+            "number": note.number,
+            "issued": note.issued_on,
+            "issued_at": note.issued_at,
+            "amount": note.ttc_cents,
+            "status": "issued",
+            "related": number_of[note.invoice_id],
+            "invoice_id": note.invoice_id,
+        }
+        for note in notes
+    ]
+
+    # A replacement issues the credit note and the new invoice in the same second: the note
+    # sorts right after the invoice it cancels and before any later invoice.
+    def order(item: dict) -> tuple:
+        if item["kind"] == "invoice":
+            return (item["issued_at"], item["id"], 0)
+        return (item["issued_at"], item["invoice_id"], 1)
+
+    items.sort(key=order, reverse=True)
+    return items[:limit]

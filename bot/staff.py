@@ -15,6 +15,7 @@ from telegram import Bot
 from bot import payments
 from bot.addresses import read_platform_address
 from bot.clubs import suggest_clubs
+from bot.invoices import club_documents
 from bot.payments import PaymentResult
 from bot.services import Services
 from storage import clubs as club_rows
@@ -97,7 +98,8 @@ async def find_club(services: Services, typed: str):
 
 
 async def club_view(services: Services, club) -> dict:
-    """/club: the record, its verified contacts, open invoices and live requests."""
+    """/club: the record, its verified contacts, open invoices, recent credit notes (number,
+    amount, the invoice each cancels) and live requests."""
     open_invoices = await invoice_rows.open_invoices(services.db, club.id)
     live = await escalation_rows.live_for_club(services.db, club.id)
     by_id = {club.id: club}
@@ -108,6 +110,11 @@ async def club_view(services: Services, club) -> dict:
         "invoices": [_invoice_line(i, by_id) for i in open_invoices[:LIST_LIMIT]],
         "escalations": [_escalation_line(e, by_id) for e in live[:LIST_LIMIT]],
         "lapsed": club.subscription_ends < services.clock.today(),
+        "credit_notes": [
+            item
+            for item in await club_documents(services, club.id, LIST_LIMIT)
+            if item["kind"] == "credit_note"
+        ],
     }
 
 

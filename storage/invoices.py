@@ -14,11 +14,13 @@ import aiosqlite
 from storage.db import Database
 
 NUMBER_PREFIX = "OF"
+CREDIT_NOTE_PREFIX = "AV"
 
 
-def format_number(year: int, seq: int) -> str:
-    """OF-2026-000123: six digits, more only past the millionth invoice of a year."""
-    return f"{NUMBER_PREFIX}-{year:04d}-{seq:06d}"
+def format_number(year: int, seq: int, prefix: str = NUMBER_PREFIX) -> str:
+    """OF-2026-000123 (AV-2026-000001 for a credit note): six digits, more only past the
+    millionth document of a year."""
+    return f"{prefix}-{year:04d}-{seq:06d}"
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,8 @@ class Invoice:
     cancelled_at: str | None
     replaced_by: int | None
     lines: tuple[Line, ...] = ()
+    seller: dict | None = None  # as invoiced; None on invoices issued before migration 008
+    due_on: dt.date | None = None
 
     @property
     def is_open(self) -> bool:
@@ -102,6 +106,44 @@ class Invoice:
             cancelled_at=row["cancelled_at"],
             replaced_by=row["replaced_by"],
             lines=lines,
+            seller=json.loads(row["seller_json"]) if row["seller_json"] else None,
+            due_on=day("due_on"),
+        )
+
+
+@dataclass(frozen=True)
+class CreditNote:
+    """Cancels one whole invoice: its lines and amounts (positive), `reason` replaced/cancelled."""
+
+    id: int
+    number: str
+    year: int
+    seq: int
+    invoice_id: int
+    club_id: int
+    reason: str
+    currency: str
+    ht_cents: int
+    vat_rate_bp: int
+    vat_cents: int
+    ttc_cents: int
+    vat_regime: str
+    buyer: dict
+    seller: dict
+    issued_at: str
+    issued_by: str
+
+    @property
+    def issued_on(self) -> dt.date:
+        return dt.date.fromisoformat(self.issued_at[:10])
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> CreditNote:
+        values = {
+            name: row[name] for name in cls.__dataclass_fields__ if name not in ("buyer", "seller")
+        }
+        return cls(
+            **values, buyer=json.loads(row["buyer_json"]), seller=json.loads(row["seller_json"])
         )
 
 
@@ -150,6 +192,20 @@ async def live_renewal(
         "SELECT * FROM invoices WHERE club_id = ? AND renews_end = ? AND kind = 'renewal'"
         " AND status != 'cancelled'",
         (club_id, renews_end.isoformat()),
+    )
+    return await _load(conn, row)
+
+
+async def paid_renewal_ending(
+    source: Database | aiosqlite.Connection, club_id: int, period_end: dt.date
+) -> Invoice | None:
+    """The paid renewal whose period ends on `period_end` (the one that set the club's end)."""
+    conn = _conn(source)
+    row = await _one(
+        conn,
+        "SELECT * FROM invoices WHERE club_id = ? AND period_end = ? AND kind = 'renewal'"
+        " AND status = 'paid' ORDER BY id DESC LIMIT 1",
+        (club_id, period_end.isoformat()),
     )
     return await _load(conn, row)
 
@@ -221,6 +277,8 @@ async def insert(
     issued_at: str,
     issued_by: str,
     lines: list[Line],
+    seller: dict | None = None,
+    due_on: dt.date | None = None,
 ) -> int:
     """Insert an open invoice and its lines; raises sqlite3.IntegrityError on a live duplicate."""
 
@@ -230,8 +288,9 @@ async def insert(
     cursor = await conn.execute(
         "INSERT INTO invoices (year, seq, number, club_id, kind, plan, resources, renews_end,"
         " period_start, period_end, currency, ht_cents, vat_rate_bp, vat_cents, ttc_cents,"
-        " vat_regime, buyer_json, payee_json, escalation_id, subject, issued_at, issued_by)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " vat_regime, buyer_json, payee_json, escalation_id, subject, issued_at, issued_by,"
+        " seller_json, due_on)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             year,
             seq,
@@ -255,6 +314,8 @@ async def insert(
             subject,
             issued_at,
             issued_by,
+            json.dumps(seller, ensure_ascii=False, sort_keys=True) if seller else None,
+            iso(due_on),
         ),
     )
     invoice_id = cursor.lastrowid
@@ -272,7 +333,8 @@ async def insert(
 async def cancel(
     conn: aiosqlite.Connection, invoice_id: int, at: str, replaced_by: int | None = None
 ) -> bool:
-    """Cancel an open invoice; False when it was not open any more (paid or cancelled)."""
+    """Cancel an open invoice; False when it was not open any more (paid or cancelled).
+    The schema refuses it unless its credit note was inserted first (`insert_credit_note`)."""
     cursor = await conn.execute(
         "UPDATE invoices SET status = 'cancelled', cancelled_at = ?, replaced_by = ?"
         " WHERE id = ? AND status = 'open'",
@@ -299,4 +361,87 @@ async def mark_paid(conn: aiosqlite.Connection, invoice_id: int, at: str) -> boo
 async def numbers_of_year(db: Database, year: int) -> list[int]:
     """Every sequence number used in `year`, in order (for gap checks)."""
     rows = await db.fetchall("SELECT seq FROM invoices WHERE year = ? ORDER BY seq", (year,))
+    return [row[0] for row in rows]
+
+
+# --- credit notes -----------------------------------------------------------------------------
+
+
+async def next_credit_note_number(conn: aiosqlite.Connection, year: int) -> int:
+    """Take the next credit-note sequence number of `year`, inside the caller's transaction."""
+    row = await _one(
+        conn,
+        "INSERT INTO credit_note_counters (year, last) VALUES (?, 1)"
+        " ON CONFLICT (year) DO UPDATE SET last = last + 1 RETURNING last",
+        (year,),
+    )
+    return row[0]
+
+
+async def insert_credit_note(
+    conn: aiosqlite.Connection,
+    invoice: Invoice,
+    *,
+    year: int,
+    seq: int,
+    reason: str,
+    seller: dict,
+    issued_at: str,
+    issued_by: str,
+) -> int:
+    """A credit note for the whole of `invoice` (still open: the schema checks it and the
+    amounts); raises sqlite3.IntegrityError when the invoice already has one."""
+    cursor = await conn.execute(
+        "INSERT INTO credit_notes (year, seq, number, invoice_id, club_id, reason, currency,"
+        " ht_cents, vat_rate_bp, vat_cents, ttc_cents, vat_regime, buyer_json, seller_json,"
+        " issued_at, issued_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            year,
+            seq,
+            format_number(year, seq, CREDIT_NOTE_PREFIX),
+            invoice.id,
+            invoice.club_id,
+            reason,
+            invoice.currency,
+            invoice.ht_cents,
+            invoice.vat_rate_bp,
+            invoice.vat_cents,
+            invoice.ttc_cents,
+            invoice.vat_regime,
+            json.dumps(invoice.buyer, ensure_ascii=False, sort_keys=True),
+            json.dumps(seller, ensure_ascii=False, sort_keys=True),
+            issued_at,
+            issued_by,
+        ),
+    )
+    return cursor.lastrowid
+
+
+async def get_credit_note(
+    source: Database | aiosqlite.Connection, credit_note_id: int
+) -> CreditNote | None:
+    row = await _one(_conn(source), "SELECT * FROM credit_notes WHERE id = ?", (credit_note_id,))
+    return CreditNote.from_row(row) if row else None
+
+
+async def credit_note_of(
+    source: Database | aiosqlite.Connection, invoice_id: int
+) -> CreditNote | None:
+    """The credit note that cancelled `invoice_id`, if any."""
+    row = await _one(
+        _conn(source), "SELECT * FROM credit_notes WHERE invoice_id = ?", (invoice_id,)
+    )
+    return CreditNote.from_row(row) if row else None
+
+
+async def credit_notes_for_club(db: Database, club_id: int, limit: int = 20) -> list[CreditNote]:
+    """The club's credit notes, newest first."""
+    rows = await db.fetchall(
+        "SELECT * FROM credit_notes WHERE club_id = ? ORDER BY id DESC LIMIT ?", (club_id, limit)
+    )
+    return [CreditNote.from_row(row) for row in rows]
+
+
+async def credit_note_numbers_of_year(db: Database, year: int) -> list[int]:
+    rows = await db.fetchall("SELECT seq FROM credit_notes WHERE year = ? ORDER BY seq", (year,))
     return [row[0] for row in rows]

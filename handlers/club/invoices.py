@@ -1,10 +1,9 @@
-"""My invoices (SPEC §3.3): the club's invoices with their status; one tapped comes as a document.
-
-The document is HTML rendered from `messages/<lang>/invoice/document.j2`, with pay buttons when open."""
+"""My invoices (SPEC §3.3): the club's invoices and credit notes; one tapped comes as a PDF/A-3
+with its Factur-X XML (`OF-2026-000123.pdf`), with pay buttons when the invoice is open."""
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import InputFile, Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler
 
@@ -20,9 +19,9 @@ LISTED = 10
 
 
 async def list_invoices(update: Update, context: BotContext) -> str:
-    """`menu:invoices`: number, date, amount, status; a button per invoice."""
+    """`menu:invoices`: number, date, amount, status of invoices and credit notes; a button each."""
     club = await verified_club(update, context)
-    items = await invoice_rows.for_club(context.services.db, club.id, limit=LISTED) if club else []
+    items = await invoices.club_documents(context.services, club.id, LISTED) if club else []
     if not items:
         await reply(update, context, "invoice/none")
         return await menu.show_menu(update, context)
@@ -30,8 +29,13 @@ async def list_invoices(update: Update, context: BotContext) -> str:
         [
             (
                 "invoice_item",
-                f"invoice:{item.id}",
-                {"number": item.number, "amount": item.ttc_cents, "status": item.status},
+                f"{'creditnote' if item['kind'] == 'credit_note' else 'invoice'}:{item['id']}",
+                {
+                    "number": item["number"],
+                    "amount": item["amount"],
+                    "status": item["status"],
+                    "kind": item["kind"],
+                },
             )
         ]
         for item in items
@@ -42,22 +46,14 @@ async def list_invoices(update: Update, context: BotContext) -> str:
         context,
         "invoice/list",
         buttons=buttons,
-        items=[
-            {
-                "number": item.number,
-                "issued": item.issued_on,
-                "amount": item.ttc_cents,
-                "status": item.status,
-            }
-            for item in items
-        ],
-        open_count=sum(1 for item in items if item.is_open),
+        items=items,
+        open_count=sum(1 for item in items if item["status"] == "open"),
     )
     return MENU
 
 
 async def send_invoice(update: Update, context: BotContext) -> None:
-    """`invoice:<id>`: the invoice as an HTML document; pay buttons when it is open."""
+    """`invoice:<id>`: the invoice as a PDF; pay buttons when it is open."""
     services = context.services
     found = await invoice_rows.get(services.db, int(update.callback_query.data.split(":")[1]))
     invoice = await own_invoice(update, context, found)
@@ -78,23 +74,62 @@ async def send_invoice(update: Update, context: BotContext) -> None:
                 ],
             ],
         )
+    doc = await invoices.invoice_document(services, invoice, lang)
+    pdf = await invoices.render_pdf(services.texts, doc)
     await context.bot.send_document(
         update.effective_chat.id,
-        document=invoices.render_document(services, invoice, lang),
-        filename=f"{invoice.number}.html",
+        document=InputFile(pdf, filename=doc.filename),
         caption=services.texts.render(
             lang,
             "invoice/caption",
-            number=invoice.number,
-            amount=invoice.ttc_cents,
-            status=invoice.status,
+            kind=doc.kind,
+            number=doc.number,
+            amount=doc.ttc_cents,
+            status=doc.status,
+            paid_on=doc.paid.paid_on if doc.paid else None,
+            due_on=doc.due_on,
+            related=doc.related_number,
         ),
         parse_mode=ParseMode.HTML,
         reply_markup=markup,
     )
 
 
-ANYWHERE = [CallbackQueryHandler(send_invoice, pattern=r"^invoice:\d+$")]
+async def send_credit_note(update: Update, context: BotContext) -> None:
+    """`creditnote:<id>`: the credit note as a PDF (to the club's verified contacts only)."""
+    services = context.services
+    note = await invoice_rows.get_credit_note(
+        services.db, int(update.callback_query.data.split(":")[1])
+    )
+    cancelled = await invoice_rows.get(services.db, note.invoice_id) if note else None
+    if await own_invoice(update, context, cancelled) is None:
+        return
+    await settle_button(update, context)
+    lang = lang_of(update, context)
+    doc = await invoices.credit_note_document(services, note, lang)
+    pdf = await invoices.render_pdf(services.texts, doc)
+    await context.bot.send_document(
+        update.effective_chat.id,
+        document=InputFile(pdf, filename=doc.filename),
+        caption=services.texts.render(
+            lang,
+            "invoice/caption",
+            kind=doc.kind,
+            number=doc.number,
+            amount=doc.ttc_cents,
+            status=doc.status,
+            paid_on=None,
+            due_on=doc.due_on,
+            related=doc.related_number,
+        ),
+        parse_mode=ParseMode.HTML,
+    )
+
+
+ANYWHERE = [
+    CallbackQueryHandler(send_invoice, pattern=r"^invoice:\d+$"),
+    CallbackQueryHandler(send_credit_note, pattern=r"^creditnote:\d+$"),
+]
 
 STATES = {
     MENU: [CallbackQueryHandler(list_invoices, pattern=r"^menu:invoices$")],

@@ -59,6 +59,7 @@ async def ask_count(update: Update, context: BotContext, club: Club) -> str:
     maximum = services.catalogue.max_resources
     minimum = minimum_resources(services.catalogue, draft["plan"], club.active_resources)
     live = await invoice_rows.live_renewal(services.db, club.id, club.subscription_ends)
+    ahead = await invoices.paid_ahead(services, club)
     buttons = [[("count_min", f"renew:count:{minimum}", {"count": minimum})]]
     more = [minimum + step for step in STEPS_ABOVE_MINIMUM if minimum + step <= maximum]
     if more:
@@ -79,6 +80,9 @@ async def ask_count(update: Update, context: BotContext, club: Club) -> str:
         active=club.active_resources,
         minimum=minimum,
         open_number=live.number if live is not None and live.is_open else None,
+        paid_number=ahead.invoice.number if ahead else None,
+        next_start=ahead.next_start if ahead else None,
+        next_end=ahead.next_end if ahead else None,
     )
     return RENEW_COUNT
 
@@ -335,15 +339,25 @@ async def on_replace(update: Update, context: BotContext) -> str:
 async def _issue(update: Update, context: BotContext, club: Club, replace: int | None) -> str:
     services = context.services
     draft = context.user_data[DRAFT]
+    actor = f"chat:{update.effective_chat.id}"
     try:
-        issued = await invoices.issue_renewal(
-            services,
-            club_id=club.id,
-            plan_id=draft["plan"],
-            resources=draft["count"],
-            actor=f"chat:{update.effective_chat.id}",
-            replace=replace,
-        )
+        if replace is None:
+            issued = await invoices.issue_renewal(
+                services,
+                club_id=club.id,
+                plan_id=draft["plan"],
+                resources=draft["count"],
+                actor=actor,
+            )
+        else:
+            issued = await invoices.replace_renewal(
+                services,
+                club_id=club.id,
+                invoice_id=replace,
+                plan_id=draft["plan"],
+                resources=draft["count"],
+                actor=actor,
+            )
     except QuoteError as error:
         return await _refuse_count(update, context, club, error)
     except InvoiceError as error:

@@ -57,6 +57,7 @@ async def club_command(update: Update, context: BotContext) -> None:
         invoices=view["invoices"],
         escalations=view["escalations"],
         lapsed=view["lapsed"],
+        credit_notes=view["credit_notes"],
     )
     await _answer(update, context, text)
 

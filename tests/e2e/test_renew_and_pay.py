@@ -12,7 +12,10 @@ import httpx
 import pytest
 
 from bot.catalogue import new_period
+from bot.documents import embedded_xml
+from bot.texts import format_date
 from tests.conftest import CLUB_USER_2, CLUB_USER_FR, STAFF_CHAT, Chat, sample_club, verify
+from tests.unit.test_invoice_documents import pdf_text
 
 MERMOZ = sample_club("mermoz")  # business, 4 activated resources, France
 NUMBER = re.compile(r"OF-\d{4}-\d{6}")
@@ -296,12 +299,34 @@ async def test_my_invoices_lists_them_and_sends_the_document(chat, smtp, bot, te
     assert number in replies[-1]["text"] and "à payer" in replies[-1]["text"]
     replies = await chat.press(number)
     document = replies[-1]
-    assert document["document"]["file_name"] == f"{number}.html"
-    assert number in document["caption"]
-    html = telegram.document_bytes(document).decode()
-    assert f"Facture {number}" in html and "720,00" in html and "Aaéroclub" not in html
-    assert MERMOZ["name"] in html and "FR76 3000 6000" in html
+    assert document["document"]["file_name"] == f"{number}.pdf"
+    assert number in document["caption"] and "à payer avant le" in document["caption"]
+    pdf = telegram.document_bytes(document)
+    assert pdf.startswith(b"%PDF-")
+    text = " ".join(pdf_text(pdf).split())
+    assert f"Facture n° {number}" in text and "720,00" in text and "Aaéroclub" not in text
+    assert MERMOZ["name"] in text and "FR76 3000 6000" in text
+    xml = embedded_xml(pdf).decode()
+    assert f"<ram:ID>{number}</ram:ID>" in xml and "<ram:GrandTotalAmount>720.00<" in xml
     assert any("Carte" in label for label in chat.buttons(document))
+
+
+async def test_a_replaced_invoice_shows_its_credit_note_in_my_invoices(chat, smtp, bot, telegram):
+    await verify(chat, smtp)
+    first = await to_invoice(chat)
+    await chat.say("/menu")
+    await chat.press("Renouveler")
+    await chat.say("6")
+    await chat.press("Confirmer")
+    await chat.press("Remplacer")
+    await chat.say("/menu")
+    listing = (await chat.press("Mes factures"))[-1]
+    assert "Avoir AV-2026-000001" in listing["text"] and f"annule {first}" in listing["text"]
+    document = (await chat.press("AV-2026-000001"))[-1]
+    assert document["document"]["file_name"] == "AV-2026-000001.pdf"
+    assert f"annule la facture {first}" in document["caption"]
+    xml = embedded_xml(telegram.document_bytes(document)).decode()
+    assert "<ram:TypeCode>381</ram:TypeCode>" in xml and first in xml
 
 
 # --- paying -----------------------------------------------------------------------------------
@@ -339,6 +364,12 @@ async def test_pay_by_card_with_the_test_card_moves_the_subscription_on(
     assert invoice["status"] == "paid"
     payment = await bot.services.db.fetchone("SELECT * FROM payments")
     assert payment["method"] == "card" and payment["amount_cents"] == 72000
+    # Right after it, "Renew" says the subscription already runs to its new end.
+    await chat.say("/menu")
+    replies = await chat.press("Renouveler")
+    text = replies[-1]["text"]
+    assert "Déjà renouvelé" in text and number in text
+    assert f"jusqu’au {format_date(end, 'fr')}" in text
 
 
 async def test_a_declined_card_leaves_the_invoice_open_and_the_link_usable(chat, smtp, bot, stripe):
