@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+import aiohttp
 import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Message
 from telegram.constants import ParseMode
@@ -105,12 +106,23 @@ async def to_staff(services: Services, bot: Bot | None, text: str, markup=None) 
 
 def surely_not_delivered(exc: NetworkError) -> bool:
     """True when Telegram cannot have carried the request out: it answered with an error (no
-    transport exception behind it), or the connection was never made. A read timeout or a
-    dropped connection leaves it unknown."""
+    transport exception behind it), or the connection was never made — refused, TLS failed, or
+    no connection within the connect/pool timeout. A read timeout, a reset or a dropped
+    connection after the request went out leaves it unknown.
+
+    Matches the transport in use (bot/telegram_http.py: aiohttp, whose errors it wraps with
+    `raise … from err`) and PTB's httpx default (`ofbot` tools built on PTB's own request)."""
     origin = exc.__cause__ or exc.__context__
     if origin is None:
         return True
-    return isinstance(origin, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return isinstance(
+        origin,
+        aiohttp.ClientConnectorError
+        | aiohttp.ConnectionTimeoutError
+        | httpx.ConnectError
+        | httpx.ConnectTimeout
+        | httpx.PoolTimeout,
+    )
 
 
 def _seconds(value: int | float | dt.timedelta) -> float:
