@@ -11,6 +11,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 import handlers
 from bot.context import BotContext
 from bot.services import Services
+from bot.staff_group import follow_migration
 from bot.telegram_http import AiohttpRequest
 from bot.updates import OfbotApplication, OfbotBot, PerChatUpdateProcessor, UpdateLedger
 from storage.persistence import SQLitePersistence
@@ -52,5 +53,10 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
         builder = builder.updater(None)
     app = builder.build()
     app.bot_data["services"] = services
+
+    async def chat_migrated(old_chat_id: int, new_chat_id: int) -> None:
+        await follow_migration(services, old_chat_id, new_chat_id)
+
+    bot.follow_migrations(chat_migrated)
     handlers.register(app)
     return app

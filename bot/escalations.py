@@ -6,12 +6,15 @@ Telegram; `post_card`, `refresh_card` and `tell_club` are the Telegram side, giv
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup
-from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot import invoices, notify
 from bot.addresses import normalize_email, same_email
@@ -368,6 +371,11 @@ def card_buttons(services: Services, escalation: Escalation) -> InlineKeyboardMa
     return notify.keyboard(services, STAFF_LANG, [row])
 
 
+def _digest(text: str, markup: InlineKeyboardMarkup | None) -> str:
+    shown = json.dumps([text, markup.to_dict() if markup else None], sort_keys=True)
+    return hashlib.sha256(shown.encode()).hexdigest()[:32]
+
+
 async def post_card(services: Services, bot: Bot, escalation: Escalation) -> int | None:
     """Send the card to the staff group and remember where it is; a staff reply to the card
     reaches the club chat that asked."""
@@ -375,10 +383,14 @@ async def post_card(services: Services, bot: Bot, escalation: Escalation) -> int
     if not staff_chat:
         log.warning("escalation %s: no staff group configured (OFBOT_STAFF_CHAT_ID)", escalation.id)
         return None
-    message = await notify.send(
-        bot, staff_chat, await card_text(services, escalation), card_buttons(services, escalation)
+    text = await card_text(services, escalation)
+    markup = card_buttons(services, escalation)
+    message = await notify.send(bot, staff_chat, text, markup)
+    # The chat the card landed in: the staff group's new id if Telegram had just migrated it.
+    staff_chat = message.chat_id
+    await rows.set_card(
+        services.db, escalation.id, staff_chat, message.message_id, _digest(text, markup)
     )
-    await rows.set_card(services.db, escalation.id, staff_chat, message.message_id)
     if escalation.chat_id is not None:
         await relay_rows.add_pair(
             services.db,
@@ -393,17 +405,43 @@ async def post_card(services: Services, bot: Bot, escalation: Escalation) -> int
 
 
 async def refresh_card(services: Services, bot: Bot, escalation_id: int) -> None:
-    """Edit the card in place to show the request as it is now."""
+    """Edit the card in place to show the request as it is now.
+
+    Nothing is sent when the card already shows it (Telegram refuses an edit that changes
+    nothing: "message is not modified"). A card Telegram cannot find any more (the staff group
+    was upgraded to a supergroup: its messages stay in the old chat) is posted again."""
     escalation = await rows.get(services.db, escalation_id)
     if escalation is None or escalation.card_message_id is None:
         return
-    await notify.edit(
-        bot,
-        escalation.card_chat_id,
-        escalation.card_message_id,
-        await card_text(services, escalation),
-        card_buttons(services, escalation),
-    )
+    text = await card_text(services, escalation)
+    markup = card_buttons(services, escalation)
+    digest = _digest(text, markup)
+    if await rows.card_digest(services.db, escalation_id) == digest:
+        return
+    try:
+        await bot.edit_message_text(
+            text,
+            chat_id=escalation.card_chat_id,
+            message_id=escalation.card_message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+        )
+    except ChatMigrated:
+        if escalation.live:  # the card stayed in the old group: the staff work in the new one
+            log.warning("escalation %s: staff group migrated, card posted again", escalation_id)
+            await post_card(services, bot, escalation)
+        return
+    except BadRequest as exc:
+        if "not modified" in exc.message.lower():
+            await rows.set_card_digest(services.db, escalation_id, digest)
+            return
+        if "not found" in exc.message.lower() and escalation.live:
+            log.warning("escalation %s: card not found (%s), posted again", escalation_id, exc)
+            await post_card(services, bot, escalation)
+            return
+        log.warning("escalation %s: card not refreshed (%s)", escalation_id, exc)
+        return
+    await rows.set_card_digest(services.db, escalation_id, digest)
 
 
 async def club_language(services: Services, escalation: Escalation) -> str:

@@ -41,8 +41,12 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
             return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
         try:
             data = json.loads(await request.body())
+            # An Update is a JSON object with an integer update_id (Bot API, Update); anything
+            # else (an array, a number) is a bad request, not a crash.
+            if not isinstance(data, dict) or type(data.get("update_id")) is not int:
+                raise ValueError("not an Update object")
             update = Update.de_json(data, app.bot)
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, AttributeError):
             return JSONResponse({"ok": False, "error": "bad update"}, status_code=400)
         if update is None:
             return JSONResponse({"ok": False, "error": "bad update"}, status_code=400)

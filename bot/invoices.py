@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from bot.catalogue import Quote, QuoteError, new_period, quote_renewal
 from bot.documents import Document, DocumentLine, PaidBy, render_pdf
 from bot.services import Services
+from bot.telegram_limits import read_id
 from storage import audit
 from storage import clubs as club_rows
 from storage import invoices as invoice_rows
@@ -394,8 +395,9 @@ async def find_invoice(services: Services, ref: int | str) -> Invoice | None:
     if isinstance(ref, int):
         return await invoice_rows.get(services.db, ref)
     text = ref.strip().upper()
-    if text.isdigit():
-        return await invoice_rows.get(services.db, int(text))
+    if text.isdigit():  # an id; one no database row can have (over 2**63 - 1) finds nothing
+        invoice_id = read_id(text)
+        return await invoice_rows.get(services.db, invoice_id) if invoice_id else None
     return await invoice_rows.get_by_number(services.db, text)
 
 

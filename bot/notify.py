@@ -27,6 +27,7 @@ from telegram.error import (
 )
 
 from bot.services import Services
+from bot.telegram_limits import checked_callback_data
 from storage import contacts
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ def keyboard(
             if data.startswith("url:"):
                 buttons.append(InlineKeyboardButton(label, url=data[4:]))
             else:
-                buttons.append(InlineKeyboardButton(label, callback_data=data))
+                buttons.append(
+                    InlineKeyboardButton(label, callback_data=checked_callback_data(data))
+                )
         built.append(buttons)
     return InlineKeyboardMarkup(built)
 

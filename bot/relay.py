@@ -8,11 +8,12 @@ import logging
 from dataclasses import dataclass
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
-from telegram.constants import MessageLimit, ParseMode
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
 from bot import notify
 from bot.services import Services
+from bot.telegram_limits import fits_caption, fits_text, split_html
 from storage import audit
 from storage import clubs as club_rows
 from storage import escalations as escalation_rows
@@ -22,7 +23,6 @@ from storage.relay import RelayTarget, Talk
 log = logging.getLogger(__name__)
 
 STAFF_LANG = "fr"
-HEADER_ROOM = 300  # characters kept for the "club · person" line above a relayed text
 
 
 @dataclass(frozen=True)
@@ -130,10 +130,21 @@ def is_relayable(message: Message) -> bool:
     return bool(message.text or message.photo or message.document)
 
 
-async def relay_to_staff(services: Services, bot: Bot, talk: Talk, message: Message) -> int:
+async def relay_to_staff(
+    services: Services, bot: Bot, talk: Talk, message: Message, *, edited: bool = False
+) -> int | None:
     """Copy a club message (text, photo, document) into the staff group, the club named on it;
-    returns the staff-side message id. Replies to a staff answer stay threaded under it."""
+    returns the staff-side message id. Replies to a staff answer stay threaded under it.
+
+    `edited`: the club edited a message relayed before (Telegram's `edited_message`); the new
+    version goes once, marked as a correction, as a reply to the copy staff already have. An
+    edit of a message that was never relayed is not passed on (None)."""
     staff_chat = _staff_chat(services)
+    original = None
+    if edited:
+        original = await rows.staff_message_for(services.db, message.chat_id, message.message_id)
+        if original is None:
+            return None
     club = await club_rows.get(services.db, talk.club_id) if talk.club_id else None
     user = message.from_user
     header = services.texts.render(
@@ -144,16 +155,17 @@ async def relay_to_staff(services: Services, bot: Bot, talk: Talk, message: Mess
         subdomain=club.subdomain if club else "?",
         verified=talk.verified,
         user=user.full_name if user else "?",
+        edited=edited,
     )
-    thread = None
-    if message.reply_to_message is not None:
+    thread = original
+    if thread is None and message.reply_to_message is not None:
         thread = await rows.staff_message_for(
             services.db, message.chat_id, message.reply_to_message.message_id
         )
     reply_to = ReplyParameters(thread, allow_sending_without_reply=True) if thread else None
     sent_ids: list[int] = []
     if message.text:
-        if len(message.text) + HEADER_ROOM <= MessageLimit.MAX_TEXT_LENGTH:
+        if fits_text(f"{header}\n\n{message.text_html}"):
             sent = await bot.send_message(
                 staff_chat,
                 f"{header}\n\n{message.text_html}",
@@ -166,11 +178,11 @@ async def relay_to_staff(services: Services, bot: Bot, talk: Talk, message: Mess
             sent = await bot.send_message(
                 staff_chat, header, parse_mode=ParseMode.HTML, reply_parameters=reply_to
             )
-            copied = await bot.copy_message(staff_chat, message.chat_id, message.message_id)
+            copied = await _copy_within_limits(bot, staff_chat, message)
             sent_ids += [sent.message_id, copied.message_id]
     else:
         caption = message.caption_html or ""
-        if len(message.caption or "") + HEADER_ROOM <= MessageLimit.CAPTION_LENGTH:
+        if fits_caption(f"{header}\n\n{caption}"):
             copied = await bot.copy_message(
                 staff_chat,
                 message.chat_id,
@@ -184,7 +196,7 @@ async def relay_to_staff(services: Services, bot: Bot, talk: Talk, message: Mess
             sent = await bot.send_message(
                 staff_chat, header, parse_mode=ParseMode.HTML, reply_parameters=reply_to
             )
-            copied = await bot.copy_message(staff_chat, message.chat_id, message.message_id)
+            copied = await _copy_within_limits(bot, staff_chat, message)
             sent_ids += [sent.message_id, copied.message_id]
     for staff_message_id in sent_ids:
         await rows.add_pair(
@@ -197,6 +209,38 @@ async def relay_to_staff(services: Services, bot: Bot, talk: Talk, message: Mess
             talk_id=talk.id,
         )
     return sent_ids[-1]
+
+
+async def _copy_within_limits(
+    bot: Bot,
+    chat_id: int,
+    message: Message,
+    reply_markup: InlineKeyboardMarkup | None = None,
+    reply_parameters: ReplyParameters | None = None,
+) -> Message:
+    """copyMessage, which Telegram re-checks against the bot's caption limit (1024): a caption
+    longer than that (Telegram Premium allows more) goes as a text message after the copy."""
+    caption = message.caption_html or ""
+    if message.text or fits_caption(caption):
+        return await bot.copy_message(
+            chat_id,
+            message.chat_id,
+            message.message_id,
+            reply_markup=reply_markup,
+            reply_parameters=reply_parameters,
+        )
+    copied = await bot.copy_message(
+        chat_id, message.chat_id, message.message_id, caption="", reply_parameters=reply_parameters
+    )
+    for piece in split_html(caption):
+        last = await bot.send_message(
+            chat_id,
+            piece,
+            parse_mode=ParseMode.HTML,
+            reply_parameters=ReplyParameters(copied.message_id, allow_sending_without_reply=True),
+            reply_markup=reply_markup,
+        )
+    return last
 
 
 async def target_of(services: Services, chat_id: int, message_id: int) -> RelayTarget | None:
@@ -216,12 +260,12 @@ async def relay_to_club(
         else None
     )
     try:
-        copied = await bot.copy_message(
+        copied = await _copy_within_limits(
+            bot,
             target.club_chat_id,
-            message.chat_id,
-            message.message_id,
-            reply_parameters=reply_to,
+            message,
             reply_markup=reply_button(services, lang),
+            reply_parameters=reply_to,
         )
     except (Forbidden, BadRequest) as exc:
         log.warning("staff reply not delivered to a club chat: %s", exc)
@@ -237,6 +281,48 @@ async def relay_to_club(
         escalation_id=target.escalation_id,
     )
     return copied.message_id
+
+
+async def relay_edit_to_club(services: Services, bot: Bot, message: Message) -> int | None:
+    """A staff member edited an answer already copied to a club chat: the new version goes once,
+    marked as a correction, as a reply to the copy the club has. None when the message was never
+    copied to a club (staff talking among themselves) or the chat cannot be reached."""
+    target = await rows.target_of(services.db, message.chat_id, message.message_id)
+    if target is None or target.kind != "staff" or target.club_message_id is None:
+        return None
+    lang = await _club_lang(services, target)
+    marker = services.texts.render(lang, "talk/staff_correction")
+    reply_to = ReplyParameters(target.club_message_id, allow_sending_without_reply=True)
+    markup = reply_button(services, lang)
+    try:
+        if message.text and fits_text(f"{marker}\n\n{message.text_html}"):
+            sent = await bot.send_message(
+                target.club_chat_id,
+                f"{marker}\n\n{message.text_html}",
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply_to,
+                reply_markup=markup,
+                disable_web_page_preview=True,
+            )
+        elif not message.text and fits_caption(f"{marker}\n\n{message.caption_html or ''}"):
+            sent = await bot.copy_message(
+                target.club_chat_id,
+                message.chat_id,
+                message.message_id,
+                caption=f"{marker}\n\n{message.caption_html or ''}".strip(),
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply_to,
+                reply_markup=markup,
+            )
+        else:  # too long to carry the marker: the marker, then the message as it is now
+            await bot.send_message(
+                target.club_chat_id, marker, parse_mode=ParseMode.HTML, reply_parameters=reply_to
+            )
+            sent = await _copy_within_limits(bot, target.club_chat_id, message, reply_markup=markup)
+    except (Forbidden, BadRequest) as exc:
+        log.warning("staff correction not delivered to a club chat: %s", exc)
+        return None
+    return sent.message_id
 
 
 async def _club_lang(services: Services, target: RelayTarget) -> str:

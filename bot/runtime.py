@@ -20,6 +20,7 @@ from bot.mail import Mailer
 from bot.sandbox.serve import RunningServer, start_server
 from bot.services import Services
 from bot.settings import Settings
+from bot.staff_group import apply_stored_migrations
 from bot.texts import Texts
 from handlers import jobs
 from storage.db import Database, open_database
@@ -90,6 +91,17 @@ def schedule_jobs(app: Application) -> None:
             )
 
 
+def log_privacy_mode(me) -> None:
+    """One line saying what the bot sees in groups (getMe's can_read_all_group_messages)."""
+    if me.can_read_all_group_messages:
+        log.info("privacy mode off: the bot sees every message in its groups")
+    else:
+        log.info(
+            "privacy mode on: in groups the bot sees only commands, replies to its own messages "
+            "and mentions; staff answer clubs and give refusal reasons by replying to the bot"
+        )
+
+
 def load_catalogue(settings: Settings):
     from bot.catalogue import load_catalogue as load
 
@@ -125,9 +137,11 @@ class Runtime:
         )
         if s.stripe_secret_key:
             services.stripe, services.extra["stripe_http"] = payments.make_stripe_client(s)
+        await apply_stored_migrations(services)
         self.app = build_application(services, polling=not self.webhook)
         await self.app.initialize()
         services.bot_username = self.app.bot.username
+        log_privacy_mode(self.app.bot.bot)
         await self.app.start()
         self.http = await start_server(build_http_app(self.app), s.http_host, s.http_port)
         log.info("HTTP server on %s", self.http.url)

@@ -1,10 +1,13 @@
 """Renders every user-facing text from `messages/<lang>/<name>.j2` (Jinja2, HTML-escaped values).
 
-Code passes named values only; `button/…` templates are button labels, `mail/…` are plain text."""
+Code passes named values only. `button/…` (button labels), `commands/…` (command descriptions) and
+`mail/…` are plain text: Telegram shows a label exactly as sent, with no HTML parsing."""
 
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
 from pathlib import Path
 
 import jinja2
@@ -44,9 +47,23 @@ def format_date(value: dt.date | str, lang: str) -> str:
     return f"{'1er' if day.day == 1 else day.day} {month} {day.year}"
 
 
+# Template folders whose text Telegram (or a mail reader) shows as is, never parsed as HTML.
+PLAIN_TEXT_AREAS = frozenset({"mail", "button", "commands"})
+_TAG = re.compile(r"<[^<>]*>")
+
+
 def _is_plain_text(name: str | None) -> bool:
     parts = (name or "").split("/")
-    return len(parts) > 2 and parts[1] == "mail"
+    return len(parts) > 2 and parts[1] in PLAIN_TEXT_AREAS
+
+
+def html_to_plain(markup: str) -> str:
+    """The text a person sees for Telegram HTML `markup`: tags dropped, entities decoded.
+
+    For texts Telegram never parses (callback query notices, alerts): `Air &amp; Passion` must
+    read `Air & Passion`. Values rendered into the markup were escaped, so a `<` typed by a
+    person is `&lt;` here and survives as `<`."""
+    return html.unescape(_TAG.sub("", markup))
 
 
 class Texts:
@@ -74,6 +91,11 @@ class Texts:
             lang = DEFAULT_LANGUAGE
         template = self.env.get_template(f"{lang}/{template_name}.j2")
         return template.render(lang=lang, **values).strip()
+
+    def render_plain(self, lang: str, template_name: str, /, **values: object) -> str:
+        """A message template as plain text (for callback query notices, which Telegram shows
+        without parsing HTML)."""
+        return html_to_plain(self.render(lang, template_name, **values))
 
     def names(self, lang: str) -> set[str]:
         base = self.root / lang

@@ -14,6 +14,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 
+from bot.telegram_send import ChatMigration, TelegramSendPath
+
 log = logging.getLogger(__name__)
 
 # chat_data key: the ids of the chat's last updates handled (saved with the chat's state).
@@ -133,8 +135,9 @@ class UpdateLedger:
                 return
 
 
-class OfbotBot(ExtBot):
-    """ExtBot whose getUpdates confirms only the updates the ledger has settled.
+class OfbotBot(TelegramSendPath, ExtBot):
+    """ExtBot whose getUpdates confirms only the updates the ledger has settled, and whose every
+    request keeps to Telegram's limits and follows migrated groups (bot/telegram_send.py).
 
     While an update is in hand, Telegram answers every getUpdates at once, that update included:
     the next poll waits for one to be settled (at most HOLD_WAIT, so new updates still come in),
@@ -146,6 +149,11 @@ class OfbotBot(ExtBot):
         super().__init__(*args, **kwargs)
         with self._unfrozen():
             self.ledger = ledger
+
+    def follow_migrations(self, callback: ChatMigration) -> None:
+        """`callback(old_chat_id, new_chat_id)` when Telegram answers that a group migrated."""
+        with self._unfrozen():
+            self.on_chat_migrated = callback
 
     async def get_updates(self, offset: int | None = None, *args: Any, **kwargs: Any):
         ledger = self.ledger

@@ -1,4 +1,5 @@
-"""Small helpers every handler shares: the user's language, rendering, keyboards, replies.
+"""Small helpers every handler shares: the user's language, rendering, keyboards, replies, and
+the rules of buttons (callback data, which message a press belongs to, answering a press).
 
 They keep handlers to "read the update, call a service, render, choose the next state"."""
 
@@ -6,19 +7,38 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
+import logging
 from collections import deque
 from collections.abc import Sequence
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
-from telegram.constants import ParseMode
+from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 
 from bot.context import BotContext
+from bot.telegram_limits import callback_data, checked_callback_data, read_id
 from bot.texts import LANGUAGES, pick_language
+
+log = logging.getLogger(__name__)
+
+__all__ = ["callback_data", "read_id"]  # built and read here by handlers
 
 # (label template, callback data) or (label template, callback data, template values);
 # a callback data starting with "url:" makes a URL button instead.
 Button = tuple[str, str] | tuple[str, str, dict]
+
+# user_data: the state a club button acts on (the club, and what is being typed or chosen), and
+# for each recent message with buttons, that state as the message showed it.
+SHOWN = "shown_keyboards"
+SHOWN_KEPT = 24
+# chat_data: messages whose keyboard the bot removed (so it never asks Telegram to remove it twice,
+# which Telegram refuses with "message is not modified").
+MARKUP_REMOVED = "markup_removed"
+MARKUP_REMOVED_KEPT = 32
+# Buttons that carry everything they act on in their data (an invoice id, a language) or that
+# only leave the step: they work under any message, old or new.
+SELF_CONTAINED = ("lang:", "forget:", "pay:", "invoice:", "renew:start", "talk:reply", "back")
 
 
 def lang_of(update: object, context: BotContext) -> str:
@@ -37,6 +57,8 @@ def text(update: object, context: BotContext, template_name: str, /, **values: o
 def keyboard(
     lang: str, context: BotContext, rows: Sequence[Sequence[Button]]
 ) -> InlineKeyboardMarkup:
+    """Labels from `button/…` templates (plain text: Telegram shows labels as sent), callback
+    data checked against Telegram's limit."""
     texts = context.services.texts
     built = []
     for row in rows:
@@ -48,9 +70,46 @@ def keyboard(
             if data.startswith("url:"):
                 buttons.append(InlineKeyboardButton(label, url=data[4:]))
             else:
-                buttons.append(InlineKeyboardButton(label, callback_data=data))
+                buttons.append(
+                    InlineKeyboardButton(label, callback_data=checked_callback_data(data))
+                )
         built.append(buttons)
     return InlineKeyboardMarkup(built)
+
+
+def shown_state(context: BotContext) -> dict:
+    """What a club button acts on: the chat's club and whatever is being typed or chosen
+    (user_data keys `club_id`, `pending…`, `draft…`, the ones /cancel drops)."""
+    # A copy: drafts are dicts changed in place, and the remembered state must not follow them.
+    return copy.deepcopy(
+        {
+            key: value
+            for key, value in context.user_data.items()
+            if key == "club_id" or key.startswith(("pending", "draft"))
+        }
+    )
+
+
+def _remember_shown(update: Update, context: BotContext, message: Message) -> None:
+    if update.effective_chat is None or update.effective_chat.type != ChatType.PRIVATE:
+        return
+    shown = context.user_data.setdefault(SHOWN, {})
+    shown[str(message.message_id)] = shown_state(context)
+    for old in sorted(shown, key=int)[:-SHOWN_KEPT]:
+        del shown[old]
+
+
+def button_is_current(update: Update, context: BotContext) -> bool:
+    """True when the pressed button's message showed the state the chat is in now (or the
+    button carries all it acts on). A quote left on screen, then a second quote: "confirm"
+    under the first must not issue the second."""
+    query = update.callback_query
+    if (query.data or "").startswith(SELF_CONTAINED):
+        return True
+    if query.message is None:
+        return False
+    shown = (context.user_data.get(SHOWN) or {}).get(str(query.message.message_id))
+    return shown is not None and shown == shown_state(context)
 
 
 async def reply(
@@ -62,7 +121,8 @@ async def reply(
     **values: object,
 ) -> Message:
     """Answer in the chat the update came from. A pressed button is acknowledged and its keyboard
-    removed, so the history reads well and old buttons cannot be pressed twice."""
+    removed, so the history reads well and old buttons cannot be pressed twice. A message with
+    buttons remembers the state it showed (see `button_is_current`)."""
     lang = lang_of(update, context)
     markup = keyboard(lang, context, buttons) if buttons else None
     sending = context.bot.send_message(
@@ -73,27 +133,51 @@ async def reply(
         disable_web_page_preview=True,
     )
     if not update.callback_query:
-        return await sending
-    # Settling the pressed button and sending the answer do not depend on each other: one round
-    # trip to Telegram instead of three in a row.
-    _, message = await asyncio.gather(settle_button(update, context), sending)
+        message = await sending
+    else:
+        # Settling the pressed button and sending the answer do not depend on each other: one
+        # round trip to Telegram instead of three in a row.
+        _, message = await asyncio.gather(settle_button(update, context), sending)
+    if markup is not None:
+        _remember_shown(update, context, message)
     return message
 
 
+async def answer_query(update: Update, notice: str | None = None, show_alert: bool = False) -> None:
+    """Answer a callback query; a refused answer (too old, already answered) is logged, never
+    raised: it only stops the button's spinner and must not abort the action it acknowledges."""
+    try:
+        await update.callback_query.answer(notice, show_alert=show_alert)
+    except TelegramError as exc:
+        log.info("callback query not answered (%s); the action goes on", exc)
+
+
 async def settle_button(update: Update, context: BotContext, notice: str | None = None) -> None:
-    """Answer the callback query (optionally with a short notice) and drop the pressed keyboard.
+    """Answer the callback query (optionally with a short plain-text notice) and drop the pressed
+    keyboard.
 
     A query can be answered once, and one update may pass through several helpers (a notice,
-    then the menu): answered ids are remembered, bounded, in bot_data (not persisted)."""
+    then the menu): answered ids are remembered, bounded, in bot_data (not persisted). A keyboard
+    is removed once: a second press of the same message (sent before the first was handled)
+    must not ask again, Telegram would answer "message is not modified"."""
     query = update.callback_query
     answered = context.bot_data.setdefault("answered_queries", deque(maxlen=1024))
     if query.id in answered:
         return
     answered.append(query.id)
-    # The answer only stops the button's spinner: a failure must not abort the step.
-    with contextlib.suppress(TelegramError):
-        await query.answer(notice)
-    if query.message and getattr(query.message, "reply_markup", None):
-        # Already edited, or too old to edit: nothing to tidy.
-        with contextlib.suppress(BadRequest):
-            await query.edit_message_reply_markup(None)
+    await answer_query(update, notice)
+    message = query.message
+    if message is None or not getattr(message, "reply_markup", None):
+        return
+    if context.user_data is not None:
+        (context.user_data.get(SHOWN) or {}).pop(str(message.message_id), None)
+    removed = (
+        context.chat_data.setdefault(MARKUP_REMOVED, []) if context.chat_data is not None else []
+    )
+    if message.message_id in removed:
+        return
+    removed.append(message.message_id)
+    del removed[:-MARKUP_REMOVED_KEPT]
+    # Too old to edit (48 h for others' messages in groups), or deleted: nothing to tidy.
+    with contextlib.suppress(BadRequest):
+        await query.edit_message_reply_markup(None)

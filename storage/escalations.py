@@ -109,11 +109,23 @@ async def get(db_or_conn, escalation_id: int) -> Escalation | None:
     return Escalation.from_row(row) if row else None
 
 
-async def set_card(db: Database, escalation_id: int, chat_id: int, message_id: int) -> None:
+async def set_card(
+    db: Database, escalation_id: int, chat_id: int, message_id: int, digest: str | None = None
+) -> None:
     await db.execute(
-        "UPDATE escalations SET card_chat_id = ?, card_message_id = ? WHERE id = ?",
-        (chat_id, message_id, escalation_id),
+        "UPDATE escalations SET card_chat_id = ?, card_message_id = ?, card_digest = ?"
+        " WHERE id = ?",
+        (chat_id, message_id, digest, escalation_id),
     )
+
+
+async def card_digest(db: Database, escalation_id: int) -> str | None:
+    """What the card shows now (see bot.escalations.refresh_card)."""
+    return await db.fetchval("SELECT card_digest FROM escalations WHERE id = ?", (escalation_id,))
+
+
+async def set_card_digest(db: Database, escalation_id: int, digest: str) -> None:
+    await db.execute("UPDATE escalations SET card_digest = ? WHERE id = ?", (digest, escalation_id))
 
 
 async def set_invoice(db: Database, escalation_id: int, invoice_id: int) -> None:

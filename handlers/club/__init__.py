@@ -6,13 +6,31 @@ from __future__ import annotations
 
 import warnings
 
-from telegram.ext import Application, ConversationHandler
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import Application, CallbackQueryHandler, ConversationHandler
 from telegram.warnings import PTBUserWarning
 
 from handlers.club import account, identify, invoices, menu, reminders, renew, start, talk, verify
 
 # Flow modules in priority order; `menu` last, since it answers menu entries not built yet.
 FLOWS = (identify, verify, renew, invoices, account, talk, reminders, menu)
+
+
+class ClubConversation(ConversationHandler):
+    """The club conversation answers in private chats only, and never to an edited message.
+
+    A club button pressed (or forged) in the staff group, or any group, is none of its business:
+    its catch-alls would answer there and strip a staff card of its keyboard. An edit is not an
+    answer to the step (handlers/edits.py passes corrections on to staff)."""
+
+    def check_update(self, update: object):
+        if not isinstance(update, Update) or update.edited_message is not None:
+            return None
+        chat = update.effective_chat
+        if chat is None or chat.type != ChatType.PRIVATE:
+            return None
+        return super().check_update(update)
 
 
 def build_conversation() -> ConversationHandler:
@@ -23,7 +41,7 @@ def build_conversation() -> ConversationHandler:
     with warnings.catch_warnings():
         # Buttons are tracked per chat on purpose: old buttons get a polite "no longer active".
         warnings.filterwarnings("ignore", message=".*per_message=False", category=PTBUserWarning)
-        return ConversationHandler(
+        return ClubConversation(
             entry_points=start.entry_points(),
             states=states,
             fallbacks=start.fallbacks(),
@@ -34,4 +52,8 @@ def build_conversation() -> ConversationHandler:
 
 
 def register(app: Application) -> None:
+    # Before every handler: a button under a message that is no longer current does nothing.
+    app.add_handler(CallbackQueryHandler(start.check_button), group=-1)
     app.add_handler(build_conversation())
+    # Club buttons pressed outside private chats: answered (the spinner stops), nothing done.
+    app.add_handler(CallbackQueryHandler(start.button_elsewhere))

@@ -12,7 +12,7 @@ from bot.clubs import identify_club
 from bot.context import BotContext
 from handlers.club import menu
 from handlers.club.states import IDENTIFY, VERIFY_EMAIL
-from handlers.common import reply
+from handlers.common import callback_data, read_id, reply
 from storage import clubs as club_rows
 from storage.clubs import Club
 
@@ -29,10 +29,19 @@ async def identify_text(update: Update, context: BotContext, text: str) -> str:
     if found.reading.personal:
         await reply(update, context, "identify/personal_login", kind=found.reading.personal)
     elif found.suggestions:
-        buttons = [
-            [("pick_club", f"pick:{sub}", {"subdomain": sub, "name": name})]
-            for sub, name in found.suggestions
-        ]
+        buttons = []
+        for sub, name in found.suggestions:
+            club = await club_rows.get_by_subdomain(context.services.db, sub)
+            if club is not None:  # the club's id, not its subdomain (63 characters fit no button)
+                buttons.append(
+                    [
+                        (
+                            "pick_club",
+                            callback_data("pick", club.id),
+                            {"subdomain": sub, "name": name},
+                        )
+                    ]
+                )
         await reply(update, context, "identify/suggestions", buttons=buttons, typed=text[:64])
     else:
         await reply(update, context, "identify/unknown", typed=text[:64])
@@ -41,9 +50,10 @@ async def identify_text(update: Update, context: BotContext, text: str) -> str:
 
 async def on_pick(update: Update, context: BotContext) -> str:
     """A suggested club pressed."""
-    club = await club_rows.get_by_subdomain(context.services.db, update.callback_query.data[5:])
+    club_id = read_id(update.callback_query.data.removeprefix("pick:"))
+    club = await club_rows.get(context.services.db, club_id) if club_id else None
     if club is None:
-        await reply(update, context, "identify/unknown", typed=update.callback_query.data[5:])
+        await reply(update, context, "identify/gone")
         return IDENTIFY
     return await club_found(update, context, club)
 

@@ -12,7 +12,7 @@ from bot.context import BotContext
 from handlers.club import menu
 from handlers.club.renew import own_invoice, verified_club
 from handlers.club.states import MENU
-from handlers.common import keyboard, lang_of, reply, settle_button
+from handlers.common import keyboard, lang_of, read_id, reply, settle_button
 from storage import invoices as invoice_rows
 
 LISTED = 10
@@ -55,7 +55,8 @@ async def list_invoices(update: Update, context: BotContext) -> str:
 async def send_invoice(update: Update, context: BotContext) -> None:
     """`invoice:<id>`: the invoice as a PDF; pay buttons when it is open."""
     services = context.services
-    found = await invoice_rows.get(services.db, int(update.callback_query.data.split(":")[1]))
+    invoice_id = read_id(update.callback_query.data.split(":")[1])
+    found = await invoice_rows.get(services.db, invoice_id) if invoice_id else None
     invoice = await own_invoice(update, context, found)
     if invoice is None:
         return

@@ -5,6 +5,8 @@ the payment choice of any open invoice of the chat's clubs (fee invoices of issu
 
 from __future__ import annotations
 
+import hashlib
+
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
@@ -14,7 +16,7 @@ from bot.context import BotContext
 from bot.invoices import InvoiceError, Issued, line_label, percent, plan_label
 from handlers.club import menu
 from handlers.club.states import IDENTIFY, MENU, RENEW_CONFIRM, RENEW_COUNT, RENEW_PAY, RENEW_PLAN
-from handlers.common import lang_of, reply, settle_button
+from handlers.common import callback_data, lang_of, read_id, reply, settle_button
 from storage import clubs as club_rows
 from storage import contacts
 from storage import invoices as invoice_rows
@@ -45,7 +47,15 @@ async def _not_verified(update: Update, context: BotContext) -> str:
 
 
 async def start_renewal(update: Update, context: BotContext) -> str:
-    """`menu:renew` or `renew:start`: the count step, from any step of the conversation."""
+    """`menu:renew` or `renew:start[:<club id>]`: the count step, from any step of the
+    conversation. A reminder's button names its club: it renews that one, if this chat is still
+    one of its verified contacts, whichever club the chat looked at last."""
+    data = update.callback_query.data if update.callback_query else ""
+    named = read_id(data.removeprefix("renew:start:")) if data.startswith("renew:start:") else None
+    if named is not None:
+        if await contacts.get(context.services.db, named, update.effective_chat.id) is None:
+            return await _not_verified(update, context)
+        context.user_data["club_id"] = named
     club = await verified_club(update, context)
     if club is None:
         return await _not_verified(update, context)
@@ -60,13 +70,13 @@ async def ask_count(update: Update, context: BotContext, club: Club) -> str:
     minimum = minimum_resources(services.catalogue, draft["plan"], club.active_resources)
     live = await invoice_rows.live_renewal(services.db, club.id, club.subscription_ends)
     ahead = await invoices.paid_ahead(services, club)
-    buttons = [[("count_min", f"renew:count:{minimum}", {"count": minimum})]]
+    buttons = [[("count_min", callback_data("renew", "count", minimum), {"count": minimum})]]
     more = [minimum + step for step in STEPS_ABOVE_MINIMUM if minimum + step <= maximum]
     if more:
-        buttons.append([("count", f"renew:count:{n}", {"count": n}) for n in more])
+        buttons.append([("count", callback_data("renew", "count", n), {"count": n}) for n in more])
     buttons.append([("count_other", "renew:other")])
     if live is not None and live.is_open:
-        buttons.insert(0, [("pay_invoice", f"pay:{live.id}", {"number": live.number})])
+        buttons.insert(0, [("pay_invoice", callback_data("pay", live.id), {"number": live.number})])
     buttons.append([("back", "back")])
     await reply(
         update,
@@ -190,7 +200,7 @@ async def ask_plan(update: Update, context: BotContext, club: Club) -> str:
         [
             (
                 "plan_keep",
-                f"renew:plan:{draft['plan']}",
+                callback_data("renew", "plan", plan_key(draft["plan"])),
                 {"plan": plan_label(services, draft["plan"], lang)},
             )
         ]
@@ -199,7 +209,11 @@ async def ask_plan(update: Update, context: BotContext, club: Club) -> str:
     for start in range(0, len(others), 2):
         buttons.append(
             [
-                ("plan_pick", f"renew:plan:{o['id']}", {"plan": o["label"]})
+                (
+                    "plan_pick",
+                    callback_data("renew", "plan", plan_key(o["id"])),
+                    {"plan": o["label"]},
+                )
                 for o in others[start : start + 2]
             ]
         )
@@ -210,19 +224,28 @@ async def ask_plan(update: Update, context: BotContext, club: Club) -> str:
     return RENEW_PLAN
 
 
+def plan_key(plan_id: str) -> str:
+    """A plan's short id for callback data: a catalogue's plan id may be longer than a button
+    can carry (64 bytes in all)."""
+    return hashlib.blake2s(plan_id.encode(), digest_size=5).hexdigest()
+
+
 async def on_plan(update: Update, context: BotContext) -> str:
     """A plan button (`renew:plan:<id>`)."""
     club = await _draft_club(update, context)
     if club is None:
         return await start_renewal(update, context)
     services = context.services
-    plan_id = update.callback_query.data.split(":", 2)[2]
-    if plan_id not in services.catalogue.plans:
+    key = update.callback_query.data.split(":", 2)[2]
+    plan_id = next((p for p in services.catalogue.plans if plan_key(p) == key), None)
+    if plan_id is None:
         return await ask_plan(update, context, club)
     if plan_id != club.plan and not _plan_change(services):
         # Only offered when the catalogue allows a change: a forged press changes nothing.
         lang = lang_of(update, context)
-        await settle_button(update, context, services.texts.render(lang, "start/stale_button"))
+        await settle_button(
+            update, context, services.texts.render_plain(lang, "start/stale_button")
+        )
         return await show_quote(update, context, club)
     draft = context.user_data[DRAFT]
     draft["plan"] = plan_id
@@ -327,10 +350,11 @@ async def on_replace(update: Update, context: BotContext) -> str:
     draft = context.user_data.get(DRAFT) or {}
     if club is None or "count" not in draft:
         return await start_renewal(update, context)
-    old = await invoice_rows.get(context.services.db, int(update.callback_query.data.split(":")[2]))
+    replace = read_id(update.callback_query.data.split(":")[2])
+    old = await invoice_rows.get(context.services.db, replace) if replace else None
     if old is None or old.club_id != club.id or old.kind != "renewal":
         lang = lang_of(update, context)
-        notice = context.services.texts.render(lang, "start/stale_button")
+        notice = context.services.texts.render_plain(lang, "start/stale_button")
         await settle_button(update, context, notice)
         return RENEW_CONFIRM
     return await _issue(update, context, club, replace=old.id)
@@ -471,9 +495,8 @@ async def show_pay_choice(update: Update, context: BotContext, invoice: Invoice)
 async def on_pay(update: Update, context: BotContext) -> str | None:
     """`pay:<id>[:card|:transfer|:cheque|:sent:<method>]`, from any step."""
     parts = update.callback_query.data.split(":")
-    if not parts[1].isdigit():
-        return None
-    found = await invoice_rows.get(context.services.db, int(parts[1]))
+    invoice_id = read_id(parts[1])
+    found = await invoice_rows.get(context.services.db, invoice_id) if invoice_id else None
     invoice = await _payable(update, context, found)
     if invoice is None:
         return None  # said why; the step does not change
@@ -590,7 +613,7 @@ async def on_start_payload(update: Update, context: BotContext, payload: str) ->
 # Reachable from every step and as entry points (start.py adds them): reminders' "Renew now"
 # and fee invoices' "Pay" buttons work whatever the conversation was doing.
 ANYWHERE = [
-    CallbackQueryHandler(start_renewal, pattern=r"^renew:start$"),
+    CallbackQueryHandler(start_renewal, pattern=r"^renew:start(?::\d+)?$"),
     CallbackQueryHandler(on_pay, pattern=r"^pay:\d+(?::[a-z]+)*$"),
 ]
 
@@ -601,7 +624,7 @@ STATES = {
         CallbackQueryHandler(on_other, pattern=r"^renew:other$"),
         MessageHandler(TEXT, on_count_text),
     ],
-    RENEW_PLAN: [CallbackQueryHandler(on_plan, pattern=r"^renew:plan:[a-z][a-z0-9_]*$")],
+    RENEW_PLAN: [CallbackQueryHandler(on_plan, pattern=r"^renew:plan:[0-9a-f]{10}$")],
     RENEW_CONFIRM: [
         CallbackQueryHandler(on_confirm, pattern=r"^renew:confirm$"),
         CallbackQueryHandler(on_plans, pattern=r"^renew:plans$"),

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from telegram import Update
+from telegram.constants import ChatType
 from telegram.ext import (
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ConversationHandler,
@@ -18,7 +20,7 @@ from bot.texts import LANGUAGES
 from handlers.club import identify, invoices, menu, renew
 from handlers.club.reminders import toggle as toggle_reminders
 from handlers.club.states import IDENTIFY
-from handlers.common import lang_of, reply, settle_button
+from handlers.common import answer_query, button_is_current, lang_of, reply, settle_button
 from storage import contacts
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -133,7 +135,27 @@ async def not_understood(update: Update, context: BotContext) -> None:
 async def stale_button(update: Update, context: BotContext) -> None:
     """A button from an earlier step: tell the user, stay on the current step."""
     lang = lang_of(update, context)
-    await settle_button(update, context, context.services.texts.render(lang, "start/stale_button"))
+    notice = context.services.texts.render_plain(lang, "start/stale_button")
+    await settle_button(update, context, notice)
+
+
+async def check_button(update: Update, context: BotContext) -> None:
+    """Runs before every handler: a club button acts only on what its own message showed. Under
+    a message showing another state (an older quote, another club's menu, a draft since
+    changed), the press is answered "no longer current" and nothing else happens."""
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE or button_is_current(update, context):
+        return
+    lang = lang_of(update, context)
+    notice = context.services.texts.render_plain(lang, "start/button_not_current")
+    await settle_button(update, context, notice)
+    raise ApplicationHandlerStop
+
+
+async def button_elsewhere(update: Update, context: BotContext) -> None:
+    """A button no handler took, outside private chats (a forged or foreign club button in the
+    staff group): stop the spinner, change nothing, post nothing."""
+    await answer_query(update)
 
 
 async def show_menu_command(update: Update, context: BotContext) -> str | None:

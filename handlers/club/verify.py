@@ -173,7 +173,9 @@ async def on_staff_help(update: Update, context: BotContext) -> str:
     claim = await verification.claim_staff_help(services, update.effective_chat.id, club_id)
     if claim == "not_locked":
         lang = lang_of(update, context)
-        await settle_button(update, context, services.texts.render(lang, "start/stale_button"))
+        await settle_button(
+            update, context, services.texts.render_plain(lang, "start/stale_button")
+        )
         return VERIFY_EMAIL
     if claim == "again":
         await reply(update, context, "verify/staff_told")

@@ -10,12 +10,13 @@ import logging
 
 from telegram import ForceReply, Message, ReplyParameters, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest
+from telegram.error import BadRequest, ChatMigrated
 from telegram.ext import CallbackQueryHandler
 
 from bot import escalations, relay
 from bot.context import BotContext
 from bot.escalations import PendingRefusal
+from handlers.common import answer_query, read_id
 from handlers.staff.access import require_staff
 
 log = logging.getLogger(__name__)
@@ -24,7 +25,8 @@ MAX_REASON = 500
 
 
 def _notice(context: BotContext, why: str, **values) -> str:
-    return context.services.texts.render(
+    """A staff notice: plain text (a button's notice is shown as sent, HTML is not parsed)."""
+    return context.services.texts.render_plain(
         STAFF_LANG, "staff/notice", why=why, id=values.get("id"), name=values.get("name")
     )
 
@@ -35,7 +37,10 @@ async def on_card_button(update: Update, context: BotContext) -> None:
     if not await require_staff(update, context, query.data):
         return
     _, action, raw_id = query.data.split(":")
-    escalation_id = int(raw_id)
+    escalation_id = read_id(raw_id)
+    if escalation_id is None:
+        await answer_query(update, _notice(context, "unknown"))
+        return
     services, staff = context.services, update.effective_user
     if action == "refuse":
         await _ask_reason(update, context, escalation_id)
@@ -48,38 +53,52 @@ async def on_card_button(update: Update, context: BotContext) -> None:
         done_word, event = "done_ok", "done"
     if not decision.ok:
         name = decision.escalation.taken_by_name if decision.escalation else None
-        await query.answer(_notice(context, decision.why, id=escalation_id, name=name))
+        await answer_query(update, _notice(context, decision.why, id=escalation_id, name=name))
         if decision.escalation is not None:  # the card may show an older state: bring it up to date
             await escalations.refresh_card(services, context.bot, escalation_id)
         return
-    await query.answer(_notice(context, done_word, id=escalation_id))
+    await answer_query(update, _notice(context, done_word, id=escalation_id))
     log.info("escalation %s %s by staff %s", escalation_id, event, staff.id)
     await escalations.refresh_card(services, context.bot, escalation_id)
     await escalations.tell_club(services, context.bot, decision.escalation, event)
 
 
 async def _ask_reason(update: Update, context: BotContext, escalation_id: int) -> None:
-    """Refuse: the staff member's next message in this chat (a reply to the prompt) is the reason."""
+    """Refuse: the staff member's reply to the prompt is the reason.
+
+    With privacy mode on (Telegram's default for bots in groups) the bot receives only commands,
+    replies to its own messages and mentions: a reason typed as a plain group message never
+    arrives. So the prompt mentions the staff member, and its ForceReply(selective=True) opens a
+    reply to the prompt in that member's app only (selective targets the users mentioned in the
+    text; the card it answers is the bot's own and targets nobody)."""
     query, services, staff = update.callback_query, context.services, update.effective_user
     escalation = await escalations.get_escalation(services, escalation_id)
     if escalation is None or not escalation.live:
-        await query.answer(_notice(context, "closed" if escalation else "unknown"))
+        await answer_query(update, _notice(context, "closed" if escalation else "unknown"))
         return
     prompt = await context.bot.send_message(
         update.effective_chat.id,
         services.texts.render(
-            STAFF_LANG, "staff/refusal_prompt", id=escalation_id, name=staff.first_name
+            STAFF_LANG,
+            "staff/refusal_prompt",
+            id=escalation_id,
+            name=staff.first_name,
+            user_id=staff.id,
         ),
         parse_mode=ParseMode.HTML,
         reply_parameters=ReplyParameters(
             query.message.message_id, allow_sending_without_reply=True
         ),
-        reply_markup=ForceReply(selective=True),
+        reply_markup=ForceReply(selective=True, input_field_placeholder=_placeholder(context)),
     )
     await escalations.ask_refusal_reason(
         services, escalation_id, staff.id, update.effective_chat.id, prompt.message_id
     )
-    await query.answer(_notice(context, "refuse_asked"))
+    await answer_query(update, _notice(context, "refuse_asked"))
+
+
+def _placeholder(context: BotContext) -> str:
+    return context.services.texts.render_plain(STAFF_LANG, "staff/reason_placeholder")[:64]
 
 
 async def on_reason(update: Update, context: BotContext, pending: PendingRefusal) -> None:
@@ -109,7 +128,10 @@ async def on_reason(update: Update, context: BotContext, pending: PendingRefusal
 
 
 async def _say_notice(context: BotContext, message: Message, why: str, escalation_id: int) -> None:
-    await message.reply_text(_notice(context, why, id=escalation_id), parse_mode=ParseMode.HTML)
+    text = context.services.texts.render(
+        STAFF_LANG, "staff/notice", why=why, id=escalation_id, name=None
+    )
+    await message.reply_text(text, parse_mode=ParseMode.HTML)
 
 
 async def on_talk_close(update: Update, context: BotContext) -> None:
@@ -117,9 +139,9 @@ async def on_talk_close(update: Update, context: BotContext) -> None:
     query = update.callback_query
     if not await require_staff(update, context, query.data):
         return
-    talk_id = int(query.data.rsplit(":", 1)[1])
-    closed = await close_talk(context, talk_id, update.effective_user)
-    await query.answer(_notice(context, "talk_closed" if closed else "talk_already_closed"))
+    talk_id = read_id(query.data.rsplit(":", 1)[1])
+    closed = talk_id is not None and await close_talk(context, talk_id, update.effective_user)
+    await answer_query(update, _notice(context, "talk_closed" if closed else "talk_already_closed"))
 
 
 async def close_talk(context: BotContext, talk_id: int, staff) -> bool:
@@ -130,7 +152,9 @@ async def close_talk(context: BotContext, talk_id: int, staff) -> bool:
         return False
     log.info("talk %s closed by staff %s", talk_id, staff.id)
     if talk.header_message_id and services.settings.staff_chat_id:
-        with contextlib.suppress(BadRequest):  # the close button goes with the conversation
+        # The close button goes with the conversation (unless the header is gone with a group
+        # Telegram migrated).
+        with contextlib.suppress(BadRequest, ChatMigrated):
             await context.bot.edit_message_reply_markup(
                 services.settings.staff_chat_id, talk.header_message_id, reply_markup=None
             )

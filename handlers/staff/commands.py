@@ -10,7 +10,7 @@ import logging
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import CommandHandler, TypeHandler
+from telegram.ext import CommandHandler, TypeHandler, filters
 
 from bot import staff
 from bot.context import BotContext
@@ -148,10 +148,12 @@ async def on_summary_due(update: StaffSummaryDue, context: BotContext) -> None:
     await context.bot.send_message(services.settings.staff_chat_id, text, parse_mode=ParseMode.HTML)
 
 
+NEW = filters.UpdateType.MESSAGE  # an edited command is not run a second time
+
 HANDLERS = [
-    CommandHandler("club", club_command),
-    CommandHandler("paid", paid_command),
-    CommandHandler("pending", pending_command),
-    CommandHandler("stats", stats_command),
+    CommandHandler("club", club_command, filters=NEW),
+    CommandHandler("paid", paid_command, filters=NEW),
+    CommandHandler("pending", pending_command, filters=NEW),
+    CommandHandler("stats", stats_command, filters=NEW),
     TypeHandler(StaffSummaryDue, on_summary_due),
 ]

@@ -12,10 +12,15 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import CommandHandler, MessageHandler, filters
 
-from bot import escalations, relay
+from bot import escalations, relay, staff_group
 from bot.context import BotContext
 from handlers.staff import cards
-from handlers.staff.access import in_staff_place, require_staff
+from handlers.staff.access import (
+    in_staff_place,
+    is_anonymous_admin,
+    require_staff,
+    tell_anonymous_admin,
+)
 
 log = logging.getLogger(__name__)
 STAFF_LANG = "fr"
@@ -35,6 +40,10 @@ async def on_group_message(update: Update, context: BotContext) -> None:
     target = (
         await relay.target_of(services, message.chat_id, replied.message_id) if replied else None
     )
+    if is_anonymous_admin(update):
+        if replied is not None and replied.from_user and replied.from_user.id == context.bot.id:
+            await tell_anonymous_admin(update, context)
+        return
     if user is None or not services.is_staff(user.id):
         if target is not None:
             log.warning(
@@ -52,6 +61,17 @@ async def on_group_message(update: Update, context: BotContext) -> None:
         await message.reply_text(
             services.texts.render(STAFF_LANG, "staff/relay_failed"), parse_mode=ParseMode.HTML
         )
+
+
+async def on_migrated(update: Update, context: BotContext) -> None:
+    """Telegram's service message: a group became a supergroup (sent in both chats). The staff
+    group is followed to its new id (bot/staff_group.py)."""
+    message = update.effective_message
+    if message.migrate_to_chat_id:
+        old, new = message.chat_id, message.migrate_to_chat_id
+    else:
+        old, new = message.migrate_from_chat_id, message.chat_id
+    await staff_group.follow_migration(context.services, old, new)
 
 
 async def on_close(update: Update, context: BotContext) -> None:
@@ -80,7 +100,11 @@ async def on_close(update: Update, context: BotContext) -> None:
         )
 
 
+# New messages only: an edit is never a second reply nor a reason (handlers/edits.py).
 HANDLERS = [
-    CommandHandler("close", on_close),
-    MessageHandler(filters.ChatType.GROUPS & ~filters.COMMAND, on_group_message),
+    MessageHandler(filters.StatusUpdate.MIGRATE, on_migrated),
+    CommandHandler("close", on_close, filters=filters.UpdateType.MESSAGE),
+    MessageHandler(
+        filters.UpdateType.MESSAGE & filters.ChatType.GROUPS & ~filters.COMMAND, on_group_message
+    ),
 ]

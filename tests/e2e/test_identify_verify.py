@@ -279,7 +279,7 @@ async def test_old_button_is_refused_politely(chat: Chat, smtp, telegram):
     # Its keyboard was not removed (no button pressed), but the step moved on.
     await telegram.press(chat.user_id, suggestion["message_id"], data)
     await chat.bot.idle()
-    assert telegram.callback_answers[-1]["text"] == "Ce bouton n’est plus actif."
+    assert telegram.callback_answers[-1]["text"].startswith("Ce message n’est plus à jour")
 
 
 async def test_forget_removes_the_link_and_verification_is_needed_again(chat: Chat, smtp, bot):

@@ -49,7 +49,7 @@ def calls() -> list[tuple[str, str, set[str] | None, str]]:
             if isinstance(node, ast.Call):
                 func = node.func
                 fname = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                index = {"render": 1, "reply": 2, "text": 2}.get(fname)
+                index = {"render": 1, "render_plain": 1, "reply": 2, "text": 2}.get(fname)
                 if index is None or len(node.args) <= index:
                     continue
                 pattern = _pattern(node.args[index])
