@@ -33,7 +33,8 @@ async def test_staff_help_opens_only_for_a_locked_chat_and_once_per_lock(chat, t
     assert len(staff_messages(telegram, bot)) == before + 1
     for _ in range(3):  # the same lock: staff are not told again
         replies = await forge_press(chat, "verify:staff")
-    assert "prévenue" in replies[-1]["text"]
+    # Under a message that never showed that button (issue 14, case 2): answered, nothing done.
+    assert not replies and "plus à jour" in telegram.callback_answers[-1]["text"]
     assert len(staff_messages(telegram, bot)) == before + 1
 
 

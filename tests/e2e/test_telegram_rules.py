@@ -1,0 +1,246 @@
+"""Issue 14: the bot meets Telegram's rules (each test is one reported case, failing on the code
+before the fix): buttons act on their own message, late answers, limits, callback data, plain
+labels, requests Telegram refuses, club buttons outside private chats, webhook bodies.
+
+The sandbox (bot/sandbox/) refuses what Telegram refuses; see docs/TELEGRAM.md for each rule."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from bot.clubs import import_clubs
+from tests.conftest import (
+    CLUB_USER_FR,
+    OUTSIDER,
+    STAFF_CHAT,
+    Chat,
+    verify,
+)
+from tests.security.conftest import forge_press
+
+NUMBER = re.compile(r"OF-\d{4}-\d{6}")
+CSV_HEADER = "subdomain,name,structure_email,contact_email,plan,active_resources,subscription_ends"
+
+
+async def add_clubs(bot, rows: list[str]) -> None:
+    plans = set(bot.services.catalogue.plans)
+    report = await import_clubs(bot.services.db, "\n".join([CSV_HEADER, *rows]) + "\n", plans)
+    assert not getattr(report, "errors", None), report
+
+
+def bot_calls(telegram, method: str) -> list[dict]:
+    return [params for name, params in telegram.api_calls if name.lower() == method.lower()]
+
+
+def apologies(telegram, chat_id: int) -> list[dict]:
+    return [m for m in telegram.bot_messages(chat_id) if "référence" in (m.get("text") or "")]
+
+
+def staff_alerts(telegram) -> list[dict]:
+    return [
+        m for m in telegram.bot_messages(STAFF_CHAT) if "Erreur du bot" in (m.get("text") or "")
+    ]
+
+
+# --- case 2: a button acts on what its own message showed ------------------------------------
+
+
+async def test_confirm_under_an_older_quote_never_issues_the_newer_one(chat, smtp, bot, telegram):
+    await verify(chat, smtp, "mermoz")
+    await chat.press("Renouveler")
+    quote_a = (await chat.press("(minimum)"))[-1]  # 4 resources
+    assert "4" in quote_a["text"]
+    await chat.say("/menu")
+    await chat.press("Renouveler")
+    quote_b = (await chat.press("6"))[-1]  # 6 resources
+    assert quote_b["message_id"] != quote_a["message_id"]
+
+    replies = await chat.press("Confirmer", quote_a)
+    assert not replies, chat.transcript()
+    assert "plus à jour" in telegram.callback_answers[-1]["text"]
+    assert await bot.services.db.fetchval("SELECT count(*) FROM invoices") == 0
+    # Every button of the old quote, not only "confirm" (its keyboard is gone: forged here).
+    assert not await forge_press(chat, "renew:recount", quote_a)
+    assert "plus à jour" in telegram.callback_answers[-1]["text"]
+
+    # The newest quote's own button still works, for what it showed.
+    replies = await chat.press("Confirmer", quote_b)
+    assert NUMBER.search(replies[-1]["text"]), chat.transcript()
+    assert await bot.services.db.fetchval("SELECT resources FROM invoices") == 6
+
+
+# --- case 5: a late answer never aborts the action -------------------------------------------
+
+
+async def test_a_late_button_answer_never_stops_the_staff_action(
+    chat, smtp, bot, telegram, alice, monkeypatch
+):
+    await verify(chat, smtp, "mermoz")
+    await chat.press("Mot de passe")
+    await chat.press("aucune des deux")
+    await chat.press("Confirmer la demande")
+    escalation_id = await bot.services.db.fetchval("SELECT id FROM escalations")
+    card = next(m for m in telegram.bot_messages(STAFF_CHAT) if "🛎" in (m.get("text") or ""))
+    # Pressed long ago (the bot was down): Telegram refuses the answer, "query is too old".
+    real_clock = telegram.clock
+    monkeypatch.setattr(telegram, "clock", lambda: real_clock() - 3600)
+    _, data = alice.find_button("Je prends", card)
+    await telegram.press(alice.user_id, card["message_id"], data, chat_id=STAFF_CHAT)
+    monkeypatch.setattr(telegram, "clock", real_clock)
+    await bot.idle()
+
+    status = await bot.services.db.fetchval(
+        "SELECT status FROM escalations WHERE id = ?", (escalation_id,)
+    )
+    assert status == "taken"
+    card = telegram._user_chat(alice.user_id, STAFF_CHAT).messages[card["message_id"]]
+    assert "pris par Alice" in card["text"]
+    assert "prise en charge" in chat.last()["text"], chat.transcript()
+    assert not apologies(telegram, CLUB_USER_FR) and not staff_alerts(telegram)
+
+
+# --- case 7: no text over Telegram's limits, in UTF-16 units ----------------------------------
+
+
+async def test_an_emoji_heavy_text_reaches_staff_whole(chat, smtp, bot, telegram):
+    await verify(chat, smtp, "mermoz")
+    await chat.press("Parler à l’équipe")
+    text = "😀" * 270 + "a" * 3526
+    assert len(text) == 3796 and len(text.encode("utf-16-le")) // 2 == 4066
+    await telegram.send_text(CLUB_USER_FR, text)
+    await bot.idle()
+    assert any(m.get("text") == text for m in telegram.bot_messages(STAFF_CHAT)), (
+        telegram.transcript(STAFF_CHAT)[-500:]
+    )
+    assert "Transmis" in chat.last()["text"]
+    assert not staff_alerts(telegram)
+
+
+async def test_pending_with_long_lists_is_split_within_the_limit(bot, telegram, alice):
+    services = bot.services
+    rows = [
+        f"{'club' + str(i).zfill(2) + 'x' * 57},Club {i},a{i}@x.example.fr,b{i}@x.example.fr,"
+        f"business,2,2026-12-20"
+        for i in range(26)
+    ]
+    await add_clubs(bot, rows)
+    from bot import escalations, invoices
+    from storage import clubs as club_rows
+
+    for i in range(26):
+        club = await club_rows.get_by_subdomain(services.db, f"club{str(i).zfill(2)}{'x' * 57}")
+        await invoices.issue_renewal(
+            services, club_id=club.id, plan_id="business", resources=3, actor="test"
+        )
+        await escalations.request_intervention(
+            services,
+            club,
+            chat_id=500_000 + i,
+            user_id=500_000 + i,
+            requester="Quelqu’un",
+            lang="fr",
+            kind="password_reset",
+            email_field=None,
+            new_email=None,
+        )
+    replies = await alice.say("/pending")
+    assert len(replies) >= 2, alice.transcript()[-300:]
+    joined = "\n".join(m["text"] for m in replies)
+    assert joined.count("club00") == 2 and "Factures impayées" in joined
+    assert all(len(m["text"].encode("utf-16-le")) // 2 <= 4096 for m in replies)
+    assert not staff_alerts(telegram)
+
+
+# --- cases 8 and 9: callback data carries ids; labels are plain text -------------------------
+
+
+async def test_a_long_subdomain_suggestion_is_a_working_button(chat, bot, telegram):
+    long = "a" * 61 + "z"  # 62 characters: "pick:<subdomain>" would be 67 bytes
+    await add_clubs(
+        bot, [f"{long},Air & Passion,s@ap.example.fr,c@ap.example.fr,business,2,2026-12-20"]
+    )
+    await chat.say("/start")
+    replies = await chat.say("a" * 61 + "y")
+    assert replies and not apologies(telegram, CLUB_USER_FR), chat.transcript()
+    labels = chat.buttons(replies[-1])
+    assert any(label.startswith("Air & Passion (") for label in labels), labels
+    assert all(
+        len(b["callback_data"].encode()) <= 64
+        for row in replies[-1]["reply_markup"]["inline_keyboard"]
+        for b in row
+    )
+    replies = await chat.press("Air & Passion")
+    assert "Air &amp; Passion" not in replies[-1]["text"] and "Air & Passion" in replies[-1]["text"]
+
+
+async def test_notices_and_labels_show_apostrophes_as_typed(chat, bot, telegram):
+    await add_clubs(
+        bot, ["aube,Aéroclub de l'Aube,s@aube.example.fr,c@aube.example.fr,business,2,2026-12-20"]
+    )
+    await chat.say("/start")
+    replies = await chat.say("aubee")
+    assert "Aéroclub de l'Aube (aube)" in chat.buttons(replies[-1])
+
+
+# --- case 10: no request Telegram refuses, no input crashes a handler ------------------------
+
+
+async def test_a_double_press_removes_the_keyboard_once(chat, smtp, bot, telegram):
+    await verify(chat, smtp, "mermoz")
+    menu = chat.last()
+    _, data = chat.find_button("Renouveler", menu)
+    for _ in range(2):  # both presses reach the bot before it answers
+        await telegram.press(CLUB_USER_FR, menu["message_id"], data)
+    await bot.idle()
+    edits = [
+        p
+        for p in bot_calls(telegram, "editMessageReplyMarkup")
+        if int(p["message_id"]) == menu["message_id"]
+    ]
+    assert len(edits) == 1, edits
+
+
+async def test_huge_numbers_in_buttons_and_start_links_are_nobodys(chat, smtp, bot, telegram):
+    await verify(chat, smtp, "mermoz")
+    huge = str(2**64 + 7)
+    await forge_press(chat, f"pay:{huge}")
+    await forge_press(chat, f"invoice:{huge}")
+    await chat.say(f"/start pay_{huge}")
+    await chat.say(f"/start paid_{huge}")
+    assert not apologies(telegram, CLUB_USER_FR), chat.transcript()
+    assert not staff_alerts(telegram)
+
+
+# --- case 11: club handlers answer in private chats only ------------------------------------
+
+
+async def test_club_buttons_in_the_staff_group_do_nothing_there(chat, smtp, bot, telegram, alice):
+    await verify(chat, smtp, "mermoz")
+    await chat.press("Mot de passe")
+    await chat.press("aucune des deux")
+    await chat.press("Confirmer la demande")
+    card = next(m for m in telegram.bot_messages(STAFF_CHAT) if "🛎" in (m.get("text") or ""))
+    before = len(telegram.bot_messages(STAFF_CHAT))
+    outsider = Chat(telegram, bot, OUTSIDER, STAFF_CHAT)
+    for data in ("menu:renew", "back", "renew:confirm", "lang:en", "nonsense"):
+        await forge_press(outsider, data, card)
+    assert len(telegram.bot_messages(STAFF_CHAT)) == before, telegram.transcript(STAFF_CHAT)
+    stored = telegram._user_chat(OUTSIDER, STAFF_CHAT).messages[card["message_id"]]
+    assert stored.get("reply_markup"), "the card lost its buttons"
+    assert not [
+        p for p in bot_calls(telegram, "editMessageReplyMarkup") if int(p["chat_id"]) == STAFF_CHAT
+    ]
+
+
+# --- case 12: webhook bodies Telegram never sends ------------------------------------------
+
+
+async def test_a_webhook_body_that_is_not_an_update_is_a_bad_request(bot):
+    url = bot.runtime.http.url + "/telegram/webhook"
+    headers = {"X-Telegram-Bot-Api-Secret-Token": bot.runtime.settings.telegram_secret_token}
+    async with httpx.AsyncClient() as client:
+        for body in ("[]", '[{"update_id": 1}]', "42", '"x"', '{"update_id": "1"}'):
+            response = await client.post(url, content=body, headers=headers)
+            assert response.status_code == 400, (body, response.status_code)
