@@ -85,6 +85,37 @@ def normalize_email(text: str) -> str | None:
     return result.normalized
 
 
+def email_key(text: str) -> str:
+    """One form per address, for comparing: the local part in NFC, case-folded; the domain in
+    its ASCII (IDNA) form, lower case. So `Bureau@Aéroclub-Évreux.fr`, its NFD spelling and
+    `bureau@xn--aroclub-vreux-bhbh.fr` are one address. Text that is no address is compared as
+    typed (NFC, case-folded)."""
+    value = clean(text)
+    try:
+        result = validate_email(
+            value, check_deliverability=False, globally_deliverable=False, test_environment=True
+        )
+    except EmailNotValidError:
+        return unicodedata.normalize("NFC", value).casefold()
+    local = unicodedata.normalize("NFC", result.local_part).casefold()
+    return f"{local}@{result.ascii_domain.lower()}"
+
+
 def same_email(a: str, b: str) -> bool:
-    """Registered addresses compare case-insensitively, as the customer account does."""
-    return clean(a).casefold() == clean(b).casefold()
+    """Registered addresses compare case-insensitively, as the customer account does, and in one
+    normalised form (`email_key`): Unicode or punycode domain, composed or decomposed letters."""
+    return email_key(a) == email_key(b)
+
+
+def ascii_email(address: str) -> str:
+    """The address with its domain in ASCII (IDNA 2008) form, for SMTP envelopes and headers; a
+    non-ASCII local part is kept (only a relay offering SMTPUTF8 can carry it). Text that is no
+    valid address is returned unchanged (the relay will refuse it)."""
+    value = clean(address)
+    try:
+        result = validate_email(
+            value, check_deliverability=False, globally_deliverable=False, test_environment=True
+        )
+    except EmailNotValidError:
+        return value
+    return f"{result.local_part}@{result.ascii_domain}"

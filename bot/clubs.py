@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,8 @@ REQUIRED_COLUMNS = (
 )
 OPTIONAL_COLUMNS = ("country", "vat_number", "language")
 MAX_RESOURCES_IN_RECORD = 100_000
+# Control characters (CR, LF, TAB, NUL…) and the Unicode line and paragraph separators.
+_UNPRINTABLE = {"Cc", "Zl", "Zp"}
 
 
 @dataclass(frozen=True)
@@ -153,11 +156,25 @@ def parse_clubs_csv(data: str, plan_ids: set[str] | None) -> list[dict]:
         raise ClubImportError(problems)
     records: list[dict] = []
     seen: dict[str, int] = {}
-    line = 1
+    end_of_previous = 1
     for row in reader:
-        line = reader.line_num
+        # The row's first line (a quoted field may run over several).
+        line, end = end_of_previous + 1, reader.line_num
+        end_of_previous = end
         if None in row or any(value is None for value in row.values()):
             problems.append((line, "wrong number of fields"))
+            continue
+        unprintable = [
+            column
+            for column, value in row.items()
+            if any(unicodedata.category(ch) in _UNPRINTABLE for ch in value)
+        ]
+        if unprintable:
+            # A line break in a name would end a mail header or a Telegram line early.
+            problems.extend(
+                (line, f"{column} contains a line break or another control character")
+                for column in unprintable
+            )
             continue
         record, row_problems = _check_row(row, plan_ids)
         sub = record["subdomain"]

@@ -1,17 +1,24 @@
-"""Sends e-mail (one-time codes, notices) over SMTP with aiosmtplib.
+"""Sends e-mail (one-time codes, notices) over SMTP with aiosmtplib, as receiving servers expect.
 
-Port 465 speaks implicit TLS; other ports use STARTTLS when the server offers it."""
+Port 465 speaks implicit TLS; other ports use STARTTLS when the server offers it (and AUTH after
+it when a user is set). Every message carries the headers RFC 5322 requires (Date, From) and a
+Message-ID (RFC 5322 §3.6.4 "SHOULD"; amavisd-new and OpenDMARC score or bounce mail without);
+an internationalised domain is sent in its ASCII (IDNA) form, so a relay without SMTPUTF8
+(RFC 6531; Amazon SES is one) still takes it; a header value never carries a line break."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import socket
+import ssl
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.utils import make_msgid
+from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 
+from bot.addresses import ascii_email
 from bot.logs import mask_email
 from bot.settings import Settings
 
@@ -22,19 +29,44 @@ class MailError(Exception):
     """The message could not be handed to the SMTP server."""
 
 
+def header_value(text: str) -> str:
+    """One line: CR, LF and other runs of white space become one space (RFC 5322 §2.2: a header
+    field body is one line unless folded, and a bare line break would end the header)."""
+    return " ".join(str(text).split())
+
+
+def build_message(sender: str, to: str, subject: str, body: str) -> EmailMessage:
+    """The message as sent: Date, From, To (ASCII domain), Subject, Message-ID, a text body.
+    Raises MailError when `to` or `sender` cannot be written in a header."""
+    message = EmailMessage()
+    try:
+        message["Date"] = formatdate(localtime=True)
+        message["From"] = header_value(sender)
+        message["To"] = ascii_email(to)
+        message["Subject"] = header_value(subject)
+        domain = Address(addr_spec=ascii_email(message["From"].addresses[0].addr_spec)).domain
+        message["Message-ID"] = make_msgid(domain=domain or "openflyers.fr")
+    except (ValueError, IndexError, TypeError) as exc:
+        raise MailError(f"cannot write the message headers: {type(exc).__name__}") from exc
+    # Quoted-printable keeps the message 7-bit: no relay needs 8BITMIME (RFC 6152) to take it.
+    message.set_content(body, cte="quoted-printable")
+    return message
+
+
 class Mailer:
-    def __init__(self, settings: Settings, timeout: float = 15.0) -> None:
+    def __init__(
+        self, settings: Settings, timeout: float = 15.0, tls_context: ssl.SSLContext | None = None
+    ) -> None:
         self.settings = settings
         self.timeout = timeout
+        # The CA the relay's certificate is checked against (default: the system's); tests and
+        # the sandbox pass their own.
+        self.tls_context = tls_context
         self._hostname: str | None = None  # the EHLO name, looked up once
 
     async def send(self, to: str, subject: str, body: str) -> None:
-        message = EmailMessage()
-        message["From"] = self.settings.smtp_from
-        message["To"] = to
-        message["Subject"] = subject
-        message["Message-ID"] = make_msgid(domain="openflyers.fr")
-        message.set_content(body)
+        """Hand one plain-text mail to the relay; MailError when it was not taken."""
+        message = build_message(self.settings.smtp_from, to, subject, body)
         s = self.settings
         if self._hostname is None:
             # aiosmtplib would run socket.getfqdn() (a reverse DNS lookup, seconds on a host
@@ -50,6 +82,7 @@ class Mailer:
                 use_tls=s.smtp_port == 465,
                 timeout=self.timeout,
                 local_hostname=self._hostname,
+                tls_context=self.tls_context,
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("mail to %s failed: %s", mask_email(to), type(exc).__name__)

@@ -229,11 +229,14 @@ async def send_code(
                 minutes=CODE_TTL // 60,
             ),
         )
-    except MailError:
-        # The club must not lose one of its three hourly codes to our mail server.
+    except Exception as exc:
+        # A code that was not mailed never counts: the club must not lose one of its three
+        # hourly codes to our mail server, nor to a bug (an unexpected error is still raised).
         await verification.delete_code(services.db, code_id)
         await verification.withdraw_attempt_record(services.db, record_id)
-        return CodeSent(False, mail_failed=True)
+        if isinstance(exc, MailError):
+            return CodeSent(False, mail_failed=True)
+        raise
     await verification.mark_mailed(services.db, code_id, services.clock.timestamp())
     return CodeSent(True)
 

@@ -1,6 +1,11 @@
 """A local SMTP server that keeps every message it receives, for the sandbox and the tests (SPEC §7).
 
-aiosmtpd runs it in its own thread; results are handed back to the asyncio loop that started it."""
+As strict as the relays the bot meets in production: a message without the Date, From or
+Message-ID header (RFC 5322 §3.6; amavisd-new and OpenDMARC bounce such mail), or with one twice,
+is refused; a non-ASCII address or header is refused unless the client asked for SMTPUTF8 (RFC
+6531 §3.2), and SMTPUTF8 can be left out of EHLO altogether (as Amazon SES does); STARTTLS and
+AUTH can be required (RFC 3207, RFC 4954). aiosmtpd runs it in its own thread; results are handed
+back to the asyncio loop that started it."""
 
 from __future__ import annotations
 
@@ -10,9 +15,11 @@ import email
 import email.policy
 import itertools
 import socket
+import ssl
 import threading
 import time
 from email.message import EmailMessage
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
@@ -32,10 +39,26 @@ class Mailbox:
 
     # -- the aiosmtpd side (runs in the server's thread) ---------------------------------------
 
+    async def handle_MAIL(self, server, session, envelope, address, mail_options) -> str:
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "553 5.6.7 non-ASCII address without SMTPUTF8 (RFC 6531)"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if not address.isascii() and not envelope.smtp_utf8:
+            return "553 5.6.7 non-ASCII address without SMTPUTF8 (RFC 6531)"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
     async def handle_DATA(self, server, session, envelope) -> str:
         raw = envelope.original_content or envelope.content
         if isinstance(raw, str):
             raw = raw.encode("utf-8")
+        problem = header_problem(raw, smtp_utf8=bool(envelope.smtp_utf8))
+        if problem:
+            return f"554 5.6.0 message refused: {problem}"
         record = parse_message(raw, envelope.mail_from, list(envelope.rcpt_tos))
         login = getattr(session.auth_data, "login", None)
         record["login"] = login.decode("utf-8", "replace") if isinstance(login, bytes) else login
@@ -107,6 +130,35 @@ class Mailbox:
             self._subscribers.remove(queue)
 
 
+# RFC 5322 §3.6: fields that must appear exactly once (Message-ID: "SHOULD" there, required here,
+# as the filters in front of many mailboxes do), and those that may appear at most once.
+EXACTLY_ONCE = ("Date", "From", "Message-ID")
+AT_MOST_ONCE = ("Sender", "Reply-To", "To", "Cc", "Bcc", "In-Reply-To", "References", "Subject")
+
+
+def header_problem(raw: bytes, *, smtp_utf8: bool) -> str | None:
+    """Why a relay would refuse this message's header, or None."""
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    if not smtp_utf8 and not head.isascii():
+        return "non-ASCII header without SMTPUTF8 (RFC 6531; RFC 5322 §2.2)"
+    message = email.message_from_bytes(raw, policy=email.policy.compat32)
+    for name in EXACTLY_ONCE:
+        count = len(message.get_all(name) or [])
+        if count != 1:
+            return f"{count} {name} header fields, RFC 5322 §3.6 asks for one"
+    for name in AT_MOST_ONCE:
+        if len(message.get_all(name) or []) > 1:
+            return f"{name} appears twice (RFC 5322 §3.6)"
+    try:
+        parsedate_to_datetime(str(message["Date"]))
+    except (TypeError, ValueError):
+        return "the Date header is not an RFC 5322 date-time (§3.3)"
+    message_id = " ".join(str(message["Message-ID"]).split())
+    if not (message_id.startswith("<") and message_id.endswith(">") and "@" in message_id):
+        return "the Message-ID is not <id-left@id-right> (RFC 5322 §3.6.4)"
+    return None
+
+
 def parse_message(raw: bytes, mail_from: str, rcpt_tos: list[str]) -> dict:
     """The record kept for one received message: envelope, subject and decoded bodies."""
     message: EmailMessage = email.message_from_bytes(raw, policy=email.policy.default)
@@ -135,6 +187,16 @@ def _accept_any_login(server, session, envelope, mechanism, auth_data) -> AuthRe
     return AuthResult(success=True, auth_data=auth_data)
 
 
+def _accept_only(user: str, password: str):
+    def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
+        login = getattr(auth_data, "login", b"") or b""
+        given = getattr(auth_data, "password", b"") or b""
+        ok = login == user.encode() and given == password.encode()
+        return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+    return authenticate
+
+
 def _free_port(host: str) -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
@@ -149,20 +211,57 @@ class SmtpSandbox:
         self.mailbox = mailbox
         self.host = host
         self.port = port
+        self.client_tls: ssl.SSLContext | None = None  # trusts the server's test CA (STARTTLS)
 
     def stop(self) -> None:
         self.controller.stop()
 
 
-async def start_smtp(host: str = "127.0.0.1", port: int = 0, **smtp_options: Any) -> SmtpSandbox:
-    """Start the server in its thread; port 0 picks a free port. AUTH is offered, never required."""
+def _server_tls(host: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A throw-away CA and a certificate for `host`: (server context, client context)."""
+    import trustme  # a test dependency: only a server that requires STARTTLS needs it
+
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(host, "localhost").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    return server, client
+
+
+async def start_smtp(
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    smtputf8: bool = True,
+    require_starttls: bool = False,
+    credentials: tuple[str, str] | None = None,
+    **smtp_options: Any,
+) -> SmtpSandbox:
+    """Start the server in its thread; port 0 picks a free port.
+
+    By default AUTH is offered, never required, and any login is taken. `smtputf8=False` leaves
+    SMTPUTF8 out of EHLO; `require_starttls` refuses every command but EHLO/STARTTLS/QUIT before
+    TLS (the client must trust `SmtpSandbox.client_tls`); `credentials` (user, password) makes
+    AUTH required (after STARTTLS when that is required) and accepts only that login."""
     mailbox = Mailbox(asyncio.get_running_loop())
     options = {
         "auth_required": False,
         "auth_require_tls": False,
         "authenticator": _accept_any_login,
+        "enable_SMTPUTF8": smtputf8,
         **smtp_options,
     }
+    client_tls = None
+    if require_starttls:
+        server_tls, client_tls = _server_tls(host)
+        options.update(tls_context=server_tls, require_starttls=True)
+    if credentials is not None:
+        options.update(
+            auth_required=True,
+            auth_require_tls=require_starttls,
+            authenticator=_accept_only(*credentials),
+        )
     for _attempt in range(3):
         # aiosmtpd needs a real port to check it started; another process may take it meanwhile.
         chosen = port or _free_port(host)
@@ -173,5 +272,7 @@ async def start_smtp(host: str = "127.0.0.1", port: int = 0, **smtp_options: Any
             if port:
                 raise
             continue
-        return SmtpSandbox(controller, mailbox, host, chosen)
+        sandbox = SmtpSandbox(controller, mailbox, host, chosen)
+        sandbox.client_tls = client_tls
+        return sandbox
     raise OSError(f"could not bind an SMTP port on {host}")

@@ -192,6 +192,8 @@ async def test_staff_reply_to_a_relayed_message_in_the_group(page, sandbox, shot
 
 
 async def test_the_mailbox_shows_each_mail_as_it_arrives(page, sandbox, shots):
+    from email.utils import formatdate, make_msgid
+
     import aiosmtplib
 
     await expect(page.locator("#mail-empty")).to_be_visible()
@@ -199,6 +201,8 @@ async def test_the_mailbox_shows_each_mail_as_it_arrives(page, sandbox, shots):
     mail["From"] = "OpenFlyers <no-reply@openflyers.example>"
     mail["To"] = "bureau@club.example.fr"
     mail["Subject"] = "Votre code de vérification"
+    mail["Date"] = formatdate(localtime=True)
+    mail["Message-ID"] = make_msgid(domain="openflyers.example")
     mail.set_content("Votre code : 424242\nIl expire dans 10 minutes.")
     smtp = sandbox.smtp
     await aiosmtplib.send(mail, hostname=smtp.host, port=smtp.port)

@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "bot.texts": 1,
     "bot.mail": 1,
     "bot.telegram_http": 1,
+    "bot.addresses": 1,  # pure functions on typed addresses (the mailer writes them too)
     "bot.sandbox": 1,  # the stand-ins (Telegram, Stripe, SMTP) know nothing of the bot
 }
 NAMES = {5: "cli", 4: "runtime/app", 3: "handlers", 2: "services", 1: "storage/base"}

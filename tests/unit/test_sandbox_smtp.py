@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
 
 import aiosmtplib
 import pytest
@@ -24,6 +25,8 @@ def message(to: str, subject: str = "Votre code", body: str = "Code : 123456") -
     mail["From"] = "OpenFlyers <no-reply@openflyers.example>"
     mail["To"] = to
     mail["Subject"] = subject
+    mail["Date"] = formatdate(localtime=True)
+    mail["Message-ID"] = make_msgid(domain="openflyers.example")
     mail.set_content(body)
     return mail
 
@@ -125,3 +128,102 @@ def test_parse_message_reads_encoded_bodies():
     assert record["subject"] == "Résumé"
     assert record["text"] == "été"
     assert Mailbox().messages == []
+
+
+# --- as strict as production relays -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("drop", "add", "why"),
+    [
+        ("Date", None, "Date"),
+        ("Message-ID", None, "Message-ID"),
+        (None, "From: Other <other@openflyers.example>", "From"),
+        (None, "Subject: twice", "Subject"),
+        ("Date", "Date: yesterday at noon", "date-time"),
+        ("Message-ID", "Message-ID: no-angle-brackets", "Message-ID"),
+    ],
+)
+async def test_a_message_without_the_headers_rfc_5322_requires_is_refused(smtp, drop, add, why):
+    mail = message("club@mermoz.example")
+    if drop:
+        del mail[drop]
+    raw = mail.as_bytes()
+    if add:
+        raw = add.encode() + b"\n" + raw
+    with pytest.raises(aiosmtplib.SMTPDataError) as refused:
+        client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port)
+        async with client:
+            await client.sendmail("no-reply@openflyers.example", ["club@mermoz.example"], raw)
+    assert refused.value.code == 554 and why in refused.value.message
+    assert smtp.mailbox.messages == []
+
+
+async def rcpt_raw(client: aiosmtplib.SMTP, address: str):
+    return await client.execute_command(b"RCPT TO:<" + address.encode() + b">")
+
+
+async def test_without_smtputf8_a_non_ascii_address_is_refused():
+    server = await start_smtp(smtputf8=False)
+    try:
+        smtp = aiosmtplib.SMTP(hostname=server.host, port=server.port)
+        async with smtp:
+            assert not smtp.supports_extension("smtputf8")
+            await smtp.mail("no-reply@openflyers.example")
+            answer = await rcpt_raw(smtp, "bureau@aéroclub-évreux.fr")
+            assert answer.code >= 500
+        with pytest.raises(aiosmtplib.SMTPNotSupported):
+            await aiosmtplib.send(
+                message("bureau@aéroclub-évreux.fr"), hostname=server.host, port=server.port
+            )
+        await aiosmtplib.send(
+            message("bureau@xn--aroclub-vreux-bhbh.fr"), hostname=server.host, port=server.port
+        )
+        assert server.mailbox.messages[0]["rcpt_tos"] == ["bureau@xn--aroclub-vreux-bhbh.fr"]
+    finally:
+        server.stop()
+
+
+async def test_with_smtputf8_offered_a_non_ascii_address_still_needs_the_smtputf8_parameter(smtp):
+    client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port)
+    async with client:
+        assert client.supports_extension("smtputf8")
+        await client.mail("no-reply@openflyers.example")  # no SMTPUTF8 parameter
+        answer = await rcpt_raw(client, "bureau@aéroclub-évreux.fr")
+    assert answer.code == 553 and "SMTPUTF8" in answer.message
+
+
+async def test_starttls_and_auth_can_be_required():
+    server = await start_smtp(require_starttls=True, credentials=("ofbot", "s3cret-relay"))
+    try:
+        with pytest.raises(aiosmtplib.SMTPException):  # no TLS: refused before MAIL
+            await aiosmtplib.send(
+                message("a@club.example"), hostname=server.host, port=server.port, start_tls=False
+            )
+        with pytest.raises(aiosmtplib.SMTPException):  # TLS but no AUTH
+            await aiosmtplib.send(
+                message("a@club.example"),
+                hostname=server.host,
+                port=server.port,
+                tls_context=server.client_tls,
+            )
+        with pytest.raises(aiosmtplib.SMTPAuthenticationError):
+            await aiosmtplib.send(
+                message("a@club.example"),
+                hostname=server.host,
+                port=server.port,
+                tls_context=server.client_tls,
+                username="ofbot",
+                password="wrong",
+            )
+        await aiosmtplib.send(
+            message("a@club.example"),
+            hostname=server.host,
+            port=server.port,
+            tls_context=server.client_tls,
+            username="ofbot",
+            password="s3cret-relay",
+        )
+        assert [m["login"] for m in server.mailbox.messages] == ["ofbot"]
+    finally:
+        server.stop()

@@ -1,0 +1,73 @@
+"""The one-time code's mail through the real conversation (issue 13, case 6): an address with an
+internationalised domain, typed in another spelling, through a relay without SMTPUTF8; a club
+name with a line break; a mail that failed for an unexpected reason never counts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from bot.mail import Mailer
+from bot.sandbox.smtp import start_smtp
+from storage import clubs as club_rows
+from tests.conftest import read_code, sample_club
+
+IDN = "bureau@aéroclub-évreux.fr"
+IDN_ASCII = "bureau@xn--aroclub-vreux-bhbh.fr"
+MERMOZ = sample_club("mermoz")
+
+
+async def set_club(bot, **fields) -> None:
+    club = await club_rows.get_by_subdomain(bot.services.db, "mermoz")
+    async with bot.services.db.transaction() as conn:
+        await club_rows.update_fields(conn, club.id, **fields)
+
+
+async def codes_counted(bot) -> int:
+    return await bot.services.db.fetchval(
+        "SELECT count(*) FROM verification_attempts WHERE kind = 'code'"
+    )
+
+
+@pytest.fixture
+async def relay_without_smtputf8(bot):
+    server = await start_smtp(smtputf8=False)
+    settings = dataclasses.replace(bot.services.settings, smtp_port=server.port)
+    bot.services.mailer = Mailer(settings)
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("typed", [IDN_ASCII, "BUREAU@AE\u0301ROCLUB-E\u0301VREUX.FR"])
+async def test_an_idn_address_typed_otherwise_gets_its_code_through_a_relay_without_smtputf8(
+    chat, bot, relay_without_smtputf8, typed
+):
+    await set_club(bot, structure_email=IDN)
+    await chat.say("/start mermoz")
+    await chat.say(typed)
+    code = await read_code(relay_without_smtputf8, IDN_ASCII)
+    replies = await chat.say(code)
+    assert "Menu" in replies[-1]["text"] or replies[-1].get("reply_markup"), chat.transcript()
+    assert await bot.services.db.fetchval("SELECT count(*) FROM contacts") == 1
+
+
+async def test_a_line_break_in_the_club_name_does_not_stop_its_code_mail(chat, bot, smtp):
+    await set_club(bot, name="Aéroclub\nMermoz")
+    await chat.say("/start mermoz")
+    await chat.say(MERMOZ["structure_email"])
+    message = await smtp.mailbox.wait_for(to=MERMOZ["structure_email"])
+    assert "\n" not in message["subject"] and "Mermoz" in message["subject"]
+    assert await codes_counted(bot) == 1
+
+
+async def test_a_code_not_mailed_never_counts_whatever_the_error(chat, bot, smtp, monkeypatch):
+    async def broken(to, subject, body):
+        raise RuntimeError("a bug in the mailer")
+
+    monkeypatch.setattr(bot.services.mailer, "send", broken)
+    for _ in range(4):
+        await chat.say("/start mermoz")
+        await chat.say(MERMOZ["structure_email"])
+    assert await codes_counted(bot) == 0
+    assert not await bot.services.db.fetchval("SELECT count(*) FROM verification_codes")
