@@ -189,7 +189,7 @@ def test_text_is_trimmed_and_entities_follow():
     assert utf16_len("a🙂é") == 4
 
 
-def test_multipart_bodies_keep_file_bytes_exactly():
+async def test_multipart_bodies_keep_file_bytes_exactly():
     data = b"--not-a-boundary\r\n\r\n\x00\xff\r"
     request = httpx.Request(
         "POST",
@@ -198,11 +198,45 @@ def test_multipart_bodies_keep_file_bytes_exactly():
         files={"document": ("r\u00e9sum\u00e9.pdf", data, "application/pdf")},
     )
     body = request.read()
-    fields, uploads = parse_multipart(body, request.headers["content-type"])
+    fields, uploads = await parse_multipart(body, request.headers["content-type"])
     assert fields == {"chat_id": "1", "caption": "é"}
     assert uploads["document"].data == data
     assert uploads["document"].filename == "résumé.pdf"
     assert uploads["document"].mime_type == "application/pdf"
+
+
+async def test_a_part_named_only_by_filename_star_is_a_parameter_not_a_file(tg: Sandbox):
+    # Telegram's form reader (tdnet HttpReader) takes `name` and `filename` and ignores other
+    # Content-Disposition parameters: with only RFC 5987's `filename*`, the part is a plain
+    # parameter, so "document" is read as a file id. Starlette's parser reads it the same way.
+    body = (
+        b"--XX\r\n"
+        b'Content-Disposition: form-data; name="chat_id"\r\n\r\n1001\r\n'
+        b"--XX\r\n"
+        b"Content-Disposition: form-data; name=\"document\"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\n"
+        b"Content-Type: application/pdf\r\n\r\n%PDF-1.4 bytes\r\n"
+        b"--XX--\r\n"
+    )
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            tg.api("sendDocument"),
+            content=body,
+            headers={"content-type": "multipart/form-data; boundary=XX"},
+        )
+    assert response.status_code == 400
+    assert response.json()["description"] == "Bad Request: wrong file identifier/HTTP URL specified"
+    assert tg.fake.bot_messages(JEANNE) == []
+
+
+async def test_a_multipart_body_without_boundary_is_a_bad_request(tg: Sandbox):
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            tg.api("sendMessage"),
+            content=b"chat_id=1001&text=hi",
+            headers={"content-type": "multipart/form-data"},
+        )
+    assert response.status_code == 400
+    assert response.json()["description"].startswith("Bad Request: can't parse multipart")
 
 
 # -- the Bot API through python-telegram-bot --------------------------------------------------------

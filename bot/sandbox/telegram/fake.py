@@ -1,0 +1,131 @@
+"""`FakeTelegram`: the Bot API server and the people, assembled from one mixin per method family.
+
+A new family of methods goes in a module of its own (a mixin with an `api_methods` table); list it here."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import itertools
+import time
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+
+from bot.sandbox.telegram.bot_api import ServerMixin
+from bot.sandbox.telegram.callbacks import CallbacksMixin, _CallbackQuery
+from bot.sandbox.telegram.chats import ChatsMixin
+from bot.sandbox.telegram.commands import CommandsKey, CommandsMixin
+from bot.sandbox.telegram.editing import EditingMixin
+from bot.sandbox.telegram.files import FilesMixin, StoredFile
+from bot.sandbox.telegram.limits import RateLimits
+from bot.sandbox.telegram.observe import ObserveMixin
+from bot.sandbox.telegram.params import Upload
+from bot.sandbox.telegram.sending import SendingMixin
+from bot.sandbox.telegram.state import _Chat, _Fault
+from bot.sandbox.telegram.updates import UpdatesMixin
+from bot.sandbox.telegram.user_http import UserHttpMixin
+from bot.sandbox.telegram.users import UsersMixin
+
+
+class FakeTelegram(
+    ServerMixin,
+    UpdatesMixin,
+    CommandsMixin,
+    ChatsMixin,
+    SendingMixin,
+    EditingMixin,
+    CallbacksMixin,
+    FilesMixin,
+    UsersMixin,
+    ObserveMixin,
+    UserHttpMixin,
+):
+    """The Bot API server (`app`) and the people talking to the bot (the user-side methods).
+
+    Rate limits count sends and edits; set `global_rate`, `chat_rate` or `group_per_minute` to 0
+    to switch that limit off. Everything lives in memory; state changes never await, so concurrent
+    requests in one event loop see consistent state. Call `close()` before stopping the server:
+    it ends long polls, event streams and webhook delivery.
+
+    The Bot API methods are the union of the mixins' `api_methods` tables (lower-case method
+    name -> handler attribute, called as `handler(params, files)`)."""
+
+    def __init__(
+        self,
+        token: str = "123456:SANDBOX",
+        *,
+        global_rate: float = 30.0,
+        chat_rate: float = 1.0,
+        chat_burst: int = 5,
+        group_per_minute: int = 20,
+        clock: Callable[[], float] = time.monotonic,
+        username: str = "ofbot_sandbox_bot",
+    ) -> None:
+        self.token = token
+        self.clock = clock
+        self.url: str | None = None
+        self.bot_user = {
+            "id": int(token.split(":", 1)[0]),
+            "is_bot": True,
+            "first_name": "OpenFlyers (sandbox)",
+            "username": username,
+        }
+        self.limits = RateLimits(clock, global_rate, chat_rate, chat_burst, group_per_minute)
+        self._users: dict[int, dict] = {}
+        self._hidden_forwards: set[int] = set()
+        self._chats: dict[int, _Chat] = {}
+        self._files: dict[str, StoredFile] = {}
+        self._file_paths: dict[str, str] = {}
+        self._file_numbers = itertools.count(1)
+        self._callbacks: dict[str, _CallbackQuery] = {}
+        self._callback_numbers = itertools.count(1)
+        self.callback_answers: list[dict] = []
+        self.api_calls: collections.deque[tuple[str, dict]] = collections.deque(maxlen=1000)
+
+        self._updates: list[dict] = []
+        self._next_update_id = 1
+        self.update_count = 0  # updates produced and not dropped: what the bot will receive
+        self._allowed_updates: frozenset[str] | None = None
+        self._poll_generation = 0
+        self._webhook: dict[str, Any] = {"url": ""}
+        self._webhook_task: asyncio.Task | None = None
+
+        self._commands: dict[CommandsKey, list[dict]] = {}
+        self._descriptions: dict[tuple[str, str], str] = {}
+        self._menu_buttons: dict[int | None, dict] = {}
+        self._faults: list[_Fault] = []
+        self._subscribers: list[asyncio.Queue] = []
+        self._changed = asyncio.Event()
+        self._new_update = asyncio.Event()
+        self._closing = asyncio.Event()
+        self.rate_limited = 0
+        self.delivered: dict[int, int] = {}
+        self.calls: dict[str, int] = {}
+
+        self._methods: dict[str, Callable[[dict, dict[str, Upload]], Any]] = {
+            name: getattr(self, attribute)
+            for cls in reversed(type(self).__mro__)
+            for name, attribute in vars(cls).get("api_methods", {}).items()
+        }
+        self.app = Starlette(routes=[*self.bot_api_routes(), *self.user_routes()])
+
+    @property
+    def stats(self) -> dict:
+        return {
+            "rate_limited": self.rate_limited,
+            "delivered": dict(self.delivered),
+            "calls": dict(self.calls),
+            "pending_updates": len(self._updates),
+            "update_count": self.update_count,
+        }
+
+    async def close(self) -> None:
+        """End long polls, event streams and webhook delivery, so the server can stop."""
+        self._closing.set()
+        self._signal_updates()
+        self._signal_change()
+        for queue in self._subscribers:
+            queue.put_nowait(None)
+        await self._stop_webhook_task()

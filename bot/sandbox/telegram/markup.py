@@ -1,0 +1,69 @@
+"""Reply markup (inline and reply keyboards) checked as the Bot API server checks it.
+
+Only inline keyboards belong to a message; reply keyboards live on the person's client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.sandbox.telegram.entities import is_valid_url
+from bot.sandbox.telegram.errors import bad_request
+from bot.sandbox.telegram.limits import MAX_CALLBACK_DATA
+
+# Reply markup.
+
+_BUTTON_ACTIONS = (
+    "url",
+    "callback_data",
+    "web_app",
+    "login_url",
+    "switch_inline_query",
+    "switch_inline_query_current_chat",
+    "switch_inline_query_chosen_chat",
+    "copy_text",
+    "callback_game",
+    "pay",
+)
+
+
+_MARKUP_JSON = "can't parse reply keyboard markup JSON object"
+
+
+def check_reply_markup(markup: Any) -> dict | None:
+    """Validate a reply_markup as Telegram does; returns it (or None when absent)."""
+    if markup is None:
+        return None
+    if not isinstance(markup, dict):
+        raise bad_request(_MARKUP_JSON)
+    if "inline_keyboard" in markup:
+        rows = markup["inline_keyboard"]
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise bad_request(
+                'Field "inline_keyboard" of the InlineKeyboardMarkup should be an Array of Arrays'
+            )
+        for row in rows:
+            for button in row:
+                _check_button(button)
+        return markup
+    if any(key in markup for key in ("keyboard", "remove_keyboard", "force_reply")):
+        return markup
+    raise bad_request(_MARKUP_JSON)
+
+
+def _check_button(button: Any) -> None:
+    if not isinstance(button, dict) or not isinstance(button.get("text"), str):
+        raise bad_request(_MARKUP_JSON)
+    if not any(key in button for key in _BUTTON_ACTIONS):
+        raise bad_request(
+            "can't parse inline keyboard button: Text buttons are unallowed in the inline keyboard"
+        )
+    if "callback_data" in button:
+        data = button["callback_data"]
+        if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA:
+            raise bad_request("BUTTON_DATA_INVALID")
+    if "url" in button and not (isinstance(button["url"], str) and is_valid_url(button["url"])):
+        raise bad_request("BUTTON_URL_INVALID")
+
+
+def _inline(markup: dict | None) -> dict | None:
+    return markup if markup and "inline_keyboard" in markup else None

@@ -1,0 +1,204 @@
+"""The people talking to the bot: users, groups, blocking, and what they send or press.
+
+Each call produces the update Telegram would deliver to the bot (message, callback_query, my_chat_member)."""
+
+from __future__ import annotations
+
+import copy
+import mimetypes
+import re
+import time
+from typing import Any
+
+from bot.sandbox.telegram.entities import utf16_len
+from bot.sandbox.telegram.state import _Chat, _public
+
+
+class UsersMixin:
+    """The people: their accounts, chats and groups, and what they send to the bot."""
+
+    def add_user(
+        self,
+        user_id: int,
+        first_name: str,
+        *,
+        language_code: str | None = "fr",
+        username: str | None = None,
+        last_name: str | None = None,
+        started: bool = True,
+    ) -> dict:
+        """Register a person and their private chat with the bot (chat id == user id).
+
+        `started=False`: they never opened the bot, so the bot cannot write to them first."""
+        if user_id <= 0:
+            raise ValueError("user ids are positive")
+        user: dict[str, Any] = {"id": user_id, "is_bot": False, "first_name": first_name}
+        if last_name:
+            user["last_name"] = last_name
+        if username:
+            user["username"] = username
+        if language_code:
+            user["language_code"] = language_code
+        self._users[user_id] = user
+        info = {"id": user_id, "type": "private", "first_name": first_name}
+        if last_name:
+            info["last_name"] = last_name
+        if username:
+            info["username"] = username
+        if user_id in self._chats:
+            self._chats[user_id].info = info
+        else:
+            self._chats[user_id] = _Chat(info, {user_id}, started=started)
+        return copy.deepcopy(user)
+
+    def add_group(self, chat_id: int, title: str, members: list[int]) -> dict:
+        """Register a group the bot is in; ids starting with -100 are supergroups."""
+        if chat_id >= 0:
+            raise ValueError("group ids are negative")
+        unknown = [m for m in members if m not in self._users]
+        if unknown:
+            raise ValueError(f"unknown users {unknown}: add_user them first")
+        kind = "supergroup" if str(chat_id).startswith("-100") else "group"
+        info = {"id": chat_id, "title": title, "type": kind}
+        if chat_id in self._chats:
+            self._chats[chat_id].info = info
+            self._chats[chat_id].members = set(members)
+        else:
+            self._chats[chat_id] = _Chat(info, set(members))
+        return copy.deepcopy(info)
+
+    def user(self, user_id: int) -> dict:
+        return copy.deepcopy(self._require_user(user_id))
+
+    def block_bot(self, user_id: int) -> None:
+        self._set_blocked(user_id, True)
+
+    def unblock_bot(self, user_id: int) -> None:
+        self._set_blocked(user_id, False)
+
+    def set_forward_privacy(self, user_id: int, hidden: bool) -> None:
+        """Hidden: messages forwarded from this person do not link to their account."""
+        self._require_user(user_id)
+        if hidden:
+            self._hidden_forwards.add(user_id)
+        else:
+            self._hidden_forwards.discard(user_id)
+
+    def _set_blocked(self, user_id: int, blocked: bool) -> None:
+        self._require_user(user_id)
+        chat = self._chats[user_id]
+        if chat.blocked == blocked:
+            return
+        chat.blocked = blocked
+        old, new = ("member", "kicked") if blocked else ("kicked", "member")
+        self._enqueue(
+            "my_chat_member",
+            {
+                "chat": copy.deepcopy(chat.info),
+                "from": copy.deepcopy(self._users[user_id]),
+                "date": int(time.time()),
+                "old_chat_member": self._bot_member(old),
+                "new_chat_member": self._bot_member(new),
+            },
+        )
+
+    def _bot_member(self, status: str) -> dict:
+        member: dict[str, Any] = {"user": dict(self.bot_user), "status": status}
+        if status == "kicked":
+            member["until_date"] = 0  # forever
+        return member
+
+    def _require_user(self, user_id: int) -> dict:
+        if user_id not in self._users:
+            raise KeyError(f"no user {user_id}: add_user it first")
+        return self._users[user_id]
+
+    def _user_chat(self, user_id: int, chat_id: int | None) -> _Chat:
+        self._require_user(user_id)
+        chat_id = user_id if chat_id is None else chat_id
+        chat = self._chats.get(chat_id)
+        if chat is None:
+            raise KeyError(f"no chat {chat_id}")
+        if user_id not in chat.members:
+            raise ValueError(f"user {user_id} is not a member of chat {chat_id}")
+        if chat.info["type"] == "private":
+            # Writing to a bot one blocked restarts it, as the "Restart" button does.
+            chat.started = True
+            self._set_blocked(user_id, False)
+        return chat
+
+    async def send_text(
+        self,
+        user_id: int,
+        text: str,
+        *,
+        chat_id: int | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> dict:
+        """A person sends `text`; returns the Message (the bot gets it as an update)."""
+        if not text.strip():
+            raise ValueError("Telegram does not send empty messages")
+        chat = self._user_chat(user_id, chat_id)
+        fields: dict[str, Any] = {"text": text}
+        command = re.match(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![^\s])", text)
+        if command:
+            fields["entities"] = [
+                {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
+            ]
+        return self._user_message(chat, user_id, fields, reply_to_message_id)
+
+    async def send_photo(
+        self,
+        user_id: int,
+        *,
+        chat_id: int | None = None,
+        caption: str | None = None,
+        data: bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01",
+    ) -> dict:
+        chat = self._user_chat(user_id, chat_id)
+        stored = self._store_file("photo", data, "photo.jpg", "image/jpeg")
+        fields: dict[str, Any] = {"photo": self._photo_sizes(stored)}
+        if caption:
+            fields["caption"] = caption
+        return self._user_message(chat, user_id, fields, None)
+
+    async def send_document(
+        self,
+        user_id: int,
+        *,
+        filename: str,
+        data: bytes,
+        mime_type: str | None = None,
+        chat_id: int | None = None,
+        caption: str | None = None,
+    ) -> dict:
+        chat = self._user_chat(user_id, chat_id)
+        mime = mime_type or mimetypes.guess_type(filename)[0] or "application/octet-stream"
+        stored = self._store_file("document", data, filename, mime)
+        fields: dict[str, Any] = {"document": self._document(stored)}
+        if caption:
+            fields["caption"] = caption
+        return self._user_message(chat, user_id, fields, None)
+
+    async def forward(
+        self, user_id: int, from_chat_id: int, message_id: int, to_chat_id: int
+    ) -> dict:
+        """A person forwards a message they can see to another chat (usually the bot)."""
+        source_chat = self._user_chat(user_id, from_chat_id)
+        source = source_chat.messages.get(message_id)
+        if source is None:
+            raise KeyError(f"no message {message_id} in chat {from_chat_id}")
+        chat = self._user_chat(user_id, to_chat_id)
+        return self._user_message(chat, user_id, self._forwarded_fields(source), None)
+
+    def _user_message(
+        self, chat: _Chat, user_id: int, fields: dict, reply_to_message_id: int | None
+    ) -> dict:
+        reply = None
+        if reply_to_message_id is not None:
+            reply = chat.messages.get(reply_to_message_id)
+            if reply is None:
+                raise KeyError(f"no message {reply_to_message_id} to reply to")
+        message = self._store_message(chat, self._users[user_id], fields, reply)
+        self._enqueue("message", _public(message))
+        return _public(message)
