@@ -1,0 +1,127 @@
+"""The hosted checkout page that stands in for Stripe's: the card form, its errors and the redirects.
+
+Telegram success/cancel URLs open the bot; any other one is followed as Stripe would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+
+from bot.sandbox.stripe.rules import TELEGRAM_HOSTS, format_amount
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _is_telegram(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "tg" or (parts.hostname or "").lower() in TELEGRAM_HOSTS
+
+
+class CheckoutPageMixin:
+    """`/checkout/<session>`: the page, the payment form and the cancel link."""
+
+    def checkout_url(self, session_id: str) -> str:
+        return f"{self.base_url or 'http://127.0.0.1'}/checkout/{session_id}"
+
+    def _render(self, status: int, **values: Any) -> HTMLResponse:
+        template = self._env.get_template("checkout.html")
+        return HTMLResponse(template.render(**values), status_code=status)
+
+    def _page_values(self, session: dict) -> dict:
+        currency = session["currency"]
+        return {
+            "session_id": session["id"],
+            "total": format_amount(session["amount_total"], currency),
+            "lines": [
+                {
+                    "name": item["description"],
+                    "quantity": item["quantity"],
+                    "amount": format_amount(item["amount_total"], currency),
+                }
+                for item in self.line_items[session["id"]]
+            ],
+            "customer_email": session["customer_email"],
+            "cancel_href": f"/checkout/{session['id']}/cancel" if session["cancel_url"] else None,
+        }
+
+    def _closed_page(self, session: dict | None) -> HTMLResponse:
+        if session is None:
+            return self._render(404, state="not_found", title="Checkout session not found")
+        if session["status"] == "complete":
+            return self._render(200, state="complete", title="This payment is already complete")
+        return self._render(410, state="expired", title="This payment link has expired")
+
+    async def _http_checkout(self, request: Request) -> Response:
+        self._ensure_background()
+        self.expire_due()
+        session = self.sessions.get(request.path_params["session_id"])
+        if session is None or session["status"] != "open":
+            response = self._closed_page(session)
+            if request.method == "POST" and session is not None:
+                response.status_code = 409 if session["status"] == "complete" else 410
+            return response
+        if request.method == "GET":
+            return self._render(
+                200,
+                state="form",
+                title=f"Pay {self._page_values(session)['total']}",
+                values={},
+                **self._page_values(session),
+            )
+        # A plain urlencoded form, read without python-multipart (not a dependency here).
+        form = dict(
+            parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
+        )
+        fields = {
+            k: str(form.get(k) or "") for k in ("card_number", "expiry", "cvc", "name", "email")
+        }
+        outcome = self.attempt_payment(
+            session["id"],
+            fields["card_number"],
+            exp=fields["expiry"] if "expiry" in form else None,
+            cvc=fields["cvc"] if "cvc" in form else None,
+            name=fields["name"] or None,
+            email=fields["email"] or None,
+        )
+        if not outcome.ok:
+            if outcome.code in ("session_closed", "not_found"):
+                return self._closed_page(self.sessions.get(session["id"]))
+            fields.pop("cvc")
+            return self._render(
+                outcome.status,
+                state="form",
+                title=f"Pay {self._page_values(session)['total']}",
+                error=outcome.message,
+                values=fields,
+                **self._page_values(session),
+            )
+        target = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
+        if _is_telegram(target):
+            return self._render(
+                200,
+                state="telegram",
+                title="Payment received — return to Telegram",
+                return_url=target,
+                total=format_amount(session["amount_total"], session["currency"]),
+            )
+        return RedirectResponse(target, status_code=303)
+
+    async def _http_cancel(self, request: Request) -> Response:
+        session = self.sessions.get(request.path_params["session_id"])
+        if session is None:
+            return self._closed_page(None)
+        if not session["cancel_url"]:
+            return RedirectResponse(f"/checkout/{session['id']}", status_code=303)
+        target = session["cancel_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
+        if _is_telegram(target):
+            return self._render(
+                200,
+                state="cancelled",
+                title="Payment not made — return to Telegram",
+                return_url=target,
+            )
+        return RedirectResponse(target, status_code=303)
