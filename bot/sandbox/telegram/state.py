@@ -10,8 +10,6 @@ import dataclasses
 
 from starlette.requests import Request
 
-# State.
-
 
 @dataclasses.dataclass
 class _Chat:
