@@ -19,6 +19,7 @@ from bot.sandbox.telegram.chats import ChatsMixin
 from bot.sandbox.telegram.commands import CommandsKey, CommandsMixin
 from bot.sandbox.telegram.editing import EditingMixin
 from bot.sandbox.telegram.files import FilesMixin, StoredFile
+from bot.sandbox.telegram.forum import ForumMixin
 from bot.sandbox.telegram.limits import RateLimits
 from bot.sandbox.telegram.observe import ObserveMixin
 from bot.sandbox.telegram.params import Upload
@@ -37,6 +38,7 @@ class FakeTelegram(
     SendingMixin,
     EditingMixin,
     CallbacksMixin,
+    ForumMixin,
     FilesMixin,
     UsersMixin,
     ObserveMixin,

@@ -24,6 +24,7 @@ class ObserveMixin:
                 "members": [copy.deepcopy(self._users[m]) for m in sorted(chat.members)],
                 "blocked": chat.blocked,
                 "last_message_id": max(chat.messages, default=0),
+                "topics": [topic.as_dict() for topic in chat.topics.values()],
             }
             for chat in self._chats.values()
         ]
@@ -50,6 +51,11 @@ class ObserveMixin:
                 body = f"[document {m['document'].get('file_name')}] {body}"
             elif "photo" in m:
                 body = f"[photo] {body}"
+            for service in ("created", "edited", "closed", "reopened"):
+                if f"forum_topic_{service}" in m:
+                    body = f"[topic {service}] {m[f'forum_topic_{service}'].get('name', '')}"
+            if m.get("is_topic_message"):
+                body = f"[in topic #{m['message_thread_id']}] {body}"
             buttons = [
                 b["text"]
                 for row in m.get("reply_markup", {}).get("inline_keyboard", [])

@@ -130,7 +130,8 @@ class SendingMixin:
     def _take_rate(self, chat: _Chat) -> None:
         self.limits.take(chat.info["id"])
 
-    def _deliver(self, chat: _Chat, fields: dict, reply_to: dict | None) -> dict:
+    def _deliver(self, chat: _Chat, fields: dict, reply_to: dict | None, p: dict) -> dict:
+        reply_to = self._place_in_thread(chat, p, fields, reply_to)
         self._take_rate(chat)
         message = self._store_message(chat, self.bot_user, fields, reply_to)
         self.delivered[chat.info["id"]] = self.delivered.get(chat.info["id"], 0) + 1
@@ -144,7 +145,7 @@ class SendingMixin:
         fields: dict[str, Any] = {"text": text}
         if entities:
             fields["entities"] = entities
-        return _public(self._deliver(chat, self._with_markup(fields, markup), reply_to))
+        return _public(self._deliver(chat, self._with_markup(fields, markup), reply_to, p))
 
     @staticmethod
     def _with_markup(fields: dict, markup: dict | None) -> dict:
@@ -162,7 +163,7 @@ class SendingMixin:
         reply_to = self._reply_target(chat, p)
         stored = self._input_file(p, files, "photo", "photo")
         fields = {"photo": self._photo_sizes(stored), **caption}
-        return _public(self._deliver(chat, self._with_markup(fields, markup), reply_to))
+        return _public(self._deliver(chat, self._with_markup(fields, markup), reply_to, p))
 
     def _send_document(self, p: dict, files: dict) -> dict:
         chat = self._writable_chat(p)
@@ -171,7 +172,7 @@ class SendingMixin:
         reply_to = self._reply_target(chat, p)
         stored = self._input_file(p, files, "document", "document")
         fields = {"document": self._document(stored), **caption}
-        return _public(self._deliver(chat, self._with_markup(fields, markup), reply_to))
+        return _public(self._deliver(chat, self._with_markup(fields, markup), reply_to, p))
 
     def _source_message(self, p: dict, action: str) -> dict:
         source_chat = self._chat(p, "from_chat_id")
@@ -196,10 +197,10 @@ class SendingMixin:
             fields.update(self._caption(p))
         markup = check_reply_markup(p.get("reply_markup"))
         reply_to = self._reply_target(chat, p)
-        message = self._deliver(chat, self._with_markup(fields, markup), reply_to)
+        message = self._deliver(chat, self._with_markup(fields, markup), reply_to, p)
         return {"message_id": message["message_id"]}
 
     def _forward_message(self, p: dict, files: dict) -> dict:
         chat = self._writable_chat(p)
         source = self._source_message(p, "forward")
-        return _public(self._deliver(chat, self._forwarded_fields(source), None))
+        return _public(self._deliver(chat, self._forwarded_fields(source), None, p))

@@ -19,6 +19,29 @@ class _Chat:
     next_id: int = 1
     blocked: bool = False  # private chats: the user blocked the bot
     started: bool = True  # private chats: the user has opened the conversation
+    topics: dict[int, _Topic] = dataclasses.field(default_factory=dict)  # forums: by thread id
+
+
+@dataclasses.dataclass
+class _Topic:
+    """A forum topic; its thread id is the id of its creation service message."""
+
+    thread_id: int
+    name: str
+    icon_color: int
+    icon_custom_emoji_id: str | None = None
+    closed: bool = False
+
+    def as_forum_topic(self) -> dict:
+        """The Bot API's ForumTopic object."""
+        topic = {"message_thread_id": self.thread_id, "name": self.name}
+        topic["icon_color"] = self.icon_color
+        if self.icon_custom_emoji_id:
+            topic["icon_custom_emoji_id"] = self.icon_custom_emoji_id
+        return topic
+
+    def as_dict(self) -> dict:
+        return {**self.as_forum_topic(), "is_closed": self.closed}
 
 
 @dataclasses.dataclass

@@ -54,6 +54,9 @@ class UserHttpMixin:
             Route("/sandbox/events", self._http_events, methods=["GET"]),
             Route("/sandbox/fault", self._http_fault, methods=["POST"]),
             Route("/sandbox/stats", self._http_stats, methods=["GET"]),
+            Route("/sandbox/forum", self._http_forum, methods=["POST"]),
+            Route("/sandbox/topics/close", self._http_close_topic, methods=["POST"]),
+            Route("/sandbox/topics/delete", self._http_delete_topic, methods=["POST"]),
         ]
 
     async def _http_chats(self, request: Request) -> Response:
@@ -96,6 +99,7 @@ class UserHttpMixin:
                 body["text"],
                 chat_id=body.get("chat_id"),
                 reply_to_message_id=body.get("reply_to_message_id"),
+                message_thread_id=body.get("message_thread_id"),
             )
         )
 
@@ -210,3 +214,29 @@ class UserHttpMixin:
 
     async def _http_stats(self, request: Request) -> Response:
         return JSONResponse(self.stats)
+
+    async def _http_forum(self, request: Request) -> Response:
+        """{chat_id, enabled}: an administrator turns the group's topics on or off."""
+        body = await _json_body(request)
+        return await _user_call(
+            lambda: self.set_forum(int(body["chat_id"]), bool(body.get("enabled", True)))
+        )
+
+    async def _http_close_topic(self, request: Request) -> Response:
+        body = await _json_body(request)
+        return await _user_call(
+            lambda: self.close_topic(
+                int(body["user_id"]), int(body["chat_id"]), int(body["message_thread_id"])
+            )
+        )
+
+    async def _http_delete_topic(self, request: Request) -> Response:
+        body = await _json_body(request)
+
+        def delete() -> dict:
+            self.delete_topic(
+                int(body["user_id"]), int(body["chat_id"]), int(body["message_thread_id"])
+            )
+            return {"ok": True}
+
+        return await _user_call(delete)

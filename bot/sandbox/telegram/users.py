@@ -51,15 +51,22 @@ class UsersMixin:
             self._chats[user_id] = _Chat(info, {user_id}, started=started)
         return copy.deepcopy(user)
 
-    def add_group(self, chat_id: int, title: str, members: list[int]) -> dict:
-        """Register a group the bot is in; ids starting with -100 are supergroups."""
+    def add_group(
+        self, chat_id: int, title: str, members: list[int], *, forum: bool = False
+    ) -> dict:
+        """Register a group the bot is in; ids starting with -100 are supergroups, and only they
+        can be forums (`forum=True`: topics are on)."""
         if chat_id >= 0:
             raise ValueError("group ids are negative")
         unknown = [m for m in members if m not in self._users]
         if unknown:
             raise ValueError(f"unknown users {unknown}: add_user them first")
         kind = "supergroup" if str(chat_id).startswith("-100") else "group"
-        info = {"id": chat_id, "title": title, "type": kind}
+        info: dict[str, Any] = {"id": chat_id, "title": title, "type": kind}
+        if forum:
+            if kind != "supergroup":
+                raise ValueError("only supergroups can be forums")
+            info["is_forum"] = True
         if chat_id in self._chats:
             self._chats[chat_id].info = info
             self._chats[chat_id].members = set(members)
@@ -134,8 +141,10 @@ class UsersMixin:
         *,
         chat_id: int | None = None,
         reply_to_message_id: int | None = None,
+        message_thread_id: int | None = None,
     ) -> dict:
-        """A person sends `text`; returns the Message (the bot gets it as an update)."""
+        """A person sends `text` (in a forum: in topic `message_thread_id`, else General);
+        returns the Message (the bot gets it as an update)."""
         if not text.strip():
             raise ValueError("Telegram does not send empty messages")
         chat = self._user_chat(user_id, chat_id)
@@ -145,7 +154,7 @@ class UsersMixin:
             fields["entities"] = [
                 {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
             ]
-        return self._user_message(chat, user_id, fields, reply_to_message_id)
+        return self._user_message(chat, user_id, fields, reply_to_message_id, message_thread_id)
 
     async def send_photo(
         self,
@@ -192,13 +201,22 @@ class UsersMixin:
         return self._user_message(chat, user_id, self._forwarded_fields(source), None)
 
     def _user_message(
-        self, chat: _Chat, user_id: int, fields: dict, reply_to_message_id: int | None
+        self,
+        chat: _Chat,
+        user_id: int,
+        fields: dict,
+        reply_to_message_id: int | None,
+        message_thread_id: int | None = None,
     ) -> dict:
         reply = None
         if reply_to_message_id is not None:
             reply = chat.messages.get(reply_to_message_id)
             if reply is None:
                 raise KeyError(f"no message {reply_to_message_id} to reply to")
+            if message_thread_id is None:
+                message_thread_id = reply.get("message_thread_id")
+        in_topic = self._user_thread(chat, message_thread_id, fields)
+        reply = reply if reply is not None else in_topic
         message = self._store_message(chat, self._users[user_id], fields, reply)
         self._enqueue("message", _public(message))
         return _public(message)
