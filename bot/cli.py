@@ -34,6 +34,10 @@ def _parser() -> argparse.ArgumentParser:
 
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("migrate", help="apply pending schema migrations")
+    backup = db.add_parser("backup", help="copy the database to FILE (safe while the bot runs)")
+    backup.add_argument("file", type=Path)
+    restore = db.add_parser("restore", help="replace the database by FILE (bot stopped)")
+    restore.add_argument("file", type=Path)
 
     clubs = sub.add_parser("clubs", help="club records").add_subparsers(
         dest="action", required=True
@@ -72,6 +76,32 @@ async def _cmd_migrate(settings: Settings, args) -> int:
     finally:
         await db.close()
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
+    return 0
+
+
+async def _cmd_backup(settings: Settings, args) -> int:
+    from bot.backups import BackupError, backup_database
+
+    try:
+        report = await asyncio.to_thread(backup_database, settings.db, args.file)
+    except BackupError as exc:
+        print(f"ofbot: {exc}", file=sys.stderr)
+        return 1
+    print(f"backup written: {report.path} ({report.size} bytes, integrity_check ok)")
+    return 0
+
+
+async def _cmd_restore(settings: Settings, args) -> int:
+    from bot.backups import BackupError, restore_database
+
+    try:
+        kept = await asyncio.to_thread(restore_database, args.file, settings.db)
+    except BackupError as exc:
+        print(f"ofbot: {exc}", file=sys.stderr)
+        return 1
+    print(f"restored {settings.db} from {args.file}")
+    if kept is not None:
+        print(f"the database it replaced is kept as {kept}")
     return 0
 
 
@@ -140,13 +170,28 @@ async def _serve_until_signal(
 
 
 async def _cmd_run(settings: Settings, args) -> int:
+    from filelock import Timeout
+
+    from bot.backups import run_lock
     from bot.runtime import Runtime
 
     settings.require("OFBOT_TELEGRAM_TOKEN")
     if args.webhook:
         settings.require("OFBOT_PUBLIC_URL", "OFBOT_TELEGRAM_SECRET_TOKEN")
-    runtime = Runtime(settings, webhook=args.webhook)
-    return await _serve_until_signal(runtime.start, runtime.stop)
+    lock = run_lock(settings.db)
+    try:
+        lock.acquire()
+    except Timeout:
+        print(
+            f"ofbot: another bot is running on {settings.db} (or a restore is under way)",
+            file=sys.stderr,
+        )
+        return 1
+    try:
+        runtime = Runtime(settings, webhook=args.webhook)
+        return await _serve_until_signal(runtime.start, runtime.stop)
+    finally:
+        lock.release()
 
 
 async def _cmd_sandbox(settings: Settings, args) -> int:
@@ -160,6 +205,8 @@ async def _cmd_sandbox(settings: Settings, args) -> int:
 COMMANDS: dict[tuple[str, str | None], Callable] = {
     ("run", None): _cmd_run,
     ("db", "migrate"): _cmd_migrate,
+    ("db", "backup"): _cmd_backup,
+    ("db", "restore"): _cmd_restore,
     ("clubs", "import"): _cmd_clubs_import,
     ("clubs", "show"): _cmd_clubs_show,
     ("reminders", "run"): reminders_run,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from telegram import Update
 from telegram.ext import Application
 
-from bot import payments, staff
+from bot import backups, payments, staff
 from bot.app import build_application
 from bot.clock import Clock
 from bot.command_menu import cancel_command_menu, publish_command_menu
@@ -32,6 +32,7 @@ STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = [
     publish_command_menu,  # Telegram's command menu, set in the background
     payments.replay_on_startup,  # Stripe events stored but not processed, receipts not sent
     jobs.catch_up_reminders,  # today's reminders now, when the bot was down at 09:00
+    backups.catch_up_backup,  # a backup now, when the last one is more than a day old
 ]
 
 
@@ -67,6 +68,13 @@ JOBS: list[Job] = [
         every=payments.RECONCILE_INTERVAL,
         first=payments.RECONCILE_FIRST,
         wanted=lambda s: s.stripe is not None,
+    ),
+    # The daily backup into OFBOT_BACKUP_DIR, keeping OFBOT_BACKUP_KEEP.
+    Job(
+        "backup",
+        backups.backup_job,
+        daily=backups.BACKUP_AT,
+        wanted=lambda s: s.settings.backup_dir is not None,
     ),
 ]
 # The Stripe events the bot acts on are one table too: bot/payments/events.py (STRIPE_EVENTS);

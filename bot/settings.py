@@ -22,6 +22,8 @@ SECRET_NAMES = (
     "OFBOT_STRIPE_WEBHOOK_SECRET",
     "OFBOT_SMTP_PASSWORD",
     "OFBOT_TELEGRAM_SECRET_TOKEN",
+    "OFBOT_ADMIN_TOKEN",
+    "OFBOT_METRICS_TOKEN",
 )
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
@@ -57,6 +59,12 @@ class Settings:
     public_url: str | None = None
     telegram_secret_token: str | None = None
     timezone: str = "Europe/Paris"
+    admin_token: str | None = None  # bearer of POST /admin/clubs (not served when unset)
+    metrics_token: str | None = None  # bearer of GET /metrics (not served when unset)
+    clubs_source: str | None = None  # a CSV file path or an https:// URL, re-imported hourly
+    backup_dir: Path | None = None  # daily backups go there (no backup job when unset)
+    backup_keep: int = 14  # how many daily backups the job keeps
+    log_format: str = "text"  # `text` or `json` (one JSON object per line)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -80,6 +88,8 @@ class Settings:
             self.stripe_webhook_secret,
             self.smtp_password,
             self.telegram_secret_token,
+            self.admin_token,
+            self.metrics_token,
         ]
         return [v for v in values if v]
 
@@ -106,6 +116,33 @@ def _int(name: str, value: str, lo: int | None = None, hi: int | None = None) ->
     if (lo is not None and number < lo) or (hi is not None and number > hi):
         raise SettingsError(name, f"must be between {lo} and {hi}, got {number}")
     return number
+
+
+# A bearer token guards an HTTP endpoint reachable from the internet: at least 128 bits of
+# randomness (`python -c "import secrets; print(secrets.token_urlsafe(32))"` gives 43 characters).
+MIN_BEARER_LENGTH = 32
+MIN_BEARER_DISTINCT = 10
+
+
+def _bearer(name: str, value: str) -> str:
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise SettingsError(name, "must not contain spaces or control characters")
+    if len(value) < MIN_BEARER_LENGTH or len(set(value)) < MIN_BEARER_DISTINCT:
+        raise SettingsError(
+            name,
+            f"is too weak to be a secret: use at least {MIN_BEARER_LENGTH} random characters"
+            " (python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+        )
+    return value
+
+
+def _clubs_source(name: str, value: str) -> str:
+    if "://" in value:
+        parts = urlsplit(value)
+        if parts.scheme != "https" or not parts.netloc:
+            raise SettingsError(name, "must be a file path or an https:// URL")
+        return value
+    return str(Path(value).expanduser())
 
 
 def _parse(name: str, raw: str) -> object:
@@ -142,6 +179,18 @@ def _parse(name: str, raw: str) -> object:
             if not _EMAIL_RE.match(value):
                 raise SettingsError(name, "must be an e-mail address or 'Name <address>'")
             return value
+        case "OFBOT_ADMIN_TOKEN" | "OFBOT_METRICS_TOKEN":
+            return _bearer(name, value)
+        case "OFBOT_CLUBS_SOURCE":
+            return _clubs_source(name, value)
+        case "OFBOT_BACKUP_DIR":
+            return Path(value).expanduser()
+        case "OFBOT_BACKUP_KEEP":
+            return _int(name, value, 1, 10_000)
+        case "OFBOT_LOG_FORMAT":
+            if value.lower() not in ("text", "json"):
+                raise SettingsError(name, f"must be text or json, got {value!r}")
+            return value.lower()
         case "OFBOT_HTTP_HOST":
             if not value:
                 raise SettingsError(name, "must be a host name or address")

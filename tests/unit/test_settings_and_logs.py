@@ -109,3 +109,53 @@ def test_formatter_redacts_tracebacks():
         record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
     text = formatter.format(record)
     assert "s3cr3t-value" not in text and "jean@club" not in text
+
+
+# --- going live: bearer tokens, clubs source, backups, log format (SPEC §6) -------------------
+
+
+@pytest.mark.parametrize("name", ["OFBOT_ADMIN_TOKEN", "OFBOT_METRICS_TOKEN"])
+@pytest.mark.parametrize(
+    "weak", ["hunter2", "a" * 40, "abcabcabcabcabcabcabcabcabcabcabcabc", "x y"]
+)
+def test_a_bearer_token_too_weak_stops_start_up_naming_it(name, weak):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: weak}, env_file="/nonexistent")
+    assert caught.value.name == name and name in str(caught.value)
+    assert "\n" not in str(caught.value) and weak not in str(caught.value)
+
+
+def test_going_live_settings_are_read():
+    token = "Zq3v_8LrT0pWx2Ks9mYbN4cH7dJ1fGeA6uVi5oPl"
+    s = load_settings(
+        {
+            "OFBOT_ADMIN_TOKEN": token,
+            "OFBOT_METRICS_TOKEN": token[::-1],
+            "OFBOT_CLUBS_SOURCE": "https://back-office.example/clubs.csv",
+            "OFBOT_BACKUP_DIR": "/var/backups/ofbot",
+            "OFBOT_BACKUP_KEEP": "30",
+            "OFBOT_LOG_FORMAT": "JSON",
+        },
+        env_file="/nonexistent",
+    )
+    assert s.admin_token == token and s.metrics_token == token[::-1]
+    assert token in s.secrets() and token[::-1] in s.secrets()
+    assert s.clubs_source == "https://back-office.example/clubs.csv"
+    assert str(s.backup_dir) == "/var/backups/ofbot" and s.backup_keep == 30
+    assert s.log_format == "json"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OFBOT_CLUBS_SOURCE", "http://back-office.example/clubs.csv"),
+        ("OFBOT_CLUBS_SOURCE", "ftp://back-office.example/clubs.csv"),
+        ("OFBOT_BACKUP_KEEP", "0"),
+        ("OFBOT_BACKUP_KEEP", "many"),
+        ("OFBOT_LOG_FORMAT", "xml"),
+    ],
+)
+def test_malformed_going_live_settings_are_named(name, value):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: value}, env_file="/nonexistent")
+    assert caught.value.name == name
