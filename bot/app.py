@@ -31,12 +31,15 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
         pool_timeout=10,
         tls=tls,
     )
+    get_updates_request = AiohttpRequest(pool_size=1, read_timeout=40, tls=tls)
+    # Every Bot API answer counted by method and status (429s apart) for GET /metrics.
+    request.observe = get_updates_request.observe = services.metrics.observe_bot_api
     bot = OfbotBot(
         settings.telegram_token,
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
         request=request,
-        get_updates_request=AiohttpRequest(pool_size=1, read_timeout=40, tls=tls),
+        get_updates_request=get_updates_request,
         # Telegram allows ~30 messages/s overall and 20/min per group; 429s are waited out.
         rate_limiter=AIORateLimiter(max_retries=3),
         ledger=UpdateLedger(),

@@ -16,11 +16,32 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
+from bot.metrics import CONTENT_TYPE
+
 log = logging.getLogger(__name__)
 
 # How long a Telegram webhook call waits for its update to be handled (Telegram gives up on a
 # webhook call after about a minute and sends the update again).
 WEBHOOK_WAIT = 30.0
+
+
+def bearer_matches(request: Request, expected: str | None) -> bool:
+    """`Authorization: Bearer <expected>`, compared in constant time (RFC 6750 §2.1; the scheme
+    name is case-insensitive, RFC 9110 §11.1)."""
+    if not expected:
+        return False
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer":
+        return False
+    return hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+def unauthorized() -> Response:
+    return JSONResponse(
+        {"ok": False, "error": "unauthorized"},
+        status_code=401,
+        headers={"WWW-Authenticate": 'Bearer realm="ofbot"'},
+    )
 
 
 def build_http_app(app: Application, extra_routes: list[Route] | None = None) -> Starlette:
@@ -74,10 +95,21 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
             )
         except payments.WebhookRefused as exc:
             log.warning("stripe webhook refused: %s", exc)
+            services.metrics.stripe_webhooks.labels(result="refused").inc()
             return JSONResponse({"ok": False, "error": str(exc)}, status_code=400)
         if update is not None:
             await app.update_queue.put(update)
+        services.metrics.stripe_webhooks.labels(
+            result="accepted" if update is not None else "duplicate"
+        ).inc()
         return JSONResponse({"ok": True})
+
+    async def metrics(request: Request) -> Response:
+        """Prometheus' text format, only for `Authorization: Bearer <OFBOT_METRICS_TOKEN>`."""
+        if not bearer_matches(request, services.settings.metrics_token):
+            return unauthorized()
+        body = await services.metrics.render(services.db)
+        return Response(body, media_type=CONTENT_TYPE)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -85,4 +117,7 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
         Route("/stripe/webhook", stripe_webhook, methods=["POST"]),
         *(extra_routes or []),
     ]
+    # Not served at all (404) when its token is unset (SPEC §6).
+    if services.settings.metrics_token:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
     return Starlette(routes=routes)

@@ -55,18 +55,28 @@ def build_message(sender: str, to: str, subject: str, body: str) -> EmailMessage
 
 class Mailer:
     def __init__(
-        self, settings: Settings, timeout: float = 15.0, tls_context: ssl.SSLContext | None = None
+        self,
+        settings: Settings,
+        timeout: float = 15.0,
+        tls_context: ssl.SSLContext | None = None,
+        metrics=None,
     ) -> None:
         self.settings = settings
         self.timeout = timeout
         # The CA the relay's certificate is checked against (default: the system's); tests and
         # the sandbox pass their own.
         self.tls_context = tls_context
+        self.metrics = metrics  # bot.metrics.Metrics: mails sent and failed
         self._hostname: str | None = None  # the EHLO name, looked up once
 
     async def send(self, to: str, subject: str, body: str) -> None:
         """Hand one plain-text mail to the relay; MailError when it was not taken."""
-        message = build_message(self.settings.smtp_from, to, subject, body)
+        try:
+            message = build_message(self.settings.smtp_from, to, subject, body)
+        except MailError:
+            if self.metrics is not None:
+                self.metrics.mails.labels(outcome="failed").inc()
+            raise
         s = self.settings
         if self._hostname is None:
             # aiosmtplib would run socket.getfqdn() (a reverse DNS lookup, seconds on a host
@@ -86,5 +96,9 @@ class Mailer:
             )
         except (aiosmtplib.SMTPException, OSError) as exc:
             log.warning("mail to %s failed: %s", mask_email(to), type(exc).__name__)
+            if self.metrics is not None:
+                self.metrics.mails.labels(outcome="failed").inc()
             raise MailError(str(exc)) from exc
+        if self.metrics is not None:
+            self.metrics.mails.labels(outcome="sent").inc()
         log.info("mail sent to %s", mask_email(to))

@@ -17,6 +17,7 @@ from bot.clock import Clock
 from bot.command_menu import cancel_command_menu, publish_command_menu
 from bot.http import build_http_app
 from bot.mail import Mailer
+from bot.metrics import Metrics
 from bot.sandbox.serve import RunningServer, start_server
 from bot.services import Services
 from bot.settings import Settings
@@ -135,12 +136,14 @@ class Runtime:
         s = self.settings
         catalogue = load_catalogue(s)
         self.db = await open_database(s.db)
+        metrics = Metrics()
         services = Services(
+            metrics=metrics,
             settings=s,
             db=self.db,
             texts=Texts(),
             clock=self.clock,
-            mailer=Mailer(s),
+            mailer=Mailer(s, metrics=metrics),
             catalogue=catalogue,
         )
         if s.stripe_secret_key:

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.clock import Clock
 from bot.mail import Mailer
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.texts import Texts
 from storage.db import Database
@@ -24,6 +25,7 @@ class Services:
     catalogue: Any = None  # bot.catalogue.Catalogue, loaded and validated at start-up
     stripe: Any = None  # the Stripe client, when a secret key is configured
     bot_username: str = ""
+    metrics: Metrics = field(default_factory=Metrics)  # what GET /metrics reports
     extra: dict[str, Any] = field(default_factory=dict)
 
     def is_staff(self, user_id: int | None) -> bool:

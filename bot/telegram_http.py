@@ -6,6 +6,7 @@ PTB's default (httpx) costs ~2.7 ms of CPU per request over loopback, aiohttp ~0
 from __future__ import annotations
 
 import ssl
+from collections.abc import Callable
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -42,6 +43,8 @@ class AiohttpRequest(BaseRequest):
         self._media_write_timeout = media_write_timeout
         self._tls = tls if tls is not None else ssl.create_default_context()
         self._session: aiohttp.ClientSession | None = None
+        # Called with (Bot API method, HTTP status) after each answer: bot.metrics counts them.
+        self.observe: Callable[[str, int], None] | None = None
 
     @property
     def read_timeout(self) -> float | None:
@@ -102,8 +105,11 @@ class AiohttpRequest(BaseRequest):
                     body.add_field(name, content, filename=filename, content_type=mimetype)
         try:
             async with self._session.request(method, url, data=body, timeout=timeout) as response:
-                return response.status, await response.read()
+                payload = await response.read()
         except TimeoutError as err:
             raise TimedOut from err
         except aiohttp.ClientError as err:
             raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        if self.observe is not None:
+            self.observe(url.rsplit("/", 1)[-1], response.status)
+        return response.status, payload

@@ -14,6 +14,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 
+from bot.metrics import update_kind
 from bot.telegram_send import ChatMigration, TelegramSendPath
 
 log = logging.getLogger(__name__)
@@ -200,9 +201,13 @@ class OfbotApplication(Application):
             self.ledger.settle(update.update_id)
 
     async def _process_and_save(self, update: object) -> None:
-        await super().process_update(update)
-        if self.persistence:
-            await self.update_persistence()
+        metrics = self.bot_data["services"].metrics
+        kind = update_kind(update)
+        with metrics.latency.labels(kind=kind).time():
+            await super().process_update(update)
+            if self.persistence:
+                await self.update_persistence()
+        metrics.updates.labels(kind=kind).inc()
 
     async def stop(self) -> None:
         """After the queued updates are handled, confirm them to Telegram (polling only)."""

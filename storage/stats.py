@@ -47,3 +47,28 @@ async def renewals_paid_on(db: Database, day: dt.date) -> dict[str, int]:
 
 async def open_talks(db: Database) -> int:
     return await db.fetchval("SELECT count(*) FROM talks WHERE status = 'open'")
+
+
+async def metrics_figures(db: Database) -> dict:
+    """What GET /metrics reads at each scrape: open invoices (count, TTC cents), open escalations
+    by status, reminders by status, Stripe events by (type, outcome; 'pending' when unprocessed)."""
+    invoices = await db.fetchone(
+        "SELECT count(*) AS n, coalesce(sum(ttc_cents), 0) AS total FROM invoices"
+        " WHERE status = 'open'"
+    )
+    escalations = await db.fetchall(
+        "SELECT status, count(*) AS n FROM escalations WHERE status IN ('open', 'taken')"
+        " GROUP BY status"
+    )
+    reminders = await db.fetchall("SELECT status, count(*) AS n FROM reminders GROUP BY status")
+    events = await db.fetchall(
+        "SELECT type, coalesce(outcome, CASE WHEN processed_at IS NULL THEN 'pending'"
+        " ELSE 'processed' END) AS outcome, count(*) AS n FROM stripe_events GROUP BY 1, 2"
+    )
+    return {
+        "invoices": invoices["n"],
+        "invoices_cents": invoices["total"],
+        "escalations": {row["status"]: row["n"] for row in escalations},
+        "reminders": {row["status"]: row["n"] for row in reminders},
+        "stripe_events": {(row["type"], row["outcome"]): row["n"] for row in events},
+    }
