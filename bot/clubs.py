@@ -142,20 +142,9 @@ def _check_row(row: dict[str, str], plan_ids: set[str] | None) -> tuple[dict, li
 def parse_clubs_csv(data: str, plan_ids: set[str] | None) -> list[dict]:
     """Every row checked; raises ClubImportError listing each bad line, or returns the records."""
     reader = csv.DictReader(io.StringIO(data.lstrip("\ufeff"), newline=""))
-    header = reader.fieldnames or []
+    _check_columns(reader.fieldnames or [], 1)
     problems: list[tuple[int, str]] = []
-    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if unknown:
-        problems.append((1, f"unknown column(s): {', '.join(unknown)}"))
-    if missing:
-        problems.append((1, f"missing column(s): {', '.join(missing)}"))
-    if len(set(header)) != len(header):
-        problems.append((1, "a column appears twice"))
-    if problems:
-        raise ClubImportError(problems)
-    records: list[dict] = []
-    seen: dict[str, int] = {}
+    rows: list[tuple[int, dict]] = []
     end_of_previous = 1
     for row in reader:
         # The row's first line (a quoted field may run over several).
@@ -164,6 +153,58 @@ def parse_clubs_csv(data: str, plan_ids: set[str] | None) -> list[dict]:
         if None in row or any(value is None for value in row.values()):
             problems.append((line, "wrong number of fields"))
             continue
+        rows.append((line, row))
+    return _check_rows(rows, plan_ids, problems)
+
+
+def parse_clubs_json(data: object, plan_ids: set[str] | None) -> list[dict]:
+    """A JSON list of objects with the CSV's columns (POST /admin/clubs). Problems are numbered
+    by item, from 1. Values are strings, or integers for `active_resources`; null is empty."""
+    if not isinstance(data, list):
+        raise ClubImportError([(0, "the body must be a JSON list of objects")])
+    problems: list[tuple[int, str]] = []
+    rows: list[tuple[int, dict]] = []
+    for number, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            problems.append((number, "not an object"))
+            continue
+        try:
+            _check_columns(list(item), number)
+        except ClubImportError as exc:
+            problems.extend(exc.problems)
+            continue
+        row: dict[str, str] = {}
+        for key, value in item.items():
+            if value is None:
+                row[key] = ""
+            elif isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+                row[key] = str(value)
+            else:
+                problems.append((number, f"{key} must be a string or a whole number"))
+        rows.append((number, row))
+    return _check_rows(rows, plan_ids, problems)
+
+
+def _check_columns(header: list[str], line: int) -> None:
+    problems = []
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if unknown:
+        problems.append((line, f"unknown column(s): {', '.join(unknown)}"))
+    if missing:
+        problems.append((line, f"missing column(s): {', '.join(missing)}"))
+    if len(set(header)) != len(header):
+        problems.append((line, "a column appears twice"))
+    if problems:
+        raise ClubImportError(problems)
+
+
+def _check_rows(
+    rows: list[tuple[int, dict]], plan_ids: set[str] | None, problems: list[tuple[int, str]]
+) -> list[dict]:
+    records: list[dict] = []
+    seen: dict[str, int] = {}
+    for line, row in rows:
         unprintable = [
             column
             for column, value in row.items()
@@ -185,7 +226,7 @@ def parse_clubs_csv(data: str, plan_ids: set[str] | None) -> list[dict]:
         problems.extend((line, message) for message in row_problems)
         records.append(record)
     if problems:
-        raise ClubImportError(problems)
+        raise ClubImportError(sorted(problems, key=lambda p: p[0]))
     return records
 
 
@@ -197,10 +238,14 @@ def read_clubs_file(path: Path) -> str:
 
 
 async def import_clubs(
-    db: Database, data: str, plan_ids: set[str] | None, actor: str = "cli:import"
+    db: Database, data: str | list, plan_ids: set[str] | None, actor: str = "cli:import"
 ) -> ImportReport:
-    """Upsert every record of the CSV text, or none; changes are written to the audit trail."""
-    records = parse_clubs_csv(data, plan_ids)
+    """Upsert every record of the CSV text (or of the JSON list, already decoded), or none;
+    changes are written to the audit trail."""
+    if isinstance(data, str):
+        records = parse_clubs_csv(data, plan_ids)
+    else:
+        records = parse_clubs_json(data, plan_ids)
     created = updated = 0
     async with db.transaction() as conn:
         existing = await club_rows.get_many_by_subdomain(conn, [r["subdomain"] for r in records])

@@ -16,6 +16,8 @@ from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
 
+from bot.club_records import MAX_CLUBS_BYTES
+from bot.clubs import ClubImportError, import_clubs
 from bot.metrics import CONTENT_TYPE
 
 log = logging.getLogger(__name__)
@@ -34,6 +36,19 @@ def bearer_matches(request: Request, expected: str | None) -> bool:
     if scheme.lower() != "bearer":
         return False
     return hmac.compare_digest(given.strip().encode(), expected.encode())
+
+
+async def read_capped(request: Request, limit: int) -> bytes | None:
+    """The request body, or None as soon as it passes `limit` bytes (announced or streamed)."""
+    announced = request.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
 
 
 def unauthorized() -> Response:
@@ -104,6 +119,57 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
         ).inc()
         return JSONResponse({"ok": True})
 
+    async def admin_clubs(request: Request) -> Response:
+        """Club rows pushed by OpenFlyers' back office (SPEC §6): CSV (`text/csv`) or a JSON list
+        of objects, the import's validation and all-or-nothing rule, audit rows."""
+        if not bearer_matches(request, services.settings.admin_token):
+            return unauthorized()
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind not in ("text/csv", "application/json"):
+            return JSONResponse(
+                {"ok": False, "error": "Content-Type must be text/csv or application/json"},
+                status_code=415,
+            )
+        body = await read_capped(request, MAX_CLUBS_BYTES)
+        if body is None:
+            return JSONResponse(
+                {"ok": False, "error": f"body larger than {MAX_CLUBS_BYTES} bytes"},
+                status_code=413,
+            )
+        counted = services.metrics.clubs_imports
+        where = "item" if kind == "application/json" else "line"
+        try:
+            text = body.decode("utf-8")
+            data = json.loads(text) if kind == "application/json" else text
+        except (UnicodeDecodeError, ValueError):
+            counted.labels(origin="admin", outcome="refused").inc()
+            message = "the body is not UTF-8 text" if kind == "text/csv" else "not valid JSON"
+            return JSONResponse({"ok": False, "errors": [{where: 0, "message": message}]}, 400)
+        try:
+            report = await import_clubs(
+                services.db, data, set(services.catalogue.plans), actor="admin:POST /admin/clubs"
+            )
+        except ClubImportError as exc:
+            counted.labels(origin="admin", outcome="refused").inc()
+            errors = [{where: line, "message": message} for line, message in exc.problems]
+            log.warning("POST /admin/clubs refused: %d problem(s), nothing imported", len(errors))
+            return JSONResponse({"ok": False, "imported": 0, "errors": errors}, status_code=400)
+        counted.labels(origin="admin", outcome="imported").inc()
+        log.info(
+            "POST /admin/clubs: %d created, %d updated, %d unchanged",
+            report.created,
+            report.updated,
+            report.unchanged,
+        )
+        return JSONResponse(
+            {
+                "ok": True,
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+            }
+        )
+
     async def metrics(request: Request) -> Response:
         """Prometheus' text format, only for `Authorization: Bearer <OFBOT_METRICS_TOKEN>`."""
         if not bearer_matches(request, services.settings.metrics_token):
@@ -120,4 +186,6 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
     # Not served at all (404) when its token is unset (SPEC §6).
     if services.settings.metrics_token:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
+    if services.settings.admin_token:
+        routes.append(Route("/admin/clubs", admin_clubs, methods=["POST"]))
     return Starlette(routes=routes)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from telegram import Update
 from telegram.ext import Application
 
-from bot import backups, payments, staff
+from bot import backups, club_records, payments, staff
 from bot.app import build_application
 from bot.clock import Clock
 from bot.command_menu import cancel_command_menu, publish_command_menu
@@ -76,6 +76,14 @@ JOBS: list[Job] = [
         backups.backup_job,
         daily=backups.BACKUP_AT,
         wanted=lambda s: s.settings.backup_dir is not None,
+    ),
+    # OFBOT_CLUBS_SOURCE imported again every hour (and a second after start-up).
+    Job(
+        "clubs-source",
+        club_records.clubs_source_job,
+        every=club_records.SYNC_EVERY,
+        first=1,
+        wanted=lambda s: bool(s.settings.clubs_source),
     ),
 ]
 # The Stripe events the bot acts on are one table too: bot/payments/events.py (STRIPE_EVENTS);

@@ -19,9 +19,7 @@ log = logging.getLogger(__name__)
 
 async def on_error(update: object, context: BotContext) -> None:
     """Log, apologise, alert staff; never raise from here."""
-    context.services.metrics.errors.labels(
-        where="polling" if update is None else "handler"
-    ).inc()
+    context.services.metrics.errors.labels(where="polling" if update is None else "handler").inc()
     if update is None and isinstance(context.error, NetworkError):
         log.warning("network problem while polling: %s", context.error)
         return

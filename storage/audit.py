@@ -47,3 +47,12 @@ async def for_club(db: Database, club_id: int, limit: int = 50) -> list[dict]:
         }
         for row in rows
     ]
+
+
+async def exists(db: Database, *, action: str, club_id: int | None, target: str | None) -> bool:
+    """Whether the trail already holds this action on this record (a notice sent once)."""
+    row = await db.fetchval(
+        "SELECT 1 FROM audit WHERE action = ? AND club_id IS ? AND target IS ? LIMIT 1",
+        (action, club_id, target),
+    )
+    return row is not None

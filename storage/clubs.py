@@ -40,6 +40,7 @@ class Club:
     vat_number: str | None
     language: str | None
     subscribed_resources: int | None
+    synced_at: dt.datetime | None = None  # UTC: when an import last held this record
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Club:
@@ -56,6 +57,7 @@ class Club:
             vat_number=row["vat_number"],
             language=row["language"],
             subscribed_resources=row["subscribed_resources"],
+            synced_at=dt.datetime.fromisoformat(row["synced_at"]) if row["synced_at"] else None,
         )
 
     def as_record(self) -> dict:
@@ -101,15 +103,22 @@ async def upsert_many(conn: aiosqlite.Connection, records: list[dict]) -> None:
     """Insert or update by subdomain, inside the caller's transaction."""
     await conn.executemany(
         "INSERT INTO clubs (subdomain, name, structure_email, contact_email, plan,"
-        " active_resources, subscription_ends, country, vat_number, language)"
+        " active_resources, subscription_ends, country, vat_number, language, synced_at)"
         " VALUES (:subdomain, :name, :structure_email, :contact_email, :plan,"
-        " :active_resources, :subscription_ends, :country, :vat_number, :language)"
+        " :active_resources, :subscription_ends, :country, :vat_number, :language,"
+        " strftime('%Y-%m-%dT%H:%M:%SZ','now'))"
         " ON CONFLICT (subdomain) DO UPDATE SET name = excluded.name,"
         " structure_email = excluded.structure_email, contact_email = excluded.contact_email,"
         " plan = excluded.plan, active_resources = excluded.active_resources,"
         " subscription_ends = excluded.subscription_ends, country = excluded.country,"
         " vat_number = excluded.vat_number, language = excluded.language,"
-        " updated_at = strftime('%Y-%m-%dT%H:%M:%SZ','now')",
+        " synced_at = excluded.synced_at,"
+        " updated_at = CASE WHEN (name, structure_email, contact_email, plan, active_resources,"
+        " subscription_ends, country, vat_number, language) IS (excluded.name,"
+        " excluded.structure_email, excluded.contact_email, excluded.plan,"
+        " excluded.active_resources, excluded.subscription_ends, excluded.country,"
+        " excluded.vat_number, excluded.language) THEN updated_at"
+        " ELSE strftime('%Y-%m-%dT%H:%M:%SZ','now') END",
         records,
     )
 

@@ -10,7 +10,7 @@ import hashlib
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot import invoices, payments, verification
+from bot import club_records, invoices, payments, verification
 from bot.catalogue import QuoteError, minimum_resources
 from bot.context import BotContext
 from bot.invoices import InvoiceError, Issued, line_label, percent, plan_label
@@ -78,11 +78,14 @@ async def ask_count(update: Update, context: BotContext, club: Club) -> str:
     if live is not None and live.is_open:
         buttons.insert(0, [("pay_invoice", callback_data("pay", live.id), {"number": live.number})])
     buttons.append([("back", "back")])
+    synced = club_records.synced_local(club, services.settings.tz)
     await reply(
         update,
         context,
         "renew/count",
         buttons=buttons,
+        synced_on=synced.date() if synced else None,
+        synced_time=synced.strftime("%H:%M") if synced else None,
         club=club.name,
         plan=plan_label(services, draft["plan"], lang_of(update, context)),
         ends=club.subscription_ends,
@@ -109,11 +112,17 @@ async def _draft_club(update: Update, context: BotContext) -> Club | None:
 async def _refuse_count(update: Update, context: BotContext, club: Club, error: QuoteError) -> str:
     services = context.services
     plan_id = context.user_data[DRAFT]["plan"]
+    minimum = minimum_resources(services.catalogue, plan_id, club.active_resources)
+    # Held back by the activated count: the club can say it deactivated some (re-read below).
+    by_activated = error.reason == "below_minimum" and club.active_resources >= minimum
+    if by_activated:
+        context.user_data[DRAFT]["refused_active"] = club.active_resources
     await reply(
         update,
         context,
         f"renew/count_{error.reason}",
-        minimum=minimum_resources(services.catalogue, plan_id, club.active_resources),
+        buttons=[[("deactivated", "renew:deactivated")]] if by_activated else None,
+        minimum=minimum,
         maximum=services.catalogue.max_resources,
         active=club.active_resources,
         plan=plan_label(services, plan_id, lang_of(update, context)),
@@ -138,6 +147,37 @@ async def on_count_text(update: Update, context: BotContext) -> str:
     except QuoteError as error:
         return await _refuse_count(update, context, club, error)
     return await choose_count(update, context, count)
+
+
+async def on_deactivated(update: Update, context: BotContext) -> str:
+    """ "I have deactivated resources": the record read again; the count step with the new
+    minimum, or (unchanged) what the record says and that staff can refresh it."""
+    club = await _draft_club(update, context)
+    if club is None:
+        return await start_renewal(update, context)
+    services = context.services
+    seen = context.user_data[DRAFT].get("refused_active", club.active_resources)
+    found = await club_records.recount_resources(services, club, seen, context.bot)
+    if found.changed:
+        await reply(
+            update,
+            context,
+            "renew/recount_changed",
+            active=found.club.active_resources,
+            before=seen,
+        )
+    else:
+        synced = club_records.synced_local(found.club, services.settings.tz)
+        await reply(
+            update,
+            context,
+            "renew/recount_unchanged",
+            active=found.club.active_resources,
+            synced_on=synced.date() if synced else None,
+            synced_time=synced.strftime("%H:%M") if synced else None,
+            staff_told=found.staff_told,
+        )
+    return await ask_count(update, context, found.club)
 
 
 async def on_other(update: Update, context: BotContext) -> str:
@@ -622,6 +662,7 @@ STATES = {
     RENEW_COUNT: [
         CallbackQueryHandler(on_count_button, pattern=r"^renew:count:\d{1,6}$"),
         CallbackQueryHandler(on_other, pattern=r"^renew:other$"),
+        CallbackQueryHandler(on_deactivated, pattern=r"^renew:deactivated$"),
         MessageHandler(TEXT, on_count_text),
     ],
     RENEW_PLAN: [CallbackQueryHandler(on_plan, pattern=r"^renew:plan:[0-9a-f]{10}$")],
