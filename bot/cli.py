@@ -32,6 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the bot (long polling, or --webhook)")
     run.add_argument("--webhook", action="store_true", help="receive updates on the HTTP server")
 
+    doctor = sub.add_parser("doctor", help="check Telegram, Stripe, mail, catalogue, database")
+    doctor.add_argument(
+        "--webhook",
+        action="store_true",
+        help="the bot runs with `ofbot run --webhook` (default: long polling)",
+    )
+
     db = sub.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("migrate", help="apply pending schema migrations")
     backup = db.add_parser("backup", help="copy the database to FILE (safe while the bot runs)")
@@ -77,6 +84,14 @@ async def _cmd_migrate(settings: Settings, args) -> int:
         await db.close()
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
     return 0
+
+
+async def _cmd_doctor(settings: Settings, args) -> int:
+    from bot.doctor import Doctor, report
+
+    text, status = report(await Doctor(settings, webhook=args.webhook).run())
+    print(text)
+    return status
 
 
 async def _cmd_backup(settings: Settings, args) -> int:
@@ -204,6 +219,7 @@ async def _cmd_sandbox(settings: Settings, args) -> int:
 # features never add themselves (their bodies are in bot/commands/).
 COMMANDS: dict[tuple[str, str | None], Callable] = {
     ("run", None): _cmd_run,
+    ("doctor", None): _cmd_doctor,
     ("db", "migrate"): _cmd_migrate,
     ("db", "backup"): _cmd_backup,
     ("db", "restore"): _cmd_restore,
@@ -222,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"ofbot: {exc}", file=sys.stderr)
         return 2
-    configure_logging(settings.secrets())
+    configure_logging(settings.secrets(), fmt=settings.log_format)
     command = COMMANDS.get((args.command, getattr(args, "action", None)))
     if command is None:
         print(f"ofbot: {args.command} is not available yet", file=sys.stderr)

@@ -290,6 +290,13 @@ def bot_environment(settings: Settings) -> dict[str, str]:
             "OFBOT_STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret or "",
             "OFBOT_STRIPE_API_URL": settings.stripe_api_url,
             "OFBOT_PUBLIC_URL": settings.public_url or "",
+            "OFBOT_ADMIN_TOKEN": settings.admin_token or "",
+            "OFBOT_METRICS_TOKEN": settings.metrics_token or "",
+            "OFBOT_CLUBS_SOURCE": settings.clubs_source or "",
+            "OFBOT_BACKUP_DIR": str(settings.backup_dir or ""),
+            "OFBOT_BACKUP_KEEP": str(settings.backup_keep),
+            "OFBOT_LOG_FORMAT": settings.log_format,
+            "OFBOT_CATALOGUE": str(settings.catalogue),
         }
     )
     return {k: v for k, v in env.items() if v != ""}

@@ -159,3 +159,36 @@ def test_malformed_going_live_settings_are_named(name, value):
     with pytest.raises(SettingsError) as caught:
         load_settings({name: value}, env_file="/nonexistent")
     assert caught.value.name == name
+
+
+def test_json_logs_are_one_object_per_line_and_redacted_value_by_value():
+    import json
+
+    from bot.logs import JsonFormatter
+
+    password = 'pa"ss\\word-with-quote'  # JSON escapes it: redacting the encoded line would miss it
+    formatter = JsonFormatter([password])
+    try:
+        raise RuntimeError(f"login with {password} for jean.dupont@aeroclub.fr failed")
+    except RuntimeError:
+        import sys
+
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "bot.mail",
+        logging.ERROR,
+        __file__,
+        1,
+        "mail to %s: %s",
+        ("jean.dupont@aeroclub.fr", password),
+        exc_info,
+    )
+    line = formatter.format(record)
+    assert "\n" not in line
+    entry = json.loads(line)
+    assert entry["level"] == "ERROR" and entry["logger"] == "bot.mail"
+    assert entry["time"].endswith("Z")
+    assert entry["message"] == "mail to j•••@a•••.fr: [redacted]"
+    assert "RuntimeError" in entry["exception"]
+    for leaked in (password, json.dumps(password)[1:-1], "jean.dupont", "aeroclub.fr"):
+        assert leaked not in line
