@@ -226,9 +226,7 @@ async def backup_job(context) -> None:
         )
     except (BackupError, OSError) as exc:
         log.error("daily backup failed: %s", exc)
-        metrics = services.extra.get("metrics")
-        if metrics is not None:
-            metrics.errors.labels(where="backup").inc()
+        services.metrics.errors.labels(where="backup").inc()
 
 
 async def catch_up_backup(app) -> None:

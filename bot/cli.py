@@ -17,6 +17,8 @@ try:
 except ImportError:  # Windows: asyncio's own loop
     uvloop = None
 
+from bot.commands.db import db_backup, db_restore
+from bot.commands.doctor import doctor
 from bot.commands.payments import payments_reconcile
 from bot.commands.reminders import reminders_run
 from bot.logs import configure_logging
@@ -83,40 +85,6 @@ async def _cmd_migrate(settings: Settings, args) -> int:
     finally:
         await db.close()
     print(f"applied: {', '.join(applied)}" if applied else "database is up to date")
-    return 0
-
-
-async def _cmd_doctor(settings: Settings, args) -> int:
-    from bot.doctor import Doctor, report
-
-    text, status = report(await Doctor(settings, webhook=args.webhook).run())
-    print(text)
-    return status
-
-
-async def _cmd_backup(settings: Settings, args) -> int:
-    from bot.backups import BackupError, backup_database
-
-    try:
-        report = await asyncio.to_thread(backup_database, settings.db, args.file)
-    except BackupError as exc:
-        print(f"ofbot: {exc}", file=sys.stderr)
-        return 1
-    print(f"backup written: {report.path} ({report.size} bytes, integrity_check ok)")
-    return 0
-
-
-async def _cmd_restore(settings: Settings, args) -> int:
-    from bot.backups import BackupError, restore_database
-
-    try:
-        kept = await asyncio.to_thread(restore_database, args.file, settings.db)
-    except BackupError as exc:
-        print(f"ofbot: {exc}", file=sys.stderr)
-        return 1
-    print(f"restored {settings.db} from {args.file}")
-    if kept is not None:
-        print(f"the database it replaced is kept as {kept}")
     return 0
 
 
@@ -219,10 +187,10 @@ async def _cmd_sandbox(settings: Settings, args) -> int:
 # features never add themselves (their bodies are in bot/commands/).
 COMMANDS: dict[tuple[str, str | None], Callable] = {
     ("run", None): _cmd_run,
-    ("doctor", None): _cmd_doctor,
+    ("doctor", None): doctor,
     ("db", "migrate"): _cmd_migrate,
-    ("db", "backup"): _cmd_backup,
-    ("db", "restore"): _cmd_restore,
+    ("db", "backup"): db_backup,
+    ("db", "restore"): db_restore,
     ("clubs", "import"): _cmd_clubs_import,
     ("clubs", "show"): _cmd_clubs_show,
     ("reminders", "run"): reminders_run,

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from telegram.constants import ParseMode
-from telegram.error import TelegramError
 
+from bot import notify
 from bot.clubs import ClubImportError, ImportReport, import_clubs, read_clubs_file
 from storage import audit
 from storage import clubs as club_rows
@@ -129,11 +128,8 @@ async def recount_resources(services, club: Club, seen_active: int, bot) -> Reco
         services.db, action="club.recount_asked", club_id=club.id, target=version
     ):
         return Recount(fresh, changed=False, staff_told=True)
-    staff_chat = services.settings.staff_chat_id
-    if bot is None or not staff_chat:
-        return Recount(fresh, changed=False, staff_told=False)
     text = services.texts.render(
-        "fr",
+        notify.STAFF_LANG,
         "staff/recount_asked",
         club=fresh.name,
         subdomain=fresh.subdomain,
@@ -142,10 +138,7 @@ async def recount_resources(services, club: Club, seen_active: int, bot) -> Reco
         source=bool(services.settings.clubs_source),
         admin=bool(services.settings.admin_token),
     )
-    try:
-        await bot.send_message(staff_chat, text, parse_mode=ParseMode.HTML)
-    except TelegramError as exc:
-        log.warning("could not tell staff about %s's recount: %s", fresh.subdomain, exc)
+    if await notify.to_staff(services, bot, text) != "sent":
         return Recount(fresh, changed=False, staff_told=False)
     async with services.db.transaction() as conn:
         await audit.record(

@@ -19,17 +19,13 @@ import aiosmtplib
 import httpx
 import stripe
 
+from bot.payments.events import STRIPE_EVENTS as EVENT_TABLE
 from bot.settings import DEFAULT_CATALOGUE, Settings
 
 OK, WARNING, ERROR = "ok", "warning", "error"
 TIMEOUT = 10.0  # seconds for one call to a service
-# The Stripe events the bot acts on (docs/PAYMENTS.md): the endpoint must send them all.
-STRIPE_EVENTS = (
-    "checkout.session.completed",
-    "checkout.session.async_payment_succeeded",
-    "checkout.session.async_payment_failed",
-    "checkout.session.expired",
-)
+# The Stripe events the bot acts on (its event table): the endpoint must send them all.
+STRIPE_EVENTS = tuple(EVENT_TABLE)
 # Free space under the database: below the first an error (SQLite cannot grow, backups fail),
 # below the second a warning.
 DISK_ERROR_BYTES = 100 * 1024 * 1024
