@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import dataclasses
 import datetime as dt
+import io
 import signal
 import sys
 from pathlib import Path
@@ -21,6 +23,27 @@ CLUB_CONTACT = 1001
 SECOND_CONTACT = 1002
 STAFF = (9001, 9002)
 SAMPLE_CLUBS = Path(__file__).resolve().parent.parent / "data" / "clubs.csv"
+# clubs.csv gives each subscription's end as seen on this day; the sandbox moves every end date by
+# the days since, so the sample clubs are as near their renewal (and the README's walkthrough
+# works the same) whatever day the sandbox starts.
+SAMPLE_DATES_AS_OF = dt.date(2026, 11, 30)
+
+
+def sample_clubs_csv(today: dt.date) -> str:
+    """The sample clubs as CSV text, end dates moved from SAMPLE_DATES_AS_OF to `today`."""
+    from bot.clubs import read_clubs_file
+
+    rows = list(csv.DictReader(io.StringIO(read_clubs_file(SAMPLE_CLUBS))))
+    shift = today - SAMPLE_DATES_AS_OF
+    for row in rows:
+        row["subscription_ends"] = (
+            dt.date.fromisoformat(row["subscription_ends"]) + shift
+        ).isoformat()
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 @dataclasses.dataclass
@@ -63,14 +86,15 @@ class Sandbox:
 
 
 async def seed(settings: Settings) -> None:
-    from bot.clubs import import_clubs, read_clubs_file
+    from bot.clubs import import_clubs
     from storage.db import open_database
 
     db = await open_database(settings.db)
     try:
         if not await db.fetchval("SELECT count(*) FROM clubs"):
+            today = Clock(settings.tz).today()
             await import_clubs(
-                db, read_clubs_file(SAMPLE_CLUBS), set(load_catalogue(settings).plans), "sandbox"
+                db, sample_clubs_csv(today), set(load_catalogue(settings).plans), "sandbox"
             )
     finally:
         await db.close()

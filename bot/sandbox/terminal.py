@@ -5,23 +5,52 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import sys
 import textwrap
 import threading
+import unicodedata
+
+with contextlib.suppress(ImportError):  # not built on every platform (Windows)
+    # Imported for its side effect: input() gains line editing (arrows, Home/End) and a history.
+    import readline  # noqa: F401
 
 HELP = """\
 Type a message to send it to the bot. Commands:
-  #N              press button N of the latest message that has buttons (or type its label)
+  #N              press button N of the latest message that has buttons
+  #M.N            press button N of an older message: M is the number in its heading (bot #M)
+  LABEL           typing a button's label presses it (latest message first, then older ones;
+                  emoji, case and the apostrophe's style do not matter)
   :club | :john   write as Jeanne (French club contact) or John (English club contact)
   :staff | :bruno write in the staff group as Alice or Bruno (staff members)
-  :reply TEXT     (staff) reply to the latest relayed or card message with TEXT
+  :reply TEXT     staff group: answer the latest message relayed from a club (else the latest
+                  request card); club chat: answer the latest message from staff
   :mail           list the e-mails the bot sent; :mail N shows e-mail N
   :pay [CARD]     pay the latest card-payment link with a test card (default 4242 4242 4242 4242)
-  :date +N        move the sandbox date N days forward; :date shows it
+  :date +N        move the sandbox date N days forward (N from 1 to 3660); :date shows it
   :reminders      run the renewal reminders now, as the 09:00 job does
   :history        the whole current chat
-  :help | :quit"""
+  :help | :quit
+Notices a button shows briefly in Telegram appear in brackets under the message.
+Lines are editable (arrow keys, Home/End) and ↑ recalls earlier lines."""
+
+# Older messages whose buttons a typed label may press: Telegram shows about this many at once.
+RECENT_WITH_BUTTONS = 10
+APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'"})
+
+
+def label_key(text: str) -> str:
+    """A button label or typed text reduced to what a person means by it: emoji and other
+    symbols dropped, apostrophes straightened, case ignored, spaces collapsed (accents kept)."""
+    kept = []
+    for char in unicodedata.normalize("NFC", text.translate(APOSTROPHES)):
+        category = unicodedata.category(char)
+        if category in ("So", "Sk", "Cf", "Mn") and char not in "'":
+            continue  # emoji, skin tones, variation selectors, zero-width joiners
+        kept.append(char)
+    return " ".join("".join(kept).casefold().split())
+
 
 BOLD, DIM, CYAN, YELLOW, RESET = "\033[1m", "\033[2m", "\033[36m", "\033[33m", "\033[0m"
 
@@ -35,8 +64,11 @@ class TerminalChat:
         self.on_quit = on_quit
         self.user_id = CLUB_CONTACT
         self.chat_id = CLUB_CONTACT
-        self.colour = sys.stdout.isatty()
-        self.shown: dict[int, str | None] = {}
+        # https://no-color.org: NO_COLOR set (to anything) turns colours off.
+        self.colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        # (chat id, message id) → text shown; message ids are counted per chat, as in Telegram.
+        self.shown: dict[tuple[int, int], str | None] = {}
+        self.seen_upto: dict[int, int] = {}  # chat id → the last message id shown there
 
     def _style(self, code: str, text: str) -> str:
         return f"{code}{text}{RESET}" if self.colour else text
@@ -49,6 +81,8 @@ class TerminalChat:
         return f"{names.get(self.user_id, self.user_id)} in the {place}"
 
     def show(self, message: dict, edited: bool = False) -> None:
+        chat_id = message.get("chat", {}).get("id", self.chat_id)
+        self.seen_upto[chat_id] = max(self.seen_upto.get(chat_id, 0), message["message_id"])
         sender = message.get("from", {})
         who = "bot" if sender.get("is_bot") else sender.get("first_name", "?")
         tag = " (edited)" if edited else ""
@@ -57,7 +91,10 @@ class TerminalChat:
             body = f"[document {message['document'].get('file_name', '')}] " + body
         if message.get("photo"):
             body = "[photo] " + body
-        head = self._style(BOLD + CYAN, f"{who}{tag}:") if who == "bot" else f"{who}:"
+        if who == "bot":
+            head = self._style(BOLD + CYAN, f"bot #{message['message_id']}{tag}:")
+        else:
+            head = f"{who}:"
         print(f"\n{head}\n" + textwrap.indent(body, "  "))
         markup = message.get("reply_markup") or {}
         number = 0
@@ -67,32 +104,55 @@ class TerminalChat:
                 target = f" → {button['url']}" if button.get("url") else ""
                 print(self._style(YELLOW, f"  [#{number}] {button['text']}{target}"))
 
-    def _latest_with_buttons(self) -> dict | None:
-        for message in reversed(self.telegram.bot_messages(self.chat_id)):
-            if (message.get("reply_markup") or {}).get("inline_keyboard"):
-                return message
-        return None
+    def _with_buttons(self) -> list[dict]:
+        """The chat's bot messages that carry inline buttons, latest first."""
+        return [
+            message
+            for message in reversed(self.telegram.bot_messages(self.chat_id))
+            if (message.get("reply_markup") or {}).get("inline_keyboard")
+        ]
 
     def _buttons(self, message: dict) -> list[dict]:
         return [b for row in message["reply_markup"]["inline_keyboard"] for b in row]
 
+    def _pick(self, choice: str) -> tuple[dict, dict] | str | None:
+        """(message, button) for `#N`, `#M.N` or a label; a string explains a bad number;
+        None when the text is no button (it is then sent as a message)."""
+        recent = self._with_buttons()
+        numbered = re.fullmatch(r"#(?:(\d+)\.)?(\d+)", choice.strip())
+        if numbered:
+            if numbered.group(1) is None:
+                message = recent[0] if recent else None
+                if message is None:
+                    return "no message with buttons in this chat yet"
+            else:
+                wanted = int(numbered.group(1))
+                message = next((m for m in recent if m["message_id"] == wanted), None)
+                if message is None:
+                    return f"message #{wanted} has no buttons (any more)"
+            buttons = self._buttons(message)
+            index = int(numbered.group(2)) - 1
+            if not 0 <= index < len(buttons):
+                return f"message #{message['message_id']} has no button {index + 1}"
+            return message, buttons[index]
+        wanted = label_key(choice)
+        if not wanted:
+            return None
+        for message in recent[:RECENT_WITH_BUTTONS]:
+            for button in self._buttons(message):
+                if label_key(button["text"]) == wanted:
+                    return message, button
+        return None
+
     async def press(self, choice: str) -> bool:
-        message = self._latest_with_buttons()
-        if message is None:
+        """Press the button `choice` names; False when it names none (send it as text)."""
+        picked = self._pick(choice)
+        if picked is None:
             return False
-        buttons = self._buttons(message)
-        button = None
-        if choice.startswith("#") and choice[1:].isdigit():
-            index = int(choice[1:]) - 1
-            button = buttons[index] if 0 <= index < len(buttons) else None
-            if button is None:
-                print(f"no button {choice}")
-                return True
-        else:
-            matches = [b for b in buttons if b["text"].strip().lower() == choice.strip().lower()]
-            button = matches[0] if matches else None
-        if button is None:
-            return False
+        if isinstance(picked, str):
+            print(picked)
+            return True
+        message, button = picked
         if button.get("url"):
             print(f"open this link in a browser: {button['url']}  (or type :pay)")
             return True
@@ -111,21 +171,28 @@ class TerminalChat:
             print(HELP)
         elif name in ("club", "john"):
             self.user_id = self.chat_id = CLUB_CONTACT if name == "club" else SECOND_CONTACT
-            print(f"now: {self._who()}")
+            self.switched()
         elif name in ("staff", "bruno"):
             self.user_id, self.chat_id = (STAFF[0] if name == "staff" else STAFF[1]), STAFF_CHAT
-            print(f"now: {self._who()}")
+            self.switched()
         elif name == "history":
             for message in self.telegram.messages(self.chat_id):
                 self.show(message)
         elif name == "mail":
             self.show_mail(rest.strip())
         elif name == "date":
-            if rest.strip():
-                days = int(rest.strip().lstrip("+"))
-                print(f"sandbox date is now {advance_clock(self.sandbox, days).isoformat()}")
-            else:
+            if not rest.strip():
                 print(f"sandbox date: {self.sandbox.clock.today().isoformat()}")
+                return
+            days = re.fullmatch(r"\+?(\d{1,4})", rest.strip())
+            if days is None or not 1 <= int(days.group(1)) <= 3660:
+                print(
+                    f"not a number of days: {rest.strip()!r} — write :date +N with N from 1 to"
+                    " 3660 (the sandbox date only moves forward)"
+                )
+                return
+            moved = advance_clock(self.sandbox, int(days.group(1)))
+            print(f"sandbox date is now {moved.isoformat()}")
         elif name == "reminders":
             print(await self.sandbox.run_reminders())
         elif name == "reply":
@@ -134,6 +201,21 @@ class TerminalChat:
             await self.pay(rest.strip() or "4242424242424242")
         else:
             print(f"unknown command :{name} — :help lists them")
+
+    def switched(self) -> None:
+        """Now in another chat: what arrived there while you were away, then who you are."""
+        with contextlib.suppress(KeyError):  # a private chat the person never opened
+            missed = [
+                message
+                for message in self.telegram.messages(self.chat_id)
+                if message["message_id"] > self.seen_upto.get(self.chat_id, 0)
+                and message.get("from", {}).get("id") != self.user_id
+            ]
+            if missed:
+                print(self._style(DIM, f"\n({len(missed)} new while you were away)"))
+            for message in missed:
+                self.show(message)
+        print(f"now: {self._who()}")
 
     def show_mail(self, which: str) -> None:
         messages = list(self.sandbox.smtp.mailbox.messages)
@@ -148,17 +230,43 @@ class TerminalChat:
         for number, mail in enumerate(messages, 1):
             print(f"  {number}. to {', '.join(mail['rcpt_tos'])}: {mail['subject']}")
 
+    async def _reply_target(self) -> dict | None:
+        """The message `:reply` answers. In the staff group: the latest message relayed from a
+        club, else the latest one a reply reaches a club from (a talk's header, a request card);
+        in a club chat: the latest answer from staff, else the bot's latest message."""
+        from bot import relay
+        from bot.sandbox.run import STAFF_CHAT
+
+        bot_messages = list(reversed(self.telegram.bot_messages(self.chat_id)))
+        services = self.sandbox.runtime.services
+        if self.chat_id == STAFF_CHAT:
+            fallback = None
+            for message in bot_messages:
+                target = await relay.target_of(services, self.chat_id, message["message_id"])
+                if target is not None and target.kind == "club":
+                    return message
+                if target is not None and fallback is None:
+                    fallback = message
+            return fallback
+        for message in bot_messages:
+            # A staff answer reaches the club as a copy carrying the "reply" button.
+            rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
+            if any(b.get("callback_data") == "talk:reply" for row in rows for b in row):
+                return message
+        return bot_messages[0] if bot_messages else None
+
     async def reply(self, text: str) -> None:
-        for message in reversed(self.telegram.messages(self.chat_id)):
-            if message.get("from", {}).get("is_bot"):
-                await self.telegram.send_text(
-                    self.user_id,
-                    text,
-                    chat_id=self.chat_id,
-                    reply_to_message_id=message["message_id"],
-                )
-                return
-        print("nothing to reply to")
+        if not text.strip():
+            print("write :reply followed by the answer")
+            return
+        message = await self._reply_target()
+        if message is None:
+            print("nothing to reply to")
+            return
+        print(self._style(DIM, f"  (replying to bot #{message['message_id']})"))
+        await self.telegram.send_text(
+            self.user_id, text, chat_id=self.chat_id, reply_to_message_id=message["message_id"]
+        )
 
     async def pay(self, card: str) -> None:
         stripe = self.sandbox.stripe
@@ -182,7 +290,7 @@ class TerminalChat:
             if event.get("chat_id") != self.chat_id:
                 continue
             message = event.get("message") or {}
-            key = message.get("message_id")
+            key = (event["chat_id"], message.get("message_id"))
             text = message.get("text") or message.get("caption")
             if event["kind"] == "message" and message.get("from", {}).get("is_bot"):
                 self.shown[key] = text
@@ -191,8 +299,11 @@ class TerminalChat:
                 # An edit that only removes a pressed keyboard is not worth reprinting.
                 self.shown[key] = text
                 self.show(message, edited=True)
-            elif event["kind"] == "callback_answer" and event.get("text"):
-                print(self._style(DIM, f"  ({event['text']})"))
+            elif event["kind"] == "callback_answer" and (event.get("answer") or {}).get("text"):
+                # The notice Telegram shows over the chat (a toast, or a box with show_alert).
+                answer = event["answer"]
+                shape = "alert" if answer.get("show_alert") else "notice"
+                print(self._style(YELLOW, f"  ({shape}: {answer['text']})"))
 
     async def watch_mail(self) -> None:
         queue = self.sandbox.smtp.mailbox.subscribe()
@@ -231,13 +342,16 @@ class TerminalChat:
                 line = line.strip()
                 if not line:
                     continue
-                if line.startswith(":"):
-                    if line.split()[0] in (":quit", ":exit", ":q"):
-                        self.on_quit()
-                        return
-                    await self.command(line)
-                elif not await self.press(line):
-                    await self.telegram.send_text(self.user_id, line, chat_id=self.chat_id)
+                if line.split()[0] in (":quit", ":exit", ":q"):
+                    self.on_quit()
+                    return
+                try:
+                    if line.startswith(":"):
+                        await self.command(line)
+                    elif not await self.press(line):
+                        await self.telegram.send_text(self.user_id, line, chat_id=self.chat_id)
+                except Exception as exc:  # one bad line must never end the chat
+                    print(f"that did not work ({type(exc).__name__}: {exc}); the chat goes on")
         finally:
             for task in watchers:
                 task.cancel()
