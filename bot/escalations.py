@@ -223,6 +223,7 @@ async def complete(services: Services, escalation_id: int, staff_id: int, name: 
             # Same connection as the open transaction: the read sees what this transaction sees.
             club = await club_rows.get(services.db, before.club_id)
             await club_rows.update_fields(conn, club.id, **{before.email_field: before.new_email})
+            await rows.set_old_email(conn, escalation_id, getattr(club, before.email_field))
             await audit.record(
                 conn,
                 actor=actor,
@@ -348,7 +349,10 @@ async def card_text(services: Services, escalation: Escalation) -> str:
         plan=plan_label(services, club.plan, STAFF_LANG),
         requester=escalation.requester,
         field=escalation.email_field,
-        old_email=getattr(club, escalation.email_field) if escalation.email_field else None,
+        # Once done, the record holds the new address: the card shows the one it replaced.
+        old_email=(escalation.old_email or getattr(club, escalation.email_field))
+        if escalation.email_field
+        else None,
         new_email=escalation.new_email,
         fee=escalation.fee,
         invoice=fee["invoice"],

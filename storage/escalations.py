@@ -39,6 +39,7 @@ class Escalation:
     card_message_id: int | None
     created_at: str
     updated_at: str
+    old_email: str | None = None  # for a done e-mail change: the address it replaced
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Escalation:
@@ -171,6 +172,11 @@ async def finish(
         (status, staff_id, name, reason, escalation_id),
     )
     return cursor.rowcount == 1
+
+
+async def set_old_email(conn: aiosqlite.Connection, escalation_id: int, email: str) -> None:
+    """Keep the address a done e-mail change replaced (the record now holds the new one)."""
+    await conn.execute("UPDATE escalations SET old_email = ? WHERE id = ?", (email, escalation_id))
 
 
 async def live(db: Database, limit: int = 50) -> list[Escalation]:

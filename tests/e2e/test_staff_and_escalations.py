@@ -188,7 +188,10 @@ async def test_email_change_approved_changes_the_record_with_an_audit_row(
     await bruno.press("Je prends", card)
     assert "is being handled" in chat.last()["text"]
     await alice.press("Fait", card_of(telegram, escalation_id))  # another staff member may finish
-    assert "traité par Alice" in card_of(telegram, escalation_id)["text"]
+    done = card_of(telegram, escalation_id)["text"]
+    assert "traité par Alice" in done
+    # The card keeps the address it replaced (it showed the new one on both sides of the arrow).
+    assert "b•••@m•••.fr → Secretariat@mermoz.example.fr" in done
     assert "is now <code>" not in chat.last()["text"]  # HTML rendered, not shown raw
     assert "is now Secretariat@mermoz.example.fr" in chat.last()["text"]
 
