@@ -52,6 +52,76 @@ PLAIN_TEXT_AREAS = frozenset({"mail", "button", "commands"})
 _TAG = re.compile(r"<[^<>]*>")
 
 
+# A French club name that begins with a common noun takes its article after "de": "contact de
+# l’Aéroclub Jean Mermoz", "du Cercle aéronautique Icare", "de la Section…". Each noun with its
+# gender; a name beginning otherwise is a proper name ("de Corsaire Aviation", "d’Icare Air").
+_FR_NAME_NOUNS = {
+    **dict.fromkeys(
+        [
+            "aéroclub",
+            "aéro-club",
+            "aéro",
+            "club",
+            "cercle",
+            "centre",
+            "groupement",
+            "comité",
+            "syndicat",
+            "collectif",
+        ],
+        "m",
+    ),
+    **dict.fromkeys(
+        [
+            "association",
+            "amicale",
+            "section",
+            "école",
+            "ecole",
+            "union",
+            "fédération",
+            "federation",
+            "société",
+            "societe",
+            "escadrille",
+        ],
+        "f",
+    ),
+}
+_FR_ARTICLES = {"le": "du ", "les": "des ", "la": "de la "}
+_FR_VOWELS = "aàâäeéèêëiîïoôöuùûüyœæh"
+
+
+def french_de(name: str) -> str:
+    """`name` after the preposition "de", with elision and contraction of the article:
+    "Aéroclub Jean Mermoz" → "de l’Aéroclub Jean Mermoz", "Les Ailes du Lauragais" → "des Ailes
+    du Lauragais", "Le Cercle…" → "du Cercle…", "L’Envol" → "de l’Envol", "Icare Air" →
+    "d’Icare Air", "Corsaire Aviation" → "de Corsaire Aviation". Source: the elision of "de" and
+    of "le"/"la" before a vowel or mute h, and "de le" → "du", "de les" → "des" (Grevisse)."""
+    text = " ".join(str(name).split())
+    if not text:
+        return "de"
+    first, _, rest = text.partition(" ")
+    lowered = first.casefold()
+    if lowered in _FR_ARTICLES and rest:
+        return _FR_ARTICLES[lowered] + rest
+    if lowered[:2] in ("l'", "l’") and len(first) > 2:
+        return "de l’" + text[2:]
+    noun = lowered.rstrip(",")
+    gender = _FR_NAME_NOUNS.get(noun) or _FR_NAME_NOUNS.get(" ".join(text.casefold().split()[:2]))
+    starts_with_vowel = lowered[0] in _FR_VOWELS
+    if gender is not None:
+        if starts_with_vowel:
+            return "de l’" + text
+        return ("du " if gender == "m" else "de la ") + text
+    return ("d’" if starts_with_vowel else "de ") + text
+
+
+def _of_club(name: str, lang: str) -> str:
+    """ "de …" (fr, with the article as French wants it) or "of …" (en) before a club's name."""
+    return french_de(name) if lang == "fr" else f"of {' '.join(str(name).split())}"
+
+
 def _is_plain_text(name: str | None) -> bool:
     parts = (name or "").split("/")
     return len(parts) > 2 and parts[1] in PLAIN_TEXT_AREAS
@@ -85,6 +155,7 @@ class Texts:
         self.env.filters["money"] = lambda cents, lang: format_money(cents, lang)
         self.env.filters["date"] = lambda value, lang: format_date(value, lang)
         self.env.filters["masked"] = mask_email
+        self.env.filters["of_club"] = lambda name, lang: _of_club(name, lang)
 
     def render(self, lang: str, template_name: str, /, **values: object) -> str:
         if lang not in LANGUAGES:

@@ -152,7 +152,7 @@ async def test_moving_the_clock_and_running_the_job_brings_the_reminder(bot, tel
     assert chat.buttons(reminder) == ["🔄 Renouveler maintenant"]
     assert reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "renew:start"
     summary = await telegram.wait_for_bot_message(STAFF_CHAT, contains="Envoyés : 1", timeout=10)
-    assert "J-7 : 1 envoyé(s)" in summary["text"]
+    assert "J-7 : 1 envoyé" in summary["text"]
     # The same day again: nothing new.
     await reminders.run_reminders(bot.services, bot.runtime.app.bot, clock.today())
     assert len(chat.new_since(last)) == 1

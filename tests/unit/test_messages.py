@@ -127,3 +127,29 @@ def test_missing_variable_is_an_error():
     except jinja2.UndefinedError:
         return
     raise AssertionError("a template rendered without its variable")
+
+
+def test_french_de_elides_and_contracts_the_article_of_a_club_name():
+    """Issue 17 item 14: "de Aéroclub…" and "de Les Ailes…" read as machine-made."""
+    from bot.texts import Texts, french_de
+
+    assert french_de("Aéroclub Jean Mermoz") == "de l’Aéroclub Jean Mermoz"
+    assert french_de("Les Ailes du Lauragais") == "des Ailes du Lauragais"
+    assert french_de("Le Cercle des pilotes") == "du Cercle des pilotes"
+    assert french_de("La Section vol moteur") == "de la Section vol moteur"
+    assert french_de("L'Envol") == "de l’Envol" and french_de("L’Envol") == "de l’Envol"
+    assert french_de("Cercle aéronautique Icare") == "du Cercle aéronautique Icare"
+    assert french_de("Association Hélices") == "de l’Association Hélices"
+    assert french_de("Amicale des pilotes") == "de l’Amicale des pilotes"
+    assert french_de("Corsaire Aviation") == "de Corsaire Aviation"
+    assert french_de("Icare Air") == "d’Icare Air"
+    assert french_de("  Dublin   Flying Club ") == "de Dublin Flying Club"
+    texts = Texts()
+    assert "contact de l’Aéroclub Jean Mermoz." in texts.render(
+        "fr", "verify/done", club="Aéroclub Jean Mermoz"
+    )
+    assert "contact of <b>Aéroclub Jean Mermoz</b>" in texts.render(
+        "en", "verify/done", club="Aéroclub Jean Mermoz"
+    )
+    # The name is still escaped as any value is.
+    assert "de l’Aéroclub &lt;b&gt;" in texts.render("fr", "verify/done", club="Aéroclub <b>")

@@ -545,7 +545,7 @@ async def test_the_staff_group_gets_the_summary_by_milestone(services):
     [report] = staff_messages(bot)
     text = report["text"]
     assert "Envoyés : 3" in text and "ignorés : 1" in text and "bloqués : 1" in text
-    assert "J-30 : 2 envoyé(s)" in text and "J-0 : 0 envoyé(s), 1 blocked" in text
+    assert "J-30 : 2 envoyés" in text and "J-0 : 0 envoyé, 1 bloqué" in text
     assert str(summary).startswith(f"{day(0).isoformat()}: sent 3, skipped 1, failed 0")
     stored = await services.db.fetchval("SELECT summary_json FROM reminder_runs")
     assert json.loads(stored)["by_milestone"]["J-30"] == {"sent": 2}
