@@ -27,6 +27,7 @@ TOP_KEYS = {
     "transfer",
     "cheque",
     "seller",
+    "customer_account_url",
 }
 SELLER_KEYS = {
     "legal_name",
@@ -45,6 +46,11 @@ SIREN_RE = re.compile(r"^\d{9}$")
 SIRET_RE = re.compile(r"^\d{14}$")
 # Code de commerce L441-10 I: payment within 30 days by default, never more than 60 days.
 MAX_PAYMENT_TERMS_DAYS = 60
+# Where a club logs into its OpenFlyers customer account (and finds « Mot de passe oublié ? »).
+# OpenFlyers' documentation sends clients to "the customer account" from its site openflyers.com
+# without publishing the login page's exact address: the site itself is the default, and an
+# operator who knows the exact page sets `customer_account_url` in the catalogue.
+DEFAULT_CUSTOMER_ACCOUNT_URL = "https://openflyers.com/"
 PLAN_KEYS = {
     "id",
     "labels",
@@ -177,6 +183,7 @@ class Catalogue:
     cheque: ChequeDetails
     sample: bool
     seller: Seller
+    customer_account_url: str = DEFAULT_CUSTOMER_ACCOUNT_URL  # https://…, shown in password help
 
     @property
     def vat_rate_bp(self) -> int:
@@ -422,7 +429,18 @@ def parse_catalogue(data: dict) -> Catalogue:
         cheque=_parse_cheque(data),
         sample=sample,
         seller=_parse_seller(data),
+        customer_account_url=_parse_https_url(data, "customer_account_url"),
     )
+
+
+def _parse_https_url(data: dict, key: str) -> str:
+    """An optional https:// address (a link shown to clients); the default when absent."""
+    if key not in data:
+        return DEFAULT_CUSTOMER_ACCOUNT_URL
+    value = data[key]
+    if not isinstance(value, str) or not re.fullmatch(r"https://[^\s/$.?#][^\s<>\"']*", value):
+        raise CatalogueError(key, f"must be an https:// address, got {value!r}")
+    return value
 
 
 def load_catalogue(path: str | Path) -> Catalogue:
