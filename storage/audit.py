@@ -56,3 +56,16 @@ async def exists(db: Database, *, action: str, club_id: int | None, target: str 
         (action, club_id, target),
     )
     return row is not None
+
+
+async def latest(db: Database, action: str, target: str) -> dict | None:
+    """The most recent entry of `action` on `target`: {"at", "actor", "after"}, or None."""
+    row = await db.fetchone(
+        "SELECT at, actor, after_json FROM audit WHERE action = ? AND target = ?"
+        " ORDER BY id DESC LIMIT 1",
+        (action, target),
+    )
+    if row is None:
+        return None
+    after = json.loads(row["after_json"]) if row["after_json"] else None
+    return {"at": row["at"], "actor": row["actor"], "after": after}

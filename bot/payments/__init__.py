@@ -25,9 +25,11 @@ from bot.payments.events import STRIPE_EVENTS, process_event
 from bot.payments.ledger import METHODS, PaymentResult, record_payment
 from bot.payments.notifications import (
     announce_sent_by_hand,
+    announced_payment,
     notify_paid,
     staff_alert,
     tell_payment_failed,
+    tell_staff_replaced,
 )
 from bot.payments.on_paid import ON_PAID, PaidHooks
 from bot.payments.reconcile import (
@@ -59,6 +61,7 @@ __all__ = [
     "StripeEventUpdate",
     "WebhookRefused",
     "announce_sent_by_hand",
+    "announced_payment",
     "card_link",
     "expire_links",
     "make_stripe_client",
@@ -72,4 +75,5 @@ __all__ = [
     "settle_session",
     "staff_alert",
     "tell_payment_failed",
+    "tell_staff_replaced",
 ]

@@ -4,6 +4,7 @@ a person, a failed delayed payment; each receipt recorded once sent, so a crash 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 
 from telegram import Bot
@@ -11,8 +12,8 @@ from telegram import Bot
 from bot import notify
 from bot.payments.on_paid import ON_PAID
 from bot.services import Services
+from storage import audit, contacts
 from storage import clubs as club_rows
-from storage import contacts
 from storage import invoices as invoice_rows
 from storage import payments as payment_rows
 from storage.invoices import Invoice
@@ -20,11 +21,24 @@ from storage.invoices import Invoice
 log = logging.getLogger(__name__)
 
 
+ANNOUNCED = "invoice.payment_announced"  # audit action: the club said a transfer/cheque is sent
+
+
 async def announce_sent_by_hand(
     services: Services, bot: Bot, invoice: Invoice, method: str, user_name: str
 ) -> None:
-    """The club says its transfer or cheque is on its way: one line to the staff group, with the
-    /paid command to use when it arrives."""
+    """The club says its transfer or cheque is on its way: kept in the audit trail (replacing
+    that invoice later warns first), and one line to the staff group, with the /paid command
+    to use when it arrives."""
+    async with services.db.transaction() as conn:
+        await audit.record(
+            conn,
+            actor=f"club:{invoice.club_id}",
+            action=ANNOUNCED,
+            club_id=invoice.club_id,
+            target=invoice.number,
+            after={"method": method},
+        )
     if not services.settings.staff_chat_id:
         return
     club = await club_rows.get(services.db, invoice.club_id)
@@ -39,6 +53,37 @@ async def announce_sent_by_hand(
         user=user_name,
     )
     await notify.send(bot, services.settings.staff_chat_id, text)
+
+
+async def announced_payment(services: Services, invoice: Invoice) -> dict | None:
+    """The transfer or cheque the club said it sent for `invoice`: {"method", "on" (date)}."""
+    entry = await audit.latest(services.db, ANNOUNCED, invoice.number)
+    if entry is None or not isinstance(entry["after"], dict):
+        return None
+    on = dt.date.fromisoformat(str(entry["at"])[:10])
+    return {"method": entry["after"].get("method"), "on": on}
+
+
+async def tell_staff_replaced(services: Services, bot: Bot, old: Invoice, new: Invoice) -> None:
+    """`old` was cancelled and replaced by `new` although the club had announced a transfer or
+    cheque for it: staff must know, since that money may still arrive for a cancelled invoice."""
+    announced = await announced_payment(services, old)
+    if announced is None:
+        return
+    club = await club_rows.get(services.db, old.club_id)
+    text = services.texts.render(
+        "fr",
+        "pay/staff_replaced_announced",
+        club=club.name,
+        subdomain=club.subdomain,
+        old=old.number,
+        new=new.number,
+        old_amount=old.ttc_cents,
+        new_amount=new.ttc_cents,
+        method=announced["method"],
+        on=announced["on"],
+    )
+    await notify.to_staff(services, bot, text)
 
 
 # Payments whose messages are being sent in this process: the start-up replay and a live event
