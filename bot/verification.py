@@ -66,12 +66,21 @@ def _over(times: list[float], limit: int) -> float | None:
 
 @dataclass(frozen=True)
 class EmailCheck:
-    """`kind` is set on a match; else `locked_until` when the chat is locked, else `hints`."""
+    """`kind` is set on a match; else `locked_until` when the chat is locked; else
+    `not_an_address` for text not shaped like an address (no try used); else `hints`."""
 
     kind: str | None = None
     locked_until: dt.datetime | None = None
     hints: tuple[str, ...] = ()
     misses_left: int = 0
+    not_an_address: bool = False
+
+
+def looks_like_address(text: str) -> bool:
+    """Shaped like an e-mail address (`x@y`, no spaces): only such text counts as a try at the
+    verify step; "retour" or "je ne sais pas" gets help instead of using up the hourly tries."""
+    local, at, domain = clean(text).rpartition("@")
+    return bool(at and local and domain) and " " not in local + domain
 
 
 async def _misses(conn_or_db, services: Services, chat_id: int) -> list[float]:
@@ -111,6 +120,8 @@ async def check_email(services: Services, club: Club, chat_id: int, typed: str) 
     locked = await lock_of_chat(services, chat_id)
     if locked:
         return EmailCheck(locked_until=locked)
+    if not looks_like_address(typed):
+        return EmailCheck(not_an_address=True)
     address = clean(typed)
     if same_email(address, club.structure_email):
         return EmailCheck(kind="structure")

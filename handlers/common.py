@@ -36,9 +36,10 @@ SHOWN_KEPT = 24
 # which Telegram refuses with "message is not modified").
 MARKUP_REMOVED = "markup_removed"
 MARKUP_REMOVED_KEPT = 32
-# Buttons that carry everything they act on in their data (an invoice id, a language) or that
-# only leave the step: they work under any message, old or new.
-SELF_CONTAINED = ("lang:", "forget:", "pay:", "invoice:", "renew:start", "talk:reply", "back")
+# Buttons that carry everything they act on in their data (an invoice id, a language): they work
+# under any message, old or new. "Back" is not one of them: it goes one step back from the step
+# its own message showed, so under an older message it is no longer current.
+SELF_CONTAINED = ("lang:", "forget:", "pay:", "invoice:", "renew:start", "talk:reply")
 
 
 def lang_of(update: object, context: BotContext) -> str:

@@ -57,11 +57,17 @@ async def on_password(update: Update, context: BotContext) -> str:
     club = await _club(update, context)
     if club is None:
         return IDENTIFY
+    login_url = context.services.catalogue.customer_account_url
     await reply(
         update,
         context,
         "account/password_help",
-        buttons=[[("pw_neither", "pw:manual")], [("back", "back")]],
+        buttons=[
+            [("customer_account", f"url:{login_url}")],
+            [("pw_neither", "pw:manual")],
+            [("back", "back")],
+        ],
+        login_url=login_url,
         subdomain=club.subdomain,
         structure_hint=mask_email(club.structure_email),
         contact_hint=mask_email(club.contact_email),
@@ -116,6 +122,11 @@ async def on_email_field(update: Update, context: BotContext) -> str:
     field = FIELDS.get(update.callback_query.data.removeprefix("email:"))
     if field is None:
         return await on_emails(update, context)
+    return await ask_new_email(update, context, club, field)
+
+
+async def ask_new_email(update: Update, context: BotContext, club: Club, field: str) -> str:
+    """The new address for `field` (structure_email or contact_email)."""
     context.user_data["draft_request"] = {"kind": "email_update", "field": field}
     await reply(
         update,
@@ -222,15 +233,62 @@ async def on_menu_button(update: Update, context: BotContext) -> str:
     return await menu.show_menu(update, context)
 
 
+async def back_to_menu(update: Update, context: BotContext) -> str:
+    """ "Back" from password help or the choice of address: the menu."""
+    context.user_data.pop("draft_request", None)
+    return await menu.show_menu(update, context)
+
+
+async def back_to_password(update: Update, context: BotContext) -> str:
+    """ "Back" from the manual reset's confirmation: password help again."""
+    context.user_data.pop("draft_request", None)
+    return await on_password(update, context)
+
+
+async def back_to_which(update: Update, context: BotContext) -> str:
+    """ "Back" from typing the new address: which address to change."""
+    context.user_data.pop("draft_request", None)
+    return await on_emails(update, context)
+
+
+async def back_to_new_email(update: Update, context: BotContext) -> str:
+    """ "Back" from the change's confirmation: type the new address again."""
+    club = await _club(update, context)
+    if club is None:
+        return IDENTIFY
+    field = (context.user_data.get("draft_request") or {}).get("field")
+    if field not in FIELDS.values():
+        return await on_emails(update, context)
+    return await ask_new_email(update, context, club, field)
+
+
+BACK = r"^back$"
+
+# "Back" is one step back: help or choice → menu, confirmation → the step before it.
 STATES = {
     MENU: [
         CallbackQueryHandler(on_password, pattern=r"^menu:password$"),
         CallbackQueryHandler(on_emails, pattern=r"^menu:emails$"),
         CallbackQueryHandler(on_menu_button, pattern=r"^acct:menu$"),
     ],
-    PASSWORD: [CallbackQueryHandler(on_manual_reset, pattern=r"^pw:manual$")],
-    RESET_CONFIRM: [CallbackQueryHandler(on_confirm, pattern=r"^req:confirm$")],
-    EMAIL_WHICH: [CallbackQueryHandler(on_email_field, pattern=r"^email:(structure|contact)$")],
-    EMAIL_NEW: [MessageHandler(TEXT, on_new_email)],
-    EMAIL_CONFIRM: [CallbackQueryHandler(on_confirm, pattern=r"^req:confirm$")],
+    PASSWORD: [
+        CallbackQueryHandler(on_manual_reset, pattern=r"^pw:manual$"),
+        CallbackQueryHandler(back_to_menu, pattern=BACK),
+    ],
+    RESET_CONFIRM: [
+        CallbackQueryHandler(on_confirm, pattern=r"^req:confirm$"),
+        CallbackQueryHandler(back_to_password, pattern=BACK),
+    ],
+    EMAIL_WHICH: [
+        CallbackQueryHandler(on_email_field, pattern=r"^email:(structure|contact)$"),
+        CallbackQueryHandler(back_to_menu, pattern=BACK),
+    ],
+    EMAIL_NEW: [
+        MessageHandler(TEXT, on_new_email),
+        CallbackQueryHandler(back_to_which, pattern=BACK),
+    ],
+    EMAIL_CONFIRM: [
+        CallbackQueryHandler(on_confirm, pattern=r"^req:confirm$"),
+        CallbackQueryHandler(back_to_new_email, pattern=BACK),
+    ],
 }

@@ -67,6 +67,14 @@ async def club_found(update: Update, context: BotContext, club: Club) -> str:
     return await ask_for_email(update, context, club)
 
 
+async def ask_address(update: Update, context: BotContext) -> str:
+    """The identify step's question again: "Back" from the e-mail step, another club."""
+    for key in ("pending_club", "pending_kind"):
+        context.user_data.pop(key, None)
+    await reply(update, context, "identify/ask")
+    return IDENTIFY
+
+
 async def ask_for_email(update: Update, context: BotContext, club: Club) -> str:
     """Name the club and ask for one of its registered addresses."""
     await reply(

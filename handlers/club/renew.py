@@ -189,7 +189,7 @@ async def on_other(update: Update, context: BotContext) -> str:
         update,
         context,
         "renew/type_count",
-        buttons=[[("back", "back")]],
+        buttons=[[("back", "renew:recount")]],
         minimum=minimum_resources(
             services.catalogue, context.user_data[DRAFT]["plan"], club.active_resources
         ),
@@ -367,6 +367,20 @@ async def on_plans(update: Update, context: BotContext) -> str:
     return await ask_plan(update, context, club)
 
 
+async def back_to_menu(update: Update, context: BotContext) -> str:
+    """ "Back" from the count step or the payment choice: the menu (an invoice stays issued)."""
+    context.user_data.pop(DRAFT, None)
+    return await menu.show_menu(update, context)
+
+
+async def back_to_quote(update: Update, context: BotContext) -> str:
+    """ "Back" from the plan choice: the quote it was opened from."""
+    club = await _draft_club(update, context)
+    if club is None or "count" not in (context.user_data.get(DRAFT) or {}):
+        return await start_renewal(update, context)
+    return await show_quote(update, context, club)
+
+
 def _plan_change(services) -> bool:
     catalogue = services.catalogue
     return catalogue.plan_change_allowed and len(catalogue.plans) > 1
@@ -442,6 +456,7 @@ async def _after_issue(update: Update, context: BotContext, issued: Issued) -> s
     draft = context.user_data[DRAFT]
     if issued.replaced is not None:
         await payments.expire_links(services, issued.replaced.id)
+        await payments.tell_staff_replaced(services, context.bot, issued.replaced, invoice)
     if invoice.status == "paid":
         context.user_data.pop(DRAFT, None)
         await reply(update, context, "renew/already_paid", number=invoice.number)
@@ -453,6 +468,8 @@ async def _after_issue(update: Update, context: BotContext, issued: Issued) -> s
         quote = invoices.renewal_quote(
             services, club, plan_id=draft["plan"], resources=draft["count"]
         )
+        # A transfer or cheque the club said it sent for the open invoice: warn before replacing.
+        announced = await payments.announced_payment(services, invoice)
         await reply(
             update,
             context,
@@ -469,6 +486,8 @@ async def _after_issue(update: Update, context: BotContext, issued: Issued) -> s
             new_plan=plan_label(services, draft["plan"], lang),
             new_resources=draft["count"],
             new_amount=quote.ttc_cents,
+            announced=announced["method"] if announced else None,
+            announced_on=announced["on"] if announced else None,
         )
         return RENEW_CONFIRM
     context.user_data.pop(DRAFT, None)
@@ -659,18 +678,25 @@ ANYWHERE = [
 
 STATES = {
     MENU: [CallbackQueryHandler(start_renewal, pattern=r"^menu:renew$")],
+    # "Back" is one step back: count → menu, plan → quote, quote → count, payment → menu.
     RENEW_COUNT: [
         CallbackQueryHandler(on_count_button, pattern=r"^renew:count:\d{1,6}$"),
         CallbackQueryHandler(on_other, pattern=r"^renew:other$"),
         CallbackQueryHandler(on_deactivated, pattern=r"^renew:deactivated$"),
+        CallbackQueryHandler(on_recount, pattern=r"^renew:recount$"),
+        CallbackQueryHandler(back_to_menu, pattern=r"^back$"),
         MessageHandler(TEXT, on_count_text),
     ],
-    RENEW_PLAN: [CallbackQueryHandler(on_plan, pattern=r"^renew:plan:[0-9a-f]{10}$")],
+    RENEW_PLAN: [
+        CallbackQueryHandler(on_plan, pattern=r"^renew:plan:[0-9a-f]{10}$"),
+        CallbackQueryHandler(back_to_quote, pattern=r"^back$"),
+    ],
     RENEW_CONFIRM: [
         CallbackQueryHandler(on_confirm, pattern=r"^renew:confirm$"),
         CallbackQueryHandler(on_plans, pattern=r"^renew:plans$"),
         CallbackQueryHandler(on_replace, pattern=r"^renew:replace:\d+$"),
         CallbackQueryHandler(on_recount, pattern=r"^renew:recount$"),
+        CallbackQueryHandler(on_recount, pattern=r"^back$"),
     ],
-    RENEW_PAY: [],
+    RENEW_PAY: [CallbackQueryHandler(back_to_menu, pattern=r"^back$")],
 }

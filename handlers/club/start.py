@@ -19,8 +19,9 @@ from bot.context import BotContext
 from bot.texts import LANGUAGES
 from handlers.club import identify, invoices, menu, renew
 from handlers.club.reminders import toggle as toggle_reminders
-from handlers.club.states import IDENTIFY
+from handlers.club.states import IDENTIFY, VERIFY_CODE
 from handlers.common import answer_query, button_is_current, lang_of, reply, settle_button
+from storage import clubs as club_rows
 from storage import contacts
 
 PRIVATE = filters.ChatType.PRIVATE
@@ -83,14 +84,44 @@ async def language(update: Update, context: BotContext) -> None:
     )
 
 
-async def set_language(update: Update, context: BotContext) -> None:
+async def set_language(update: Update, context: BotContext) -> str | None:
+    """A language chosen: said in that language, then the conversation goes on in it."""
     chosen = update.callback_query.data.removeprefix("lang:")
     if chosen not in LANGUAGES:
         await settle_button(update, context)
-        return
+        return None
     context.user_data["lang"] = chosen
     await contacts.set_language(context.services.db, update.effective_chat.id, chosen)
     await reply(update, context, "start/language_set")
+    return await resume(update, context)
+
+
+async def resume(update: Update, context: BotContext) -> str:
+    """Where the person stands, asked again (after /language): the menu when verified, else
+    the code, the e-mail or the platform address they were asked for."""
+    services = context.services
+    chat_id = update.effective_chat.id
+    club_id = await verification.verified_club_id(
+        services, chat_id, context.user_data.get("club_id")
+    )
+    if club_id:
+        context.user_data["club_id"] = club_id
+        return await menu.show_menu(update, context)
+    pending = context.user_data.get("pending_club")
+    club = await club_rows.get(services.db, pending) if pending else None
+    if club is None:
+        return await identify.ask_address(update, context)
+    if context.user_data.get("pending_kind") and await verification.has_live_code(
+        services, club, chat_id
+    ):
+        await reply(
+            update,
+            context,
+            "verify/type_code",
+            buttons=[[("resend_code", "verify:resend"), ("other_address", "verify:other")]],
+        )
+        return VERIFY_CODE
+    return await identify.ask_for_email(update, context, club)
 
 
 async def forget(update: Update, context: BotContext) -> None:

@@ -11,7 +11,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot import relay, verification
 from bot.context import BotContext
 from bot.relay import RelayUnavailable, Speaker
-from handlers.club import menu
+from handlers.club import identify, menu, verify
 from handlers.club.states import (
     EMAIL_CONFIRM,
     EMAIL_NEW,
@@ -29,6 +29,7 @@ from handlers.club.states import (
     VERIFY_EMAIL,
 )
 from handlers.common import lang_of, reply, settle_button
+from storage import clubs as club_rows
 
 PRIVATE = filters.ChatType.PRIVATE
 RELAYABLE = PRIVATE & ~filters.COMMAND & (filters.TEXT | filters.PHOTO | filters.Document.ALL)
@@ -70,8 +71,19 @@ async def on_talk(update: Update, context: BotContext) -> str:
 
 
 async def on_message(update: Update, context: BotContext) -> str:
-    """A text, photo or document in the TALK step: copied to staff, with the club named."""
+    """A text, photo or document in the TALK step: copied to staff, with the club named.
+    A person who asked for help from a lock and types an address once the lock has ended is
+    back at the e-mail step: the address is checked, not relayed."""
     services = context.services
+    message = update.effective_message
+    if (
+        context.user_data.get("pending_club")
+        and not context.user_data.get("club_id")
+        and message.text
+        and verification.looks_like_address(message.text)
+        and not await verification.lock_of_chat(services, update.effective_chat.id)
+    ):
+        return await verify.on_email(update, context)
     talk = await relay.current_talk(services, update.effective_chat.id)
     if talk is None:
         await reply(update, context, "talk/ended")
@@ -101,11 +113,29 @@ async def on_already(update: Update, context: BotContext) -> str:
     return TALK
 
 
+async def on_back(update: Update, context: BotContext) -> str:
+    """ "Back" while talking to staff: the menu; for a person not verified yet (help asked from
+    a lock), the e-mail step they came from."""
+    services = context.services
+    club_id = await verification.verified_club_id(
+        services, update.effective_chat.id, context.user_data.get("club_id")
+    )
+    if club_id:
+        context.user_data["club_id"] = club_id
+        return await menu.show_menu(update, context)
+    pending = context.user_data.get("pending_club")
+    club = await club_rows.get(services.db, pending) if pending else None
+    if club is None:
+        return await identify.ask_address(update, context)
+    return await identify.ask_for_email(update, context, club)
+
+
 _REPLY = CallbackQueryHandler(on_talk, pattern=r"^talk:reply$")
 
 STATES = {
     MENU: [CallbackQueryHandler(on_talk, pattern=r"^menu:talk$"), _REPLY],
     TALK: [
+        CallbackQueryHandler(on_back, pattern=r"^back$"),
         MessageHandler(RELAYABLE, on_message),
         MessageHandler(OTHER, on_other),
         CallbackQueryHandler(on_already, pattern=r"^talk:reply$"),

@@ -12,7 +12,7 @@ from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 from bot import relay, verification
 from bot.context import BotContext
 from handlers.club import identify, menu
-from handlers.club.states import IDENTIFY, VERIFY_CODE, VERIFY_EMAIL
+from handlers.club.states import IDENTIFY, TALK, VERIFY_CODE, VERIFY_EMAIL
 from handlers.common import lang_of, reply, settle_button
 from storage import clubs as club_rows
 from storage.clubs import Club
@@ -54,6 +54,9 @@ async def on_email(update: Update, context: BotContext) -> str:
             buttons=[[("contact_staff", "verify:staff")]],
             until=_time(context, result.locked_until),
         )
+        return VERIFY_EMAIL
+    if result.not_an_address:
+        await reply(update, context, "verify/email_help", buttons=[[("back", "back")]])
         return VERIFY_EMAIL
     if result.kind is None:
         await reply(
@@ -166,8 +169,8 @@ async def on_other_address(update: Update, context: BotContext) -> str:
 
 async def on_staff_help(update: Update, context: BotContext) -> str:
     """Locked out: tell the staff group who is stuck (a conversation staff can answer by
-    replying), and the user that staff will answer here. Only a chat that is locked now, and
-    once per lock: a forged or stale press posts nothing."""
+    replying); the person's next messages go to staff (the TALK step) until they go back.
+    Only a chat that is locked now, and once per lock: a forged or stale press posts nothing."""
     services = context.services
     club_id = context.user_data.get("pending_club")
     claim = await verification.claim_staff_help(services, update.effective_chat.id, club_id)
@@ -177,25 +180,32 @@ async def on_staff_help(update: Update, context: BotContext) -> str:
             update, context, services.texts.render_plain(lang, "start/stale_button")
         )
         return VERIFY_EMAIL
-    if claim == "again":
-        await reply(update, context, "verify/staff_told")
+    if claim == "first":
+        user = update.effective_user
+        speaker = relay.Speaker(
+            chat_id=update.effective_chat.id,
+            user_id=user.id,
+            name=user.full_name,
+            username=user.username,
+            lang=lang_of(update, context),
+        )
+        with contextlib.suppress(relay.RelayUnavailable):  # no staff group: said just below
+            await relay.start_help_talk(services, context.bot, speaker, club_id)
+    if await relay.current_talk(services, update.effective_chat.id) is None:
+        # No staff group configured, or staff closed the help conversation already.
+        await reply(update, context, "talk/unavailable")
         return VERIFY_EMAIL
-    user = update.effective_user
-    speaker = relay.Speaker(
-        chat_id=update.effective_chat.id,
-        user_id=user.id,
-        name=user.full_name,
-        username=user.username,
-        lang=lang_of(update, context),
-    )
-    with contextlib.suppress(relay.RelayUnavailable):  # no staff group configured
-        await relay.start_help_talk(services, context.bot, speaker, club_id)
-    await reply(update, context, "verify/staff_told")
-    return VERIFY_EMAIL
+    await reply(update, context, "verify/staff_told", buttons=[[("back", "back")]])
+    return TALK
 
 
 STATES = {
+    # Pressed again while already writing to staff: the same answer (the lock rules are the
+    # service's: nothing is posted twice for one lock).
+    TALK: [CallbackQueryHandler(on_staff_help, pattern=r"^verify:staff$")],
     VERIFY_EMAIL: [
+        # "Back" from the e-mail step: the previous step (which club), not the whole flow.
+        CallbackQueryHandler(identify.ask_address, pattern=r"^back$"),
         MessageHandler(TEXT, on_email),
         CallbackQueryHandler(on_staff_help, pattern=r"^verify:staff$"),
     ],

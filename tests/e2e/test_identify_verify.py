@@ -222,7 +222,9 @@ async def test_english_speaker_gets_english_and_language_switches(chat_en, smtp)
     assert "what is the address" in replies[-1]["text"]
     await chat_en.say("/language")
     replies = await chat_en.press("Français")
-    assert "français" in replies[-1]["text"]
+    assert "français" in replies[0]["text"]
+    # The step the person was at, asked again in the new language (issue 17 item 13).
+    assert "adresse de la plateforme OpenFlyers" in replies[-1]["text"]
     replies = await chat_en.say("mermoz")
     assert "adresses e-mail" in replies[-1]["text"]
 
@@ -252,10 +254,14 @@ async def test_cancel_at_each_step(chat: Chat, smtp, step):
 
 
 async def test_back_button_returns_from_the_email_step(chat: Chat):
+    """ "Back" is one step back (to "which platform?"), not the end of the conversation."""
     await chat.say("/start")
     await chat.say("mermoz")
     replies = await chat.press("Retour")
-    assert "annulé" in replies[-1]["text"]
+    assert "annulé" not in replies[-1]["text"]
+    assert "adresse de la plateforme OpenFlyers" in replies[-1]["text"]
+    replies = await chat.say("lesailes")
+    assert "Les Ailes du Lauragais" in replies[-1]["text"]
 
 
 async def test_start_with_a_deep_link_payload(chat: Chat):

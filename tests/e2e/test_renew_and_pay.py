@@ -195,17 +195,23 @@ async def test_eu_club_with_a_vat_number_is_quoted_without_vat(chat, smtp, bot):
 
 
 async def test_back_and_cancel_at_each_renewal_step(chat, smtp, bot):
+    """ "Back" goes back one step (quote → count → menu); /cancel leaves the whole flow."""
     await verify(chat, smtp)
     await chat.press("Renouveler")
     replies = await chat.press("Retour")
-    assert "Retour au menu" in replies[0]["text"]
+    assert "Que voulez-vous faire" in replies[-1]["text"]
     await chat.press("Renouveler")
     await chat.press("(minimum)")
     replies = await chat.say("/cancel")
     assert "Retour au menu" in replies[0]["text"]
     await to_quote(chat)
     replies = await chat.press("Retour")
-    assert "Retour au menu" in replies[0]["text"]
+    assert "Pour combien de ressources" in replies[-1]["text"]
+    replies = await chat.press("Autre nombre")
+    replies = await chat.press("Retour")  # from "type the number" back to the count buttons
+    assert "Pour combien de ressources" in replies[-1]["text"]
+    replies = await chat.press("Retour")
+    assert "Que voulez-vous faire" in replies[-1]["text"]
     assert await invoices_of(bot) == []
     replies = await chat.say("5")  # the count step is over: not read as a count
     assert "Devis" not in replies[-1]["text"]
