@@ -195,14 +195,13 @@ async def on_staff_help(update: Update, context: BotContext) -> str:
         # No staff group configured, or staff closed the help conversation already.
         await reply(update, context, "talk/unavailable")
         return VERIFY_EMAIL
-    await reply(update, context, "verify/staff_told", buttons=[[("back", "back")]])
+    # No button under it: the contact-staff button of the lock message stays the only one, and
+    # "Back" comes with the acknowledgement of the first message relayed (or /cancel).
+    await reply(update, context, "verify/staff_told")
     return TALK
 
 
 STATES = {
-    # Pressed again while already writing to staff: the same answer (the lock rules are the
-    # service's: nothing is posted twice for one lock).
-    TALK: [CallbackQueryHandler(on_staff_help, pattern=r"^verify:staff$")],
     VERIFY_EMAIL: [
         # "Back" from the e-mail step: the previous step (which club), not the whole flow.
         CallbackQueryHandler(identify.ask_address, pattern=r"^back$"),
