@@ -26,6 +26,10 @@ class Services:
     stripe: Any = None  # the Stripe client, when a secret key is configured
     bot_username: str = ""
     metrics: Metrics = field(default_factory=Metrics)  # what GET /metrics reports
+    # Where Stripe's checkout sends the payer back, `{payload}` standing for the deep-link payload
+    # (paid_… or pay_…). None in production: the bot's own t.me link, so Telegram opens the chat.
+    # `ofbot sandbox` sets its page's address, since t.me cannot be reached offline.
+    checkout_return_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def is_staff(self, user_id: int | None) -> bool:

@@ -82,8 +82,15 @@ def _line_items(services: Services, invoice: Invoice, lang: str) -> list[dict]:
     return items
 
 
+def return_url(services: Services, payload: str) -> str:
+    """Where the checkout page sends the payer back: the bot's t.me deep link with `payload`
+    (production), or `services.checkout_return_url` with it (the sandbox's page)."""
+    if services.checkout_return_url:
+        return services.checkout_return_url.replace("{payload}", payload)
+    return f"https://t.me/{services.bot_username}?start={payload}"
+
+
 def _checkout_params(services: Services, invoice: Invoice, club, lang: str) -> dict:
-    bot_name = services.bot_username
     return {
         "mode": "payment",
         "line_items": _line_items(services, invoice, lang),
@@ -96,8 +103,8 @@ def _checkout_params(services: Services, invoice: Invoice, club, lang: str) -> d
         "expires_at": int(services.clock.timestamp()) + CHECKOUT_TTL,
         "locale": lang,
         # Deep-link payloads allow A-Za-z0-9_-, which invoice numbers keep to.
-        "success_url": f"https://t.me/{bot_name}?start=paid_{invoice.number}",
-        "cancel_url": f"https://t.me/{bot_name}?start=pay_{invoice.number}",
+        "success_url": return_url(services, f"paid_{invoice.number}"),
+        "cancel_url": return_url(services, f"pay_{invoice.number}"),
     }
 
 

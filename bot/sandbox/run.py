@@ -58,9 +58,18 @@ class Sandbox:
     stripe: object | None
     stripe_server: object | None
 
+    # The sandbox page's address for Stripe's return links (t.me is unreachable offline); kept here
+    # so a fresh bot after "reset" gets it too.
+    checkout_return_url: str | None = None
+
     @property
     def clock(self) -> Clock:
         return self.runtime.clock
+
+    def return_to(self, page_url: str) -> None:
+        """Checkout's success and cancel links lead back to the sandbox page at `page_url`."""
+        self.checkout_return_url = page_url.rstrip("/") + "/?start={payload}"
+        self.runtime.services.checkout_return_url = self.checkout_return_url
 
     async def run_reminders(self) -> str:
         """Run today's reminders now (as the 09:00 job would), using the sandbox's clock."""
@@ -169,6 +178,7 @@ async def run_sandbox(base: Settings, args) -> int:
         from bot.sandbox.web import start_web
 
         web = await start_web(sandbox, port=getattr(args, "port", 0))
+        sandbox.return_to(web.url)
     print(f"OpenFlyers bot sandbox running (log: {data_dir / 'ofbot.log'}).")
     print(f"Bot HTTP server: {sandbox.runtime.http.url}")
     if web is not None:

@@ -258,6 +258,7 @@ async def reset_sandbox(sandbox) -> None:
     await seed(settings)
     runtime = Runtime(settings, clock=Clock(settings.tz))
     await runtime.start()
+    runtime.services.checkout_return_url = getattr(sandbox, "checkout_return_url", None)
     sandbox.runtime = runtime
     if getattr(sandbox, "stripe", None) is not None:
         sandbox.stripe.webhook_url = runtime.http.url + "/stripe/webhook"

@@ -90,6 +90,36 @@
     if (chat && chat.type !== "private" && chat.members.some((m) => m.id === as)) ui.asUser.set(chat.id, as);
     ui.replyTo = null;
     renderAll();
+    if (!ui.deepLinkDone) {
+      ui.deepLinkDone = true;
+      openDeepLink();
+    }
+  }
+
+  // Back from the Stripe stand-in's checkout page: its success and cancel links lead here with
+  // ?start=<payload> (in production they are t.me/<bot>?start=<payload>), and, as Telegram does
+  // for such a link, the chat that holds the invoice sends "/start <payload>" to the bot.
+  async function openDeepLink() {
+    const payload = new URLSearchParams(location.search).get("start");
+    history.replaceState(null, "", location.pathname + location.hash);
+    if (!payload || !/^(paid|pay)_[A-Za-z0-9-]{1,60}$/.test(payload)) return;
+    const number = payload.replace(/^(paid|pay)_/, "");
+    let found = null;
+    for (const chat of store.chats.values()) {
+      if (chat.type !== "private") continue;
+      for (const m of chat.messages.values()) {
+        if (m.from.is_bot && (m.text || "").includes(number) && (!found || m.date >= found.date)) {
+          found = { chat, date: m.date };
+        }
+      }
+    }
+    if (!found) return;
+    select(found.chat.id, false);
+    try {
+      await api("/api/send", { user_id: me(found.chat), chat_id: found.chat.id, text: `/start ${payload}` });
+    } catch (error) {
+      toast(error.message, "error");
+    }
   }
 
   function me(chat) {
