@@ -311,7 +311,7 @@ async def test_paid_by_hand_once(chat, smtp, bot, telegram, alice):
     replies = await alice.say("/paid OF-2099-999999 virement")
     assert "inconnue" in replies[-1]["text"] and "rien n’a été enregistré" in replies[-1]["text"]
     replies = await alice.say(f"/paid {number}")
-    assert "Usage" in replies[-1]["text"]
+    assert "Syntaxe" in replies[-1]["text"]
     assert await bot.services.db.fetchval("SELECT count(*) FROM payments") == 1
 
 
@@ -346,7 +346,7 @@ async def test_staff_commands_in_the_group_and_in_private(chat, smtp, bot, teleg
     replies = await alice.say("/club lesaile_")
     assert "Aucun club" in replies[-1]["text"]
     replies = await alice.say("/club")
-    assert "Usage" in replies[-1]["text"]
+    assert "Syntaxe" in replies[-1]["text"]
 
     replies = await alice.say("/pending")
     assert f"n° {escalation_id}" in replies[-1]["text"] and number in replies[-1]["text"]
