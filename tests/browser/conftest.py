@@ -79,6 +79,7 @@ async def web(sandbox):
     from bot.sandbox.web import start_web
 
     server = await start_web(sandbox)
+    sandbox.return_to(server.url)  # as `ofbot sandbox` does: checkout leads back to this page
     yield server
     await server.stop()
 

@@ -91,7 +91,7 @@ async def test_a_club_contact_verifies_with_the_code_from_the_mailbox(page, shot
     keep_for_readme(await shots.take(page, "verified"))
 
 
-async def test_verify_renew_pay_by_card_then_staff_record_a_cheque(page, shots):
+async def test_verify_renew_pay_by_card_then_staff_record_a_cheque(page, shots, web):
     await open_chat(page, "Jeanne")
     await verify_with_the_mailbox(page, MERMOZ)
     await shots.take(page, "verified")
@@ -111,12 +111,17 @@ async def test_verify_renew_pay_by_card_then_staff_record_a_cheque(page, shots):
     await shots.take(checkout, "checkout-declined")
     await pay_with(checkout, "4242 4242 4242 4242")
     await expect(checkout.get_by_role("alert")).to_have_count(0)
+    # Paid, the checkout page leads back to the sandbox page (not t.me, unreachable offline),
+    # which says "/start paid_…" in Jeanne's chat as Telegram does for the bot's deep link.
+    assert checkout.url.startswith(web.url + "/"), checkout.url
+    await expect(checkout.locator("#messages")).to_contain_text("/start paid_OF-")
     await shots.take(checkout, "checkout-paid")
     await checkout.close()
 
     # The receipt arrives in the chat by itself (webhook → bot → Telegram → page).
     await page.bring_to_front()
-    await expect(bot_messages(page).last).to_contain_text(RECEIPT)
+    await expect(bot_messages(page).filter(has_text="Paiement reçu")).to_have_count(1)
+    await expect(bot_messages(page).filter(has_text="est confirmé")).to_have_count(1)
     keep_for_readme(await shots.take(page, "receipt"))
 
     # Another club's invoice, to be paid by cheque: John verifies it and renews.
