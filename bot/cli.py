@@ -19,6 +19,7 @@ except ImportError:  # Windows: asyncio's own loop
 
 from bot.commands.db import db_backup, db_restore
 from bot.commands.doctor import doctor
+from bot.commands.invoices import invoices_export
 from bot.commands.payments import payments_reconcile
 from bot.commands.reminders import reminders_run
 from bot.logs import configure_logging
@@ -64,6 +65,18 @@ def _parser() -> argparse.ArgumentParser:
 
     pay = sub.add_parser("payments", help="payments").add_subparsers(dest="action", required=True)
     pay.add_parser("reconcile", help="ask Stripe about open checkout sessions")
+
+    inv = sub.add_parser("invoices", help="invoices").add_subparsers(dest="action", required=True)
+    export = inv.add_parser(
+        "export", help="CSV of the invoices and credit notes issued in a date range"
+    )
+    export.add_argument(
+        "--from", dest="date_from", type=dt.date.fromisoformat, required=True, help="YYYY-MM-DD"
+    )
+    export.add_argument(
+        "--to", dest="date_to", type=dt.date.fromisoformat, required=True, help="YYYY-MM-DD"
+    )
+    export.add_argument("--output", type=Path, help="file to write (default: standard output)")
 
     sandbox = sub.add_parser("sandbox", help="the whole product offline, with sample data")
     sandbox.add_argument("--port", type=int, default=0, help="web page port (default: free port)")
@@ -195,6 +208,7 @@ COMMANDS: dict[tuple[str, str | None], Callable] = {
     ("clubs", "show"): _cmd_clubs_show,
     ("reminders", "run"): reminders_run,
     ("payments", "reconcile"): payments_reconcile,
+    ("invoices", "export"): invoices_export,
     ("sandbox", None): _cmd_sandbox,
 }
 

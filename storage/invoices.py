@@ -445,3 +445,32 @@ async def credit_notes_for_club(db: Database, club_id: int, limit: int = 20) -> 
 async def credit_note_numbers_of_year(db: Database, year: int) -> list[int]:
     rows = await db.fetchall("SELECT seq FROM credit_notes WHERE year = ? ORDER BY seq", (year,))
     return [row[0] for row in rows]
+
+
+async def issued_between(db: Database, first: dt.date, last: dt.date) -> list[sqlite3.Row]:
+    """Invoices and credit notes issued from `first` to `last` (local dates, both included),
+    by issue time: one row each with the club's subdomain and, for a paid invoice, its payment.
+    Columns: type (invoice / credit_note), number, issued_at, subdomain, club_name, buyer_json,
+    currency, ht_cents, vat_rate_bp, vat_cents, ttc_cents, vat_regime, status, related (the
+    credit note of a cancelled invoice / the invoice a credit note cancels), paid_at, method,
+    reference."""
+    return await db.fetchall(
+        "SELECT 'invoice' AS type, i.number, i.issued_at, c.subdomain, c.name AS club_name,"
+        " i.buyer_json, i.currency, i.ht_cents, i.vat_rate_bp, i.vat_cents, i.ttc_cents,"
+        " i.vat_regime, i.status, n.number AS related, p.paid_at, p.method, p.reference,"
+        " i.id AS sort_id"
+        " FROM invoices i JOIN clubs c ON c.id = i.club_id"
+        " LEFT JOIN payments p ON p.invoice_id = i.id"
+        " LEFT JOIN credit_notes n ON n.invoice_id = i.id"
+        " WHERE substr(i.issued_at, 1, 10) BETWEEN ? AND ?"
+        " UNION ALL"
+        " SELECT 'credit_note', n.number, n.issued_at, c.subdomain, c.name, n.buyer_json,"
+        " n.currency, n.ht_cents, n.vat_rate_bp, n.vat_cents, n.ttc_cents, n.vat_regime,"
+        " 'issued', i.number, NULL, NULL, NULL, i.id"
+        " FROM credit_notes n JOIN clubs c ON c.id = n.club_id"
+        " JOIN invoices i ON i.id = n.invoice_id"
+        " WHERE substr(n.issued_at, 1, 10) BETWEEN ? AND ?"
+        # A credit note right after the invoice it cancels (they may share a second).
+        " ORDER BY 3, sort_id, 1 DESC",
+        (first.isoformat(), last.isoformat(), first.isoformat(), last.isoformat()),
+    )
