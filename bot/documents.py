@@ -2,7 +2,7 @@
 WeasyPrint from the Jinja2 template, carrying its Factur-X XML (EN 16931, CII) built by drafthorse.
 
 The XML is embedded as `factur-x.xml` and checked against the official XSD by the `factur-x`
-library. Rendering runs in one worker thread, off the event loop (`render_pdf`). How each VAT
+library. Rendering runs in one worker process, off the event loop (`render_pdf`). How each VAT
 regime maps onto EN 16931's VAT categories, and why, is in docs/INVOICES.md."""
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ import asyncio
 import dataclasses
 import datetime as dt
 import io
+import multiprocessing
+import os
 import re
-import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 from bot.catalogue import VatRegime
 from bot.texts import Texts
@@ -363,15 +366,20 @@ def _pdf_metadata(doc: Document) -> dict:
     }
 
 
-def build_pdf(texts: Texts, doc: Document) -> bytes:
-    """Render `doc` to a PDF/A-3b with its Factur-X XML embedded. Blocking (~0.1–0.3 s of CPU):
-    call `render_pdf` from async code. Raises when the XML fails the official XSD."""
+def build_pdf(texts: Texts, doc: Document, font_config=None) -> bytes:
+    """Render `doc` to a PDF/A-3b with its Factur-X XML embedded. Blocking (~0.1 s of CPU):
+    call `render_pdf` from async code. Raises when the XML fails the official XSD.
+    `font_config`: a WeasyPrint FontConfiguration to reuse (a new one per render leaks about
+    0.3 MiB each: bench/README.md)."""
     from facturx import generate_from_binary
     from weasyprint import HTML
 
     xml = factur_x_xml(doc)
     pdf = HTML(string=document_html(texts, doc)).write_pdf(
-        pdf_variant="pdf/a-3b", pdf_identifier=doc.number.encode(), uncompressed_pdf=False
+        pdf_variant="pdf/a-3b",
+        pdf_identifier=doc.number.encode(),
+        uncompressed_pdf=False,
+        font_config=font_config,
     )
     return generate_from_binary(
         pdf,
@@ -384,20 +392,55 @@ def build_pdf(texts: Texts, doc: Document) -> bytes:
     )
 
 
-# One rendering at a time, in one thread: WeasyPrint's fonts (fontconfig, pango) are not meant
-# to be shared across threads, and the machine has few cores anyway.
-_RENDERER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pdf")
-_RENDER_LOCK = threading.Lock()
+# Rendering runs in one worker process: WeasyPrint, lxml's schema checks and pypdf are Python
+# or GIL-holding C for ~0.1 s a document, which in a thread made the event loop late by up to
+# half a second (bench/README.md). One worker: one render at a time, fonts loaded once.
+_POOL: list[ProcessPoolExecutor] = []
+_WORKER: dict = {}  # in the worker process: its Texts and its one FontConfiguration
 
 
-def _build_locked(texts: Texts, doc: Document) -> bytes:
-    with _RENDER_LOCK:
-        return build_pdf(texts, doc)
+def _render_in_worker(messages_root: str, doc: Document) -> bytes:
+    """The worker's side of `render_pdf`. One FontConfiguration for every render: a new one per
+    render leaked ~0.3 MiB each (bench/README.md)."""
+    if "texts" not in _WORKER:
+        from weasyprint.text.fonts import FontConfiguration
+
+        _WORKER["texts"] = Texts(Path(messages_root))
+        _WORKER["fonts"] = FontConfiguration()
+    return build_pdf(_WORKER["texts"], doc, _WORKER["fonts"])
+
+
+def _worker_pid() -> int:
+    return os.getpid()
+
+
+def _pool() -> ProcessPoolExecutor:
+    if not _POOL:
+        # spawn, not fork: the bot's process has threads (SQLite, HTTP) a fork would copy mid-way.
+        _POOL.append(
+            ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        )
+    return _POOL[0]
+
+
+async def _in_worker(function, *args):
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(_pool(), function, *args)
+    except BrokenProcessPool:
+        # The worker died (killed, out of memory): start another one and try once more.
+        _POOL.pop().shutdown(wait=False)
+        return await loop.run_in_executor(_pool(), function, *args)
 
 
 async def render_pdf(texts: Texts, doc: Document) -> bytes:
-    """`build_pdf` in the renderer thread: the event loop keeps serving updates meanwhile."""
-    return await asyncio.get_running_loop().run_in_executor(_RENDERER, _build_locked, texts, doc)
+    """`build_pdf` in the renderer process: the event loop keeps serving updates meanwhile."""
+    return await _in_worker(_render_in_worker, str(texts.root), doc)
+
+
+async def renderer_pid() -> int:
+    """The process id of the renderer (tests check it is not this process)."""
+    return await _in_worker(_worker_pid)
 
 
 def embedded_xml(pdf: bytes) -> bytes:
