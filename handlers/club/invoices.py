@@ -99,9 +99,8 @@ async def send_invoice(update: Update, context: BotContext) -> None:
 async def send_credit_note(update: Update, context: BotContext) -> None:
     """`creditnote:<id>`: the credit note as a PDF (to the club's verified contacts only)."""
     services = context.services
-    note = await invoice_rows.get_credit_note(
-        services.db, int(update.callback_query.data.split(":")[1])
-    )
+    note_id = read_id(update.callback_query.data.split(":")[1])
+    note = await invoice_rows.get_credit_note(services.db, note_id) if note_id else None
     cancelled = await invoice_rows.get(services.db, note.invoice_id) if note else None
     if await own_invoice(update, context, cancelled) is None:
         return
