@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import shutil
 import sqlite3
 import ssl
@@ -57,7 +58,7 @@ class TelegramAnswer(Exception):
 
 class Doctor:
     """The checks, in the order printed. `webhook` says which mode the bot runs in (the same
-    `--webhook` as `ofbot run`); `min_free_bytes` lets tests move the disk threshold."""
+    `--webhook` as `ofbot run`); the disk thresholds and the SMTP trust are for tests."""
 
     def __init__(
         self,
@@ -66,8 +67,11 @@ class Doctor:
         webhook: bool = False,
         disk_error_bytes: int = DISK_ERROR_BYTES,
         disk_warning_bytes: int = DISK_WARNING_BYTES,
+        smtp_tls: ssl.SSLContext | None = None,
     ) -> None:
         self.settings = settings
+        # The CAs the relay's certificate is checked against: the system's, as the Mailer's.
+        self.smtp_tls = smtp_tls
         self.webhook = webhook
         self.disk_error_bytes = disk_error_bytes
         self.disk_warning_bytes = disk_warning_bytes
@@ -84,6 +88,7 @@ class Doctor:
                 self.check_smtp,
                 self.check_catalogue,
                 self.check_database,
+                self.check_backups,
                 self.check_disk,
             ]
             for step in steps:
@@ -396,9 +401,9 @@ class Doctor:
         )
         try:
             if call == "balance":
-                result = await client.balance.retrieve_async()
+                result = await client.v1.balance.retrieve_async()
             else:
-                result = await client.webhook_endpoints.list_async(params={"limit": 100})
+                result = await client.v1.webhook_endpoints.list_async({"limit": 100})
         except stripe.APIConnectionError:
             raise
         except stripe.StripeError as exc:
@@ -546,7 +551,7 @@ class Doctor:
             use_tls=s.smtp_port == 465,
             start_tls=False,
             timeout=TIMEOUT,
-            tls_context=ssl.create_default_context(),
+            tls_context=self.smtp_tls or ssl.create_default_context(),
         )
         try:
             await smtp.connect()
@@ -567,6 +572,7 @@ class Doctor:
                 try:
                     await smtp.starttls()
                     secure = True
+                    await smtp.ehlo()  # extensions offered again after TLS (RFC 3207 §4.2)
                 except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
                     return [
                         Check(
@@ -730,6 +736,51 @@ class Doctor:
         else:
             checks.append(Check("club records", OK, f"{clubs} club(s)"))
         return checks
+
+    async def check_backups(self) -> list[Check]:
+        from bot.backups import list_backups
+
+        folder = self.settings.backup_dir
+        if folder is None:
+            return [
+                Check(
+                    "backups",
+                    WARNING,
+                    "OFBOT_BACKUP_DIR is not set: no daily backup",
+                    "set OFBOT_BACKUP_DIR (and copy it off-site: docs/OPERATIONS.md)",
+                )
+            ]
+        folder = Path(folder)
+        if folder.exists() and not os.access(folder, os.W_OK | os.X_OK):
+            return [
+                Check(
+                    "backups",
+                    ERROR,
+                    f"{folder} is not writable by this user",
+                    "give the bot's user write access to OFBOT_BACKUP_DIR",
+                )
+            ]
+        found = list_backups(folder)
+        if not found:
+            return [
+                Check(
+                    "backups",
+                    WARNING,
+                    f"no backup in {folder} yet",
+                    "the running bot makes one at start-up and every day at 03:30",
+                )
+            ]
+        age = time.time() - found[-1].stat().st_mtime
+        if age > 2 * 24 * 3600:
+            return [
+                Check(
+                    "backups",
+                    WARNING,
+                    f"the newest backup, {found[-1].name}, is {age / 86400:.0f} days old",
+                    "is the bot running? check its log for “daily backup failed”",
+                )
+            ]
+        return [Check("backups", OK, f"{len(found)} in {folder}, the newest {found[-1].name}")]
 
     async def check_disk(self) -> list[Check]:
         places = {"database": Path(self.settings.db).resolve().parent}

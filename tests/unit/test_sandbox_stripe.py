@@ -685,3 +685,58 @@ async def test_the_sweep_expires_sessions_with_an_injected_clock(receiver):
         assert delivery["ok"] is True
     finally:
         await server.stop()
+
+
+# -- account: the balance and webhook endpoints (what `ofbot doctor` reads) ------------------
+
+
+async def test_the_balance_proves_the_key_and_tells_its_mode(fake, client):
+    balance = await client.v1.balance.retrieve_async()
+    assert balance.object == "balance" and balance.livemode is False
+    with pytest.raises(stripe.AuthenticationError):
+        await client_for(fake, "sk_test_wrong", max_network_retries=0).v1.balance.retrieve_async()
+
+
+async def test_webhook_endpoints_created_listed_disabled_and_deleted(fake, client):
+    events = ["checkout.session.completed", "checkout.session.expired"]
+    created = await client.v1.webhook_endpoints.create_async(
+        {"url": "https://bot.example/stripe/webhook", "enabled_events": events}
+    )
+    assert created.id.startswith("we_") and created.secret == SECRET
+    assert created.status == "enabled" and created.enabled_events == events
+    listed = await client.v1.webhook_endpoints.list_async({"limit": 100})
+    assert [e.id for e in listed.data] == [created.id]
+    assert "secret" not in listed.data[0]  # shown once, at creation
+    updated = await client.v1.webhook_endpoints.update_async(created.id, {"disabled": True})
+    assert updated.status == "disabled"
+    deleted = await client.v1.webhook_endpoints.delete_async(created.id)
+    assert deleted.deleted is True
+    assert (await client.v1.webhook_endpoints.list_async()).data == []
+    with pytest.raises(stripe.InvalidRequestError):
+        await client.v1.webhook_endpoints.retrieve_async(created.id)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"url": "https://bot.example/stripe/webhook"},
+        {"url": "https://bot.example/stripe/webhook", "enabled_events": ["Not An Event"]},
+        {"url": "not a url", "enabled_events": ["*"]},
+    ],
+)
+async def test_webhook_endpoints_refuse_what_stripe_refuses(client, params):
+    with pytest.raises(stripe.InvalidRequestError):
+        await client.v1.webhook_endpoints.create_async(params)
+
+
+async def test_a_live_key_needs_an_https_endpoint():
+    fake, server = await start_fake_stripe(api_key="sk_live_unit_4242", webhook_secret=SECRET)
+    try:
+        client = client_for(fake, "sk_live_unit_4242", max_network_retries=0)
+        assert (await client.v1.balance.retrieve_async()).livemode is True
+        with pytest.raises(stripe.InvalidRequestError, match="HTTPS"):
+            await client.v1.webhook_endpoints.create_async(
+                {"url": "http://bot.example/stripe/webhook", "enabled_events": ["*"]}
+            )
+    finally:
+        await server.stop()

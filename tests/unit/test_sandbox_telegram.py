@@ -1150,3 +1150,44 @@ async def test_the_menu_a_person_sees_follows_telegrams_order(tg: Sandbox):
         answer = await client.get(f"/chats/{JOHN}/commands")
         assert answer.json() == {"commands": [{"command": "en", "description": "x"}]}
         assert (await client.get("/chats/-1009999/commands?user_id=1001")).status_code == 400
+
+
+# -- the bot's place in a group (what `ofbot doctor` checks) ---------------------------------
+
+
+async def test_a_bot_removed_from_a_group_is_refused_there(tg: Sandbox):
+    tg.fake.set_bot_member(STAFF, "kicked")
+    for call in (
+        tg.bot.send_message(STAFF, "hello"),
+        tg.bot.get_chat(STAFF),
+        tg.bot.get_chat_member(STAFF, tg.bot.id),
+    ):
+        with pytest.raises(Forbidden, match=r"bot was kicked from the supergroup chat"):
+            await call
+    tg.fake.set_bot_member(STAFF, "left")
+    with pytest.raises(Forbidden, match=r"bot is not a member of the supergroup chat"):
+        await tg.bot.send_message(STAFF, "hello")
+    tg.fake.set_bot_member(STAFF, "member")
+    await tg.bot.send_message(STAFF, "hello")
+
+
+async def test_a_muted_bot_cannot_post_and_an_admin_has_its_rights(tg: Sandbox):
+    tg.fake.set_bot_member(STAFF, "restricted", can_send_messages=False)
+    with pytest.raises(BadRequest, match=r"(?i)not enough rights to send text messages"):
+        await tg.bot.send_message(STAFF, "hello")
+    member = await tg.bot.get_chat_member(STAFF, tg.bot.id)
+    assert member.status == "restricted" and member.can_send_messages is False
+    tg.fake.set_bot_member(STAFF, "administrator", can_delete_messages=True)
+    member = await tg.bot.get_chat_member(STAFF, tg.bot.id)
+    assert member.status == "administrator" and member.can_delete_messages is True
+    assert member.can_promote_members is False
+    await tg.bot.send_message(STAFF, "hello")
+
+
+async def test_a_change_of_the_bots_membership_is_a_my_chat_member_update(tg: Sandbox):
+    tg.fake.set_bot_member(STAFF, "administrator", can_manage_topics=True)
+    (update,) = await tg.bot.get_updates(timeout=0)
+    change = update.my_chat_member
+    assert change.chat.id == STAFF and change.from_user.id == ALICE
+    assert change.old_chat_member.status == "member"
+    assert change.new_chat_member.status == "administrator"

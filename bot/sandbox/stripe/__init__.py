@@ -3,7 +3,8 @@
 The official `stripe` client talks to it over loopback; a local checkout page stands in for Stripe's.
 One module per concern: `rules`, `errors`, `params` (form decoding), `signing`, `cards`, `faults`,
 `model` (objects and events), `api` (keys, routing, idempotency), `sessions`, `events`, `webhooks`,
-`checkout` (the page), `control` (`/sandbox/...`), `server`; `fake` assembles them into `FakeStripe`."""
+`checkout` (the page), `account` (balance, webhook endpoints), `control` (`/sandbox/...`),
+`server`; `fake` assembles them into `FakeStripe`."""
 
 from bot.sandbox.stripe.cards import DECLINED_CARDS, SUCCESS_CARDS, PaymentOutcome, luhn_ok
 from bot.sandbox.stripe.errors import StripeError, invalid, missing, no_such

@@ -66,6 +66,12 @@ class ApiMixin:
             ("GET", r"/v1/payment_intents/(?P<id>[^/]+)", "_api_retrieve_payment_intent"),
             ("GET", r"/v1/events", "_api_list_events"),
             ("GET", r"/v1/events/(?P<id>[^/]+)", "_api_retrieve_event"),
+            ("GET", r"/v1/balance", "_api_retrieve_balance"),
+            ("POST", r"/v1/webhook_endpoints", "_api_create_webhook_endpoint"),
+            ("GET", r"/v1/webhook_endpoints", "_api_list_webhook_endpoints"),
+            ("GET", r"/v1/webhook_endpoints/(?P<id>[^/]+)", "_api_retrieve_webhook_endpoint"),
+            ("POST", r"/v1/webhook_endpoints/(?P<id>[^/]+)", "_api_update_webhook_endpoint"),
+            ("DELETE", r"/v1/webhook_endpoints/(?P<id>[^/]+)", "_api_delete_webhook_endpoint"),
         )
     )
 

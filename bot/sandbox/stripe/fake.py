@@ -16,6 +16,7 @@ import markupsafe
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from bot.sandbox.stripe.account import AccountMixin
 from bot.sandbox.stripe.api import ApiMixin, _Stored
 from bot.sandbox.stripe.cards import CardsMixin
 from bot.sandbox.stripe.checkout import TEMPLATES, CheckoutPageMixin
@@ -37,6 +38,7 @@ class FakeStripe(
     CheckoutPageMixin,
     FaultsMixin,
     ControlMixin,
+    AccountMixin,
 ):
     """Stripe's Checkout Sessions and events API, its hosted checkout page and its webhooks.
 
@@ -73,6 +75,7 @@ class FakeStripe(
         self.line_items: dict[str, list[dict]] = {}
         self.payment_intents: dict[str, dict] = {}
         self.prices: dict[str, dict] = {}
+        self.webhook_endpoints: dict[str, dict] = {}
         self.events: list[dict] = []
         self.deliveries: list[dict] = []
         self.requests: list[dict] = []

@@ -18,6 +18,8 @@ class _Chat:
     messages: dict[int, dict] = dataclasses.field(default_factory=dict)
     next_id: int = 1
     blocked: bool = False  # private chats: the user blocked the bot
+    # groups: the bot's ChatMember status and rights (set_bot_member), as getChatMember gives them
+    bot_member: dict = dataclasses.field(default_factory=lambda: {"status": "member"})
     started: bool = True  # private chats: the user has opened the conversation
     topics: dict[int, _Topic] = dataclasses.field(default_factory=dict)  # forums: by thread id
 
