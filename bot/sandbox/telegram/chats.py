@@ -11,7 +11,8 @@ from typing import Any, ClassVar
 from bot.sandbox.telegram.errors import ApiError, bad_request
 from bot.sandbox.telegram.state import _Chat
 
-# Rights of a ChatMemberAdministrator and of a ChatMemberRestricted (Bot API, "ChatMember").
+# Rights of a ChatMemberAdministrator and of a ChatMemberRestricted (Bot API, "ChatMember";
+# python-telegram-bot 22's classes require every one of them).
 ADMIN_RIGHTS = (
     "can_manage_chat",
     "can_delete_messages",
@@ -41,6 +42,7 @@ MEMBER_RIGHTS = (
     "can_invite_users",
     "can_pin_messages",
     "can_manage_topics",
+    "can_edit_tag",
 )
 
 CHAT_ACTIONS = frozenset(
