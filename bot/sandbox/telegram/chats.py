@@ -43,6 +43,7 @@ MEMBER_RIGHTS = (
     "can_pin_messages",
     "can_manage_topics",
     "can_edit_tag",
+    "can_react_to_messages",
 )
 
 CHAT_ACTIONS = frozenset(
