@@ -21,7 +21,9 @@ from storage import reminders as rows
 
 log = logging.getLogger(__name__)
 
-RENEW_CALLBACK = "renew:start"  # opens the renewal flow at the count step (handlers/club/renew)
+# "Renew now": opens the renewal flow at the count step (handlers/club/renew) for the reminder's
+# own club, whichever club the chat looked at last: `renew:start:<club id>`.
+RENEW_CALLBACK = "renew:start"
 
 
 def plan_label(services: Services, plan_id: str, lang: str) -> str:
@@ -40,7 +42,8 @@ def render_reminder(services: Services, delivery: Delivery) -> tuple[str, Inline
         days=delivery.days_left,
         resources=delivery.resources,
     )
-    return text, notify.keyboard(services, lang, [[("renew_now", RENEW_CALLBACK)]])
+    data = f"{RENEW_CALLBACK}:{delivery.key.club_id}"
+    return text, notify.keyboard(services, lang, [[("renew_now", data)]])
 
 
 async def send_reminder(

@@ -150,7 +150,9 @@ async def test_moving_the_clock_and_running_the_job_brings_the_reminder(bot, tel
         "Formule : Business" in reminder["text"] and "Ressources activées : 4" in reminder["text"]
     )
     assert chat.buttons(reminder) == ["🔄 Renouveler maintenant"]
-    assert reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "renew:start"
+    club_id = await bot.services.db.fetchval("SELECT id FROM clubs WHERE subdomain = 'mermoz'")
+    data = reminder["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    assert data == f"renew:start:{club_id}"
     summary = await telegram.wait_for_bot_message(STAFF_CHAT, contains="Envoyés : 1", timeout=10)
     assert "J-7 : 1 envoyé" in summary["text"]
     # The same day again: nothing new.

@@ -16,6 +16,8 @@ from tests.conftest import (
     OUTSIDER,
     STAFF_CHAT,
     Chat,
+    read_code,
+    sample_club,
     verify,
 )
 from tests.security.conftest import forge_press
@@ -244,3 +246,34 @@ async def test_a_webhook_body_that_is_not_an_update_is_a_bad_request(bot):
         for body in ("[]", '[{"update_id": 1}]', "42", '"x"', '{"update_id": "1"}'):
             response = await client.post(url, content=body, headers=headers)
             assert response.status_code == 400, (body, response.status_code)
+
+
+async def test_a_reminder_button_renews_its_own_club(chat, smtp, bot, telegram):
+    """A chat speaking for two clubs: "Renew now" under club A's reminder renews A, even when
+    the chat looked at club B last."""
+    from bot import reminders
+    from storage import clubs as club_rows
+    from storage.reminders import Key
+
+    await verify(chat, smtp, "mermoz")
+    # The same chat becomes a contact of Les Ailes too, its current club.
+    address = sample_club("lesailes")["contact_email"]
+    await chat.say("/start lesailes")
+    await chat.say(address)
+    replies = await chat.say(await read_code(smtp, address))
+    assert "Les Ailes du Lauragais" in replies[-1]["text"], chat.transcript()
+    mermoz = await club_rows.get_by_subdomain(bot.services.db, "mermoz")
+    delivery = reminders.Delivery(
+        key=Key(mermoz.id, mermoz.subscription_ends, 7, CLUB_USER_FR),
+        subdomain="mermoz",
+        club_name=mermoz.name,
+        plan=mermoz.plan,
+        resources=mermoz.active_resources,
+        language="fr",
+        days_left=7,
+    )
+    text, markup = reminders.render_reminder(bot.services, delivery)
+    await bot.runtime.app.bot.send_message(CLUB_USER_FR, text, reply_markup=markup)
+    replies = await chat.press("Renouveler maintenant")
+    assert mermoz.name in replies[-1]["text"], chat.transcript()
+    assert "Les Ailes du Lauragais" not in replies[-1]["text"]

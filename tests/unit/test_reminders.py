@@ -288,7 +288,7 @@ def test_the_reminder_says_plan_date_resources_and_has_the_renew_button(services
         assert "Aéroclub &lt;Mermoz&gt;" in text
         assert "First Price" in text and "3" in text
         [[button]] = markup.inline_keyboard
-        assert button.callback_data == "renew:start"
+        assert button.callback_data == f"renew:start:{delivery.key.club_id}"
         assert len(button.callback_data.encode()) <= 64
 
 
