@@ -8,6 +8,7 @@ at most 4096 characters and a caption 1024 *after entities parsing*, counted in 
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 from telegram.constants import CallbackQueryLimit, InlineKeyboardButtonLimit, MessageLimit
 
@@ -50,6 +51,20 @@ def read_id(text: str | None) -> int | None:
         return None
     value = int(text)
     return value if 0 < value <= MAX_ID else None
+
+
+def button_url_accepted(url: str) -> bool:
+    """Whether Telegram takes `url` for a URL button: http(s) with a host name that has a dot
+    (`http://localhost:8080/…` is refused with BUTTON_URL_INVALID, rubenlagus/TelegramBots#302),
+    or tg://. Refused links go in the text instead (no request Telegram will refuse)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        return False
+    if parts.scheme == "tg":
+        return bool(parts.netloc or parts.path)
+    return parts.scheme in ("http", "https") and "." in host.strip(".")
 
 
 def utf16_len(text: str) -> int:

@@ -14,6 +14,7 @@ from bot import club_records, invoices, payments, verification
 from bot.catalogue import QuoteError, minimum_resources
 from bot.context import BotContext
 from bot.invoices import InvoiceError, Issued, line_label, percent, plan_label
+from bot.telegram_limits import button_url_accepted
 from handlers.club import menu
 from handlers.club.states import IDENTIFY, MENU, RENEW_CONFIRM, RENEW_COUNT, RENEW_PAY, RENEW_PLAN
 from handlers.common import callback_data, lang_of, read_id, reply, settle_button
@@ -593,15 +594,22 @@ async def pay_by_card(update: Update, context: BotContext, invoice: Invoice) -> 
     if link.paid:
         await reply(update, context, "pay/not_open", number=invoice.number, status="paid")
         return await menu.show_menu(update, context)
+    # A link Telegram would refuse in a button (a host without a dot) is given in the text.
+    as_button = button_url_accepted(link.url)
     await reply(
         update,
         context,
         "pay/card_link",
         buttons=[
-            [("pay_link", f"url:{link.url}", {"amount": invoice.ttc_cents})],
+            *(
+                [[("pay_link", f"url:{link.url}", {"amount": invoice.ttc_cents})]]
+                if as_button
+                else []
+            ),
             [("pay_other_method", f"pay:{invoice.id}")],
             [("back", "back")],
         ],
+        link=None if as_button else link.url,
         reused=link.reused,
         number=invoice.number,
         amount=invoice.ttc_cents,
