@@ -101,6 +101,29 @@ class Settings:
                 raise SettingsError(name, "is required and not set")
 
 
+# Telegram sends webhooks to HTTPS URLs on these ports only (Bot API, setWebhook: "Ports
+# currently supported for webhooks: 443, 80, 88, 8443"; "An HTTPS URL must be provided").
+WEBHOOK_PORTS = (443, 80, 88, 8443)
+
+
+def _public_url(name: str, value: str) -> str:
+    url = _url(name, value)
+    parts = urlsplit(url)
+    if parts.scheme != "https":
+        raise SettingsError(
+            name, f"must be an https:// URL (Telegram refuses others), got {value!r}"
+        )
+    try:
+        port = parts.port or 443
+    except ValueError:
+        raise SettingsError(name, f"has a malformed port, got {value!r}") from None
+    if port not in WEBHOOK_PORTS:
+        raise SettingsError(
+            name, f"port {port} is not one Telegram sends webhooks to (443, 80, 88 or 8443)"
+        )
+    return url
+
+
 def _url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -152,8 +175,10 @@ def _parse(name: str, raw: str) -> object:
             if not _TOKEN_RE.match(value):
                 raise SettingsError(name, "is not a Telegram bot token (digits:characters)")
             return value
-        case "OFBOT_TELEGRAM_API_URL" | "OFBOT_STRIPE_API_URL" | "OFBOT_PUBLIC_URL":
+        case "OFBOT_TELEGRAM_API_URL" | "OFBOT_STRIPE_API_URL":
             return _url(name, value)
+        case "OFBOT_PUBLIC_URL":
+            return _public_url(name, value)
         case "OFBOT_DB" | "OFBOT_CATALOGUE":
             if not value:
                 raise SettingsError(name, "must be a file path")

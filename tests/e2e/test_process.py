@@ -91,9 +91,10 @@ async def test_sigterm_stops_cleanly_and_health_answers(bot_process, telegram):
 async def test_webhook_mode_receives_updates_with_the_secret_token(bot_process, telegram):
     from tests.conftest import replace_settings
 
-    bot_process.settings = replace_settings(
-        bot_process.settings, public_url=f"http://127.0.0.1:{bot_process.settings.http_port}"
-    )
+    # Telegram calls HTTPS on 443/80/88/8443 only: a TLS proxy in front forwards to the bot.
+    public = "https://ofbot.example.org:8443"
+    telegram.route_webhook(public, f"http://127.0.0.1:{bot_process.settings.http_port}")
+    bot_process.settings = replace_settings(bot_process.settings, public_url=public)
     await bot_process.start("--webhook")
     await _say(telegram, "/start", "l’adresse de la plateforme")
     await _say(telegram, "mermoz", MERMOZ["name"])

@@ -277,3 +277,21 @@ async def test_a_reminder_button_renews_its_own_club(chat, smtp, bot, telegram):
     replies = await chat.press("Renouveler maintenant")
     assert mermoz.name in replies[-1]["text"], chat.transcript()
     assert "Les Ailes du Lauragais" not in replies[-1]["text"]
+
+
+def test_a_public_url_telegram_refuses_stops_start_up_naming_the_setting():
+    from bot.settings import SettingsError, load_settings
+
+    for value in ("http://bot.example.org", "https://bot.example.org:8080", "ftp://x.example"):
+        try:
+            load_settings({"OFBOT_PUBLIC_URL": value}, env_file="/nonexistent")
+        except SettingsError as exc:
+            assert "OFBOT_PUBLIC_URL" in str(exc) and "\n" not in str(exc)
+        else:
+            raise AssertionError(f"{value} accepted")
+    for value in (
+        "https://bot.example.org",
+        "https://bot.example.org:8443/x",
+        "https://b.example:88",
+    ):
+        assert load_settings({"OFBOT_PUBLIC_URL": value}, env_file="/nonexistent").public_url

@@ -1,6 +1,7 @@
 """Inline button presses: the callback queries people make and `answerCallbackQuery`.
 
-A query can be answered once, within 15 minutes, as Telegram allows."""
+A query can be answered once, and only for a short time: Telegram does not publish how long
+(clients stop waiting after a few seconds); the sandbox takes 10 seconds, the stricter reading."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import ClassVar
 from bot.sandbox.telegram.errors import ApiError, bad_request
 from bot.sandbox.telegram.state import _public
 
-CALLBACK_QUERY_TTL = 15 * 60
+CALLBACK_QUERY_TTL = 10.0  # seconds
 
 
 QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"

@@ -87,7 +87,9 @@ class ChatsMixin:
             raise bad_request("chat not found")
         if not isinstance(value, int) or value not in self._chats:
             raise bad_request("chat not found")
-        return self._chats[value]
+        chat = self._chats[value]
+        self._refuse_migrated(chat)
+        return chat
 
     def _writable_chat(self, p: dict) -> _Chat:
         chat = self._chat(p)

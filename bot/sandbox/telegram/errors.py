@@ -12,11 +12,18 @@ from starlette.responses import JSONResponse
 class ApiError(Exception):
     """A Bot API failure, answered as `{"ok": false, "error_code": ..., "description": ...}`."""
 
-    def __init__(self, code: int, description: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        code: int,
+        description: str,
+        retry_after: int | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(description)
         self.code = code
         self.description = description
         self.retry_after = retry_after
+        self.parameters = parameters  # ResponseParameters, e.g. migrate_to_chat_id
 
     def response(self) -> JSONResponse:
         body: dict[str, Any] = {
@@ -24,8 +31,11 @@ class ApiError(Exception):
             "error_code": self.code,
             "description": self.description,
         }
+        parameters = dict(self.parameters or {})
         if self.retry_after is not None:
-            body["parameters"] = {"retry_after": self.retry_after}
+            parameters["retry_after"] = self.retry_after
+        if parameters:
+            body["parameters"] = parameters
         return JSONResponse(body, status_code=self.code)
 
 

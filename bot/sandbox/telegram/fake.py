@@ -20,6 +20,7 @@ from bot.sandbox.telegram.commands import CommandsKey, CommandsMixin
 from bot.sandbox.telegram.editing import EditingMixin
 from bot.sandbox.telegram.files import FilesMixin, StoredFile
 from bot.sandbox.telegram.forum import ForumMixin
+from bot.sandbox.telegram.groups import GroupsMixin
 from bot.sandbox.telegram.limits import RateLimits
 from bot.sandbox.telegram.observe import ObserveMixin
 from bot.sandbox.telegram.params import Upload
@@ -41,6 +42,7 @@ class FakeTelegram(
     ForumMixin,
     FilesMixin,
     UsersMixin,
+    GroupsMixin,
     ObserveMixin,
     UserHttpMixin,
 ):
@@ -92,6 +94,8 @@ class FakeTelegram(
         self._allowed_updates: frozenset[str] | None = None
         self._poll_generation = 0
         self._webhook: dict[str, Any] = {"url": ""}
+        # The TLS-terminating proxy in front of a bot: public https origin -> local http origin.
+        self.webhook_routes: dict[str, str] = {}
         self._webhook_task: asyncio.Task | None = None
 
         self._commands: dict[CommandsKey, list[dict]] = {}

@@ -5,6 +5,7 @@ Only inline keyboards belong to a message; reply keyboards live on the person's 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.sandbox.telegram.entities import is_valid_url
 from bot.sandbox.telegram.errors import bad_request
@@ -61,8 +62,22 @@ def _check_button(button: Any) -> None:
         data = button["callback_data"]
         if not isinstance(data, str) or not 1 <= len(data.encode("utf-8")) <= MAX_CALLBACK_DATA:
             raise bad_request("BUTTON_DATA_INVALID")
-    if "url" in button and not (isinstance(button["url"], str) and is_valid_url(button["url"])):
+    if "url" in button and not (
+        isinstance(button["url"], str)
+        and is_valid_url(button["url"])
+        and _button_host_accepted(button["url"])
+    ):
         raise bad_request("BUTTON_URL_INVALID")
+
+
+def _button_host_accepted(url: str) -> bool:
+    """Telegram refuses URL buttons whose host has no dot (`http://localhost:8080/…`,
+    rubenlagus/TelegramBots#302). Whether it refuses IP literals is not known: accepted here,
+    the sandbox's own pages are on 127.0.0.1."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return True
+    return "." in (parts.hostname or "").strip(".")
 
 
 def _inline(markup: dict | None) -> dict | None:

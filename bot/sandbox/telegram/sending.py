@@ -14,6 +14,28 @@ from bot.sandbox.telegram.limits import MAX_CAPTION, MAX_TEXT
 from bot.sandbox.telegram.markup import _inline, check_reply_markup
 from bot.sandbox.telegram.state import _Chat, _public
 
+# What copyMessage copies (Bot API, copyMessage: any message but service messages, paid media
+# and invoices); the copy has no link to the original.
+COPIED = frozenset(
+    {
+        "text",
+        "entities",
+        "photo",
+        "document",
+        "caption",
+        "caption_entities",
+        "voice",
+        "video",
+        "audio",
+        "animation",
+        "video_note",
+        "sticker",
+        "location",
+        "contact",
+    }
+)
+NO_CAPTION = frozenset({"text", "sticker", "video_note", "location", "contact"})
+
 
 class SendingMixin:
     """The send family of Bot API methods."""
@@ -184,17 +206,17 @@ class SendingMixin:
     def _copy_message(self, p: dict, files: dict) -> dict:
         chat = self._writable_chat(p)
         source = self._source_message(p, "copy")
-        fields = {
-            k: copy.deepcopy(v)
-            for k, v in source.items()
-            if k in ("text", "entities", "photo", "document", "caption", "caption_entities")
-        }
-        if not fields:
-            raise bad_request("message can't be copied")
-        if "caption" in p and "text" not in fields:
+        fields = {k: copy.deepcopy(v) for k, v in source.items() if k in COPIED}
+        if not fields or not (fields.keys() - {"entities", "caption", "caption_entities"}):
+            raise bad_request("message can't be copied")  # service messages, among others
+        if "caption" in p and not (fields.keys() & NO_CAPTION):
             fields.pop("caption", None)
             fields.pop("caption_entities", None)
             fields.update(self._caption(p))
+        elif utf16_len(fields.get("caption") or "") > MAX_CAPTION:
+            # The copy is the bot's message: the bot's caption limit applies again (a Telegram
+            # Premium user's caption can be longer than a bot may send).
+            raise bad_request("message caption is too long")
         markup = check_reply_markup(p.get("reply_markup"))
         reply_to = self._reply_target(chat, p)
         message = self._deliver(chat, self._with_markup(fields, markup), reply_to, p)

@@ -22,6 +22,7 @@ class _Chat:
     bot_member: dict = dataclasses.field(default_factory=lambda: {"status": "member"})
     started: bool = True  # private chats: the user has opened the conversation
     topics: dict[int, _Topic] = dataclasses.field(default_factory=dict)  # forums: by thread id
+    migrated_to: int | None = None  # basic groups upgraded to a supergroup: its id
 
 
 @dataclasses.dataclass

@@ -19,6 +19,8 @@ from bot.sandbox.telegram.errors import ApiError, _Described, bad_request
 from bot.sandbox.telegram.state import _disconnected, _first
 
 MAX_LONG_POLL = 50
+# Bot API, setWebhook: "Ports currently supported for webhooks: 443, 80, 88, 8443."
+WEBHOOK_PORTS = (443, 80, 88, 8443)
 
 
 WEBHOOK_CONFLICT = (
@@ -134,8 +136,21 @@ class UpdatesMixin:
             self._remove_webhook(bool(p.get("drop_pending_updates")))
             return _Described(True, "Webhook was deleted")
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        if parts.scheme != "https" or not parts.hostname:
             raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        try:
+            port = parts.port or 443
+        except ValueError:
+            raise bad_request(
+                "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
+            ) from None
+        if port not in WEBHOOK_PORTS:
+            raise bad_request(
+                "bad webhook: Webhook can be set up only on ports 80, 88, 443 or 8443"
+            )
+        local = self._webhook_target(url)
+        if local is None:
+            raise bad_request("bad webhook: Failed to resolve host: Name or service not known")
         secret = p.get("secret_token")
         if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
             raise bad_request("secret token contains unallowed characters")
@@ -154,10 +169,27 @@ class UpdatesMixin:
         if self._webhook_task is not None:
             self._webhook_task.cancel()
         self._webhook_task = asyncio.get_running_loop().create_task(
-            self._deliver_webhook(url, secret)
+            self._deliver_webhook(local, secret)
         )
         self._signal_updates()
         return _Described(True, "Webhook is already set" if unchanged else "Webhook was set")
+
+    def route_webhook(self, public_origin: str, local_origin: str) -> None:
+        """The TLS-terminating proxy in front of a bot: webhooks set on `public_origin`
+        (`https://bot.example.org:8443`) are delivered to `local_origin` (`http://127.0.0.1:PORT`).
+        Telegram only reaches HTTPS URLs on ports 443, 80, 88 and 8443; the proxy is how a bot
+        listening on plain HTTP on another port is reached, in production as here."""
+        self.webhook_routes[public_origin.rstrip("/").lower()] = local_origin.rstrip("/")
+
+    def _webhook_target(self, url: str) -> str | None:
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}".lower()
+        default = origin.removesuffix(":443")
+        local = self.webhook_routes.get(origin) or self.webhook_routes.get(default)
+        if local is None:
+            return None
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        return local + path
 
     def _remove_webhook(self, drop_pending: bool) -> None:
         if drop_pending:

@@ -128,6 +128,8 @@ class UsersMixin:
             raise KeyError(f"no chat {chat_id}")
         if user_id not in chat.members:
             raise ValueError(f"user {user_id} is not a member of chat {chat_id}")
+        if chat.migrated_to is not None:
+            raise ValueError(f"chat {chat_id} was upgraded: it is chat {chat.migrated_to} now")
         if chat.info["type"] == "private":
             # Writing to a bot one blocked restarts it, as the "Restart" button does.
             chat.started = True
@@ -142,9 +144,13 @@ class UsersMixin:
         chat_id: int | None = None,
         reply_to_message_id: int | None = None,
         message_thread_id: int | None = None,
+        anonymous: bool = False,
     ) -> dict:
         """A person sends `text` (in a forum: in topic `message_thread_id`, else General);
-        returns the Message (the bot gets it as an update)."""
+        returns the Message (the bot gets it as an update, unless privacy mode hides it).
+
+        `anonymous`: a group admin with "Remain anonymous" on writes as the group (`from` is
+        @GroupAnonymousBot, `sender_chat` the group)."""
         if not text.strip():
             raise ValueError("Telegram does not send empty messages")
         chat = self._user_chat(user_id, chat_id)
@@ -154,7 +160,10 @@ class UsersMixin:
             fields["entities"] = [
                 {"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}
             ]
-        return self._user_message(chat, user_id, fields, reply_to_message_id, message_thread_id)
+        sender = self._anonymous_sender(chat, fields) if anonymous else None
+        return self._user_message(
+            chat, user_id, fields, reply_to_message_id, message_thread_id, sender=sender
+        )
 
     async def send_photo(
         self,
@@ -189,6 +198,90 @@ class UsersMixin:
             fields["caption"] = caption
         return self._user_message(chat, user_id, fields, None)
 
+    async def send_voice(
+        self,
+        user_id: int,
+        *,
+        chat_id: int | None = None,
+        data: bytes = b"OggS\0\2" + b"\0" * 26,
+        duration: int = 3,
+        caption: str | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> dict:
+        """A voice note (OGG/Opus)."""
+        stored = self._store_file("voice", data, "voice.ogg", "audio/ogg")
+        fields: dict[str, Any] = {
+            "voice": {**self._file_fields(stored), "duration": duration, "mime_type": "audio/ogg"}
+        }
+        return self._user_media(user_id, chat_id, fields, caption, reply_to_message_id)
+
+    async def send_video(
+        self,
+        user_id: int,
+        *,
+        chat_id: int | None = None,
+        data: bytes = b"\0\0\0\x18ftypmp42" + b"\0" * 12,
+        duration: int = 5,
+        caption: str | None = None,
+        reply_to_message_id: int | None = None,
+    ) -> dict:
+        """A video (MP4)."""
+        stored = self._store_file("video", data, "video.mp4", "video/mp4")
+        fields: dict[str, Any] = {
+            "video": {
+                **self._file_fields(stored),
+                "width": 640,
+                "height": 360,
+                "duration": duration,
+                "mime_type": "video/mp4",
+            }
+        }
+        return self._user_media(user_id, chat_id, fields, caption, reply_to_message_id)
+
+    async def send_sticker(
+        self,
+        user_id: int,
+        *,
+        chat_id: int | None = None,
+        emoji: str = "👍",
+        reply_to_message_id: int | None = None,
+    ) -> dict:
+        """A sticker (a static WebP one; stickers have no caption)."""
+        stored = self._store_file("sticker", b"RIFF\0\0\0\0WEBPVP8 ", "sticker.webp", "image/webp")
+        fields: dict[str, Any] = {
+            "sticker": {
+                **self._file_fields(stored),
+                "type": "regular",
+                "width": 512,
+                "height": 512,
+                "is_animated": False,
+                "is_video": False,
+                "emoji": emoji,
+            }
+        }
+        return self._user_media(user_id, chat_id, fields, None, reply_to_message_id)
+
+    def _user_media(
+        self,
+        user_id: int,
+        chat_id: int | None,
+        fields: dict,
+        caption: str | None,
+        reply_to_message_id: int | None,
+    ) -> dict:
+        chat = self._user_chat(user_id, chat_id)
+        if caption:
+            fields["caption"] = caption
+        return self._user_message(chat, user_id, fields, reply_to_message_id)
+
+    @staticmethod
+    def _file_fields(stored) -> dict:
+        return {
+            "file_id": stored.file_id,
+            "file_unique_id": stored.file_unique_id,
+            "file_size": len(stored.data),
+        }
+
     async def forward(
         self, user_id: int, from_chat_id: int, message_id: int, to_chat_id: int
     ) -> dict:
@@ -207,6 +300,8 @@ class UsersMixin:
         fields: dict,
         reply_to_message_id: int | None,
         message_thread_id: int | None = None,
+        *,
+        sender: dict | None = None,
     ) -> dict:
         reply = None
         if reply_to_message_id is not None:
@@ -217,6 +312,7 @@ class UsersMixin:
                 message_thread_id = reply.get("message_thread_id")
         in_topic = self._user_thread(chat, message_thread_id, fields)
         reply = reply if reply is not None else in_topic
-        message = self._store_message(chat, self._users[user_id], fields, reply)
-        self._enqueue("message", _public(message))
+        message = self._store_message(chat, sender or self._users[user_id], fields, reply)
+        if self._reaches_bot(chat, message):  # privacy mode hides most group messages
+            self._enqueue("message", _public(message))
         return _public(message)
