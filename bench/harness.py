@@ -75,6 +75,7 @@ def clubs_csv(count: int) -> str:
                 "FR",
                 "",
                 "fr",
+                "",
             ]
         )
     return out.getvalue()

@@ -28,7 +28,8 @@ REQUIRED_COLUMNS = (
     "active_resources",
     "subscription_ends",
 )
-OPTIONAL_COLUMNS = ("country", "vat_number", "language")
+OPTIONAL_COLUMNS = ("country", "vat_number", "language", "address")
+MAX_ADDRESS_LENGTH = 200
 MAX_RESOURCES_IN_RECORD = 100_000
 # Control characters (CR, LF, TAB, NUL…) and the Unicode line and paragraph separators.
 _UNPRINTABLE = {"Cc", "Zl", "Zp"}
@@ -136,6 +137,11 @@ def _check_row(row: dict[str, str], plan_ids: set[str] | None) -> tuple[dict, li
     if language is not None and language not in ("fr", "en"):
         problems.append(f"language {language!r} must be fr or en")
     record["language"] = language
+    # The postal address printed on invoices: one line, parts separated by commas.
+    address = " ".join((row.get("address") or "").split()) or None
+    if address is not None and len(address) > MAX_ADDRESS_LENGTH:
+        problems.append(f"address is longer than {MAX_ADDRESS_LENGTH} characters")
+    record["address"] = address
     return record, problems
 
 

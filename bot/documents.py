@@ -148,6 +148,8 @@ def _postal(address, lines: list[str], country: str) -> None:
             address.postcode = found.group(1)
             address.city_name = found.group(2)
             lines = lines[:-1]
+        if len(lines) > 3:  # CII has three address lines: the rest joins the third
+            lines = [*lines[:2], ", ".join(lines[2:])]
         for field, text in zip(("line_one", "line_two", "line_three"), lines, strict=False):
             setattr(address, field, text)
     address.country_id = country
@@ -188,7 +190,7 @@ def factur_x_xml(doc: Document) -> bytes:
     agreement.buyer.name = buyer["name"]
     _postal(
         agreement.buyer.address,
-        (buyer.get("address") or "").split("\n"),
+        [part.strip() for part in (buyer.get("address") or "").split(",")],
         (buyer.get("country") or "FR").upper(),
     )
     if category.parties_vat_ids and buyer.get("vat_number"):

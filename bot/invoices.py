@@ -139,6 +139,7 @@ def _buyer(club) -> dict:
         "subdomain": club.subdomain,
         "country": club.country,
         "vat_number": club.vat_number,
+        "address": club.address,
     }
 
 

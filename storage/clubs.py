@@ -23,6 +23,7 @@ COLUMNS = (
     "country",
     "vat_number",
     "language",
+    "address",
 )
 
 
@@ -41,6 +42,7 @@ class Club:
     language: str | None
     subscribed_resources: int | None
     synced_at: dt.datetime | None = None  # UTC: when an import last held this record
+    address: str | None = None  # postal, one line: "12 rue X, 31000 Toulouse"
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Club:
@@ -58,6 +60,7 @@ class Club:
             language=row["language"],
             subscribed_resources=row["subscribed_resources"],
             synced_at=dt.datetime.fromisoformat(row["synced_at"]) if row["synced_at"] else None,
+            address=row["address"],
         )
 
     def as_record(self) -> dict:
@@ -100,24 +103,27 @@ async def get_many_by_subdomain(conn: aiosqlite.Connection, subdomains: list[str
 
 
 async def upsert_many(conn: aiosqlite.Connection, records: list[dict]) -> None:
-    """Insert or update by subdomain, inside the caller's transaction."""
+    """Insert or update by subdomain, inside the caller's transaction. `address` is optional
+    (None when a record has none)."""
+    records = [{"address": None, **record} for record in records]
     await conn.executemany(
         "INSERT INTO clubs (subdomain, name, structure_email, contact_email, plan,"
-        " active_resources, subscription_ends, country, vat_number, language, synced_at)"
+        " active_resources, subscription_ends, country, vat_number, language, address,"
+        " synced_at)"
         " VALUES (:subdomain, :name, :structure_email, :contact_email, :plan,"
-        " :active_resources, :subscription_ends, :country, :vat_number, :language,"
+        " :active_resources, :subscription_ends, :country, :vat_number, :language, :address,"
         " strftime('%Y-%m-%dT%H:%M:%SZ','now'))"
         " ON CONFLICT (subdomain) DO UPDATE SET name = excluded.name,"
         " structure_email = excluded.structure_email, contact_email = excluded.contact_email,"
         " plan = excluded.plan, active_resources = excluded.active_resources,"
         " subscription_ends = excluded.subscription_ends, country = excluded.country,"
         " vat_number = excluded.vat_number, language = excluded.language,"
-        " synced_at = excluded.synced_at,"
+        " address = excluded.address, synced_at = excluded.synced_at,"
         " updated_at = CASE WHEN (name, structure_email, contact_email, plan, active_resources,"
-        " subscription_ends, country, vat_number, language) IS (excluded.name,"
+        " subscription_ends, country, vat_number, language, address) IS (excluded.name,"
         " excluded.structure_email, excluded.contact_email, excluded.plan,"
         " excluded.active_resources, excluded.subscription_ends, excluded.country,"
-        " excluded.vat_number, excluded.language) THEN updated_at"
+        " excluded.vat_number, excluded.language, excluded.address) THEN updated_at"
         " ELSE strftime('%Y-%m-%dT%H:%M:%SZ','now') END",
         records,
     )

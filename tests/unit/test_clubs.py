@@ -101,6 +101,24 @@ def test_optional_columns_and_bom():
     assert record["country"] == "BE" and record["language"] == "en"
 
 
+async def test_the_optional_address_is_imported_on_one_line_and_bounded(tmp_path):
+    header = HEADER + ",address"
+    data = csv_text(GOOD[0] + ',"  Aérodrome,  12  rue X , 31000 Toulouse "', header=header)
+    [record] = parse_clubs_csv(data, PLANS)
+    assert record["address"] == "Aérodrome, 12 rue X , 31000 Toulouse"
+    too_long = csv_text(GOOD[0] + "," + "x" * 201, header=header)
+    with pytest.raises(ClubImportError, match="address is longer than 200"):
+        parse_clubs_csv(too_long, PLANS)
+    db = await open_database(tmp_path / "a.db")
+    await import_clubs(db, data, PLANS)
+    assert (await club_rows.get_by_subdomain(db, "mermoz")).address.endswith("31000 Toulouse")
+    # The same record without its address is a change (the address is gone), audited.
+    report = await import_clubs(db, csv_text(GOOD[0]), PLANS)
+    assert report.updated == 1
+    assert (await club_rows.get_by_subdomain(db, "mermoz")).address is None
+    await db.close()
+
+
 async def test_suggestions_by_subdomain_and_by_name(tmp_path):
     db = await open_database(tmp_path / "a.db")
     await import_clubs(db, csv_text(*GOOD), PLANS)

@@ -302,6 +302,24 @@ async def test_the_invoice_carries_the_mentions_french_law_requires(services):
         assert mention in flat, mention
 
 
+async def test_the_buyers_address_when_known_is_on_the_pdf_and_in_the_xml(services):
+    # bot/data/clubs.csv gives mermoz an address; icare has none (country only).
+    invoice = (await renew(services)).invoice
+    pdf = await invoices.invoice_pdf(services, invoice, "fr")
+    flat = " ".join(pdf_text(pdf).split())
+    assert "Aérodrome de Toulouse-Lasbordes, Chemin de la Tuilerie, 31130 Balma" in flat
+    tree = xml_of(pdf)
+    buyer = "//ram:BuyerTradeParty/ram:PostalTradeAddress/"
+    assert one(tree, buyer + "ram:PostcodeCode") == "31130"
+    assert one(tree, buyer + "ram:CityName") == "Balma"
+    assert one(tree, buyer + "ram:LineOne") == "Aérodrome de Toulouse-Lasbordes"
+    assert one(tree, buyer + "ram:LineTwo") == "Chemin de la Tuilerie"
+    other = (await renew(services, "icare", plan="first_price", count=3)).invoice
+    tree = xml_of(await invoices.invoice_pdf(services, other, "fr"))
+    assert not tree.xpath(buyer + "ram:LineOne", namespaces=NS)
+    assert one(tree, buyer + "ram:CountryID") == "FR"
+
+
 async def test_outside_the_eu_the_invoice_says_vat_is_not_applicable(services):
     invoice = (await renew(services, "geneve", count=4)).invoice
     flat = " ".join(pdf_text(await invoices.invoice_pdf(services, invoice, "fr")).split())
