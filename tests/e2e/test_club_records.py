@@ -5,6 +5,8 @@ that says it deactivated resources."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import json
 
 import httpx
@@ -28,20 +30,20 @@ from tests.conftest import (
 
 TOKEN = "adm1n-Zq3v_8LrT0pWx2Ks9mYbN4cH7dJ1fGeA6uVi"
 HEADER = SAMPLE_CLUBS.read_text(encoding="utf-8").splitlines()[0]
-MERMOZ_ROW = SAMPLE_CLUBS.read_text(encoding="utf-8").splitlines()[1]
+# Read with the csv module: a sample value may hold a comma (the address).
+MERMOZ = next(csv.DictReader(io.StringIO(SAMPLE_CLUBS.read_text(encoding="utf-8"))))
 
 
 def mermoz_csv(active: int) -> str:
-    fields = MERMOZ_ROW.split(",")
-    fields[5] = str(active)
-    return f"{HEADER}\n{','.join(fields)}\n"
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(MERMOZ), lineterminator="\n")
+    writer.writeheader()
+    writer.writerow(MERMOZ | {"active_resources": str(active)})
+    return out.getvalue()
 
 
 def mermoz_json(active: int | str) -> list[dict]:
-    return [
-        dict(zip(HEADER.split(","), mermoz_csv(0).splitlines()[1].split(","), strict=True))
-        | {"active_resources": active, "vat_number": None}
-    ]
+    return [MERMOZ | {"active_resources": active, "vat_number": None}]
 
 
 @pytest.fixture
@@ -109,10 +111,8 @@ async def test_a_json_list_of_objects_is_imported(admin_bot):
 
 
 async def test_one_bad_row_and_nothing_is_imported(admin_bot):
-    fields = MERMOZ_ROW.split(",")
-    fields[0] = "lesailes"
-    fields[5] = "-1"
-    body = mermoz_csv(2) + ",".join(fields) + "\n"
+    bad = mermoz_csv(-1).splitlines()[1].replace("mermoz,", "lesailes,", 1)
+    body = mermoz_csv(2) + bad + "\n"
     answer = await post(admin_bot, body, "text/csv")
     assert answer.status_code == 400
     errors = answer.json()["errors"]
