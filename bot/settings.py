@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import os
 import re
 from dataclasses import dataclass, field, fields
@@ -142,19 +143,34 @@ def _int(name: str, value: str, lo: int | None = None, hi: int | None = None) ->
 
 
 # A bearer token guards an HTTP endpoint reachable from the internet: at least 128 bits of
-# randomness (`python -c "import secrets; print(secrets.token_urlsafe(32))"` gives 43 characters).
-MIN_BEARER_LENGTH = 32
-MIN_BEARER_DISTINCT = 10
+# randomness, estimated as length × log2(the alphabet its character classes span) — what
+# `secrets.token_urlsafe(16)` (22 characters) or `secrets.token_hex(16)` (32) give.
+MIN_SECRET_BITS = 128
+MIN_SECRET_DISTINCT = 8  # "aaaa…" or "abab…" are long but not random
+_CLASSES = (
+    (str.islower, 26),
+    (str.isupper, 26),
+    (str.isdigit, 10),
+)
+
+
+def secret_bits(value: str) -> float:
+    """Upper estimate of a secret's randomness in bits: length × log2(alphabet), the alphabet
+    being the character classes it uses (lower, upper, digits: 26/26/10; anything else 33)."""
+    alphabet = sum(size for test, size in _CLASSES if any(test(ch) for ch in value))
+    if any(not any(test(ch) for test, _ in _CLASSES) for ch in value):
+        alphabet += 33
+    return len(value) * math.log2(alphabet) if alphabet > 1 else 0.0
 
 
 def _bearer(name: str, value: str) -> str:
     if any(ch.isspace() or not ch.isprintable() for ch in value):
         raise SettingsError(name, "must not contain spaces or control characters")
-    if len(value) < MIN_BEARER_LENGTH or len(set(value)) < MIN_BEARER_DISTINCT:
+    if secret_bits(value) < MIN_SECRET_BITS or len(set(value)) < MIN_SECRET_DISTINCT:
         raise SettingsError(
             name,
-            f"is too weak to be a secret: use at least {MIN_BEARER_LENGTH} random characters"
-            " (python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+            f"is too weak to be a secret (under {MIN_SECRET_BITS} bits): use a random value,"
+            " e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'",
         )
     return value
 

@@ -190,6 +190,8 @@ async def test_a_staff_member_outside_the_group(ready, telegram):
 
 
 async def test_a_webhook_left_set_while_the_bot_polls(ready, telegram):
+    # Telegram resolves the webhook's host: the stand-in routes the public origin to loopback.
+    telegram.route_webhook(PUBLIC_URL, f"http://127.0.0.1:{free_port()}")
     async with httpx.AsyncClient() as client:
         answer = await client.post(
             f"{ready.telegram_api_url}/bot{ready.telegram_token}/setWebhook",
@@ -210,7 +212,8 @@ async def test_webhook_mode_without_a_webhook_or_with_delivery_errors(ready, tel
     assert status_of(found, "webhook") == ERROR
 
     # Telegram could not deliver to the URL: its last error is reported.
-    dead = f"https://127.0.0.1:{free_port()}"
+    dead = "https://dead.openflyers.example"
+    telegram.route_webhook(dead, f"http://127.0.0.1:{free_port()}")  # nothing listens there
     async with httpx.AsyncClient() as client:
         await client.post(
             f"{ready.telegram_api_url}/bot{ready.telegram_token}/setWebhook",

@@ -145,12 +145,12 @@ async def test_callback_queries_expire_within_seconds(tg: Sandbox):
     message = await tg.bot.send_message(JEANNE, "Sûr ?", reply_markup=markup)
     query_id = await tg.fake.press(JEANNE, message.message_id, "yes")
     tg.clock.now += 11
-    with pytest.raises(BadRequest, match="(?i)query is too old"):
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):
         await tg.bot.answer_callback_query(query_id)
     fresh = await tg.fake.press(JEANNE, message.message_id, "yes")
     tg.clock.now += 5
     assert await tg.bot.answer_callback_query(fresh, text="ok")
-    with pytest.raises(BadRequest, match="(?i)query is too old"):  # once only
+    with pytest.raises(BadRequest, match=r"(?i)query is too old"):  # once only
         await tg.bot.answer_callback_query(fresh)
 
 
@@ -167,14 +167,14 @@ async def test_copy_message_copies_voice_stickers_and_videos(tg: Sandbox):
     service = tg.fake.migrate_group  # a service message cannot be copied
     tg.fake.add_group(BASIC, "Staff", members=[ALICE])
     new_id = service(BASIC)
-    with pytest.raises(BadRequest, match="(?i)can't be copied"):
+    with pytest.raises(BadRequest, match=r"(?i)can't be copied"):
         await tg.bot.copy_message(STAFF, new_id, 1)
 
 
 async def test_copy_message_rechecks_the_caption(tg: Sandbox):
     long = "é" * 1500  # a Telegram Premium user may send it; a bot may not
     photo = await tg.fake.send_photo(JEANNE, caption=long)
-    with pytest.raises(BadRequest, match="(?i)caption is too long"):
+    with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
         await tg.bot.copy_message(STAFF, JEANNE, photo["message_id"])
     copied = await tg.bot.copy_message(STAFF, JEANNE, photo["message_id"], caption="")
     assert "caption" not in tg.fake._chats[STAFF].messages[copied.message_id]
@@ -183,7 +183,7 @@ async def test_copy_message_rechecks_the_caption(tg: Sandbox):
 async def test_url_buttons_need_a_host_telegram_accepts(tg: Sandbox):
     for url in ("http://localhost:8080/pay", "https://intranet/pay", "http://checkout./x"):
         markup = InlineKeyboardMarkup([[InlineKeyboardButton("Payer", url=url)]])
-        with pytest.raises(BadRequest, match="(?i)BUTTON_URL_INVALID"):
+        with pytest.raises(BadRequest, match=r"(?i)BUTTON_URL_INVALID"):
             await tg.bot.send_message(JEANNE, "Lien", reply_markup=markup)
     for url in ("https://checkout.stripe.com/c/pay/x", "http://127.0.0.1:8000/c", "tg://user?id=1"):
         markup = InlineKeyboardMarkup([[InlineKeyboardButton("Payer", url=url)]])

@@ -116,13 +116,28 @@ def test_formatter_redacts_tracebacks():
 
 @pytest.mark.parametrize("name", ["OFBOT_ADMIN_TOKEN", "OFBOT_METRICS_TOKEN"])
 @pytest.mark.parametrize(
-    "weak", ["hunter2", "a" * 40, "abcabcabcabcabcabcabcabcabcabcabcabc", "x y"]
+    "weak",
+    [
+        "hunter2",
+        "a" * 40,
+        "ab" * 30,
+        "x y",
+        "test-metrics-token",  # 18 lowercase characters and a dash: about 86 bits
+        "0123456789abcdef",  # token_hex(8): 64 bits
+    ],
 )
 def test_a_bearer_token_too_weak_stops_start_up_naming_it(name, weak):
     with pytest.raises(SettingsError) as caught:
         load_settings({name: weak}, env_file="/nonexistent")
     assert caught.value.name == name and name in str(caught.value)
     assert "\n" not in str(caught.value) and weak not in str(caught.value)
+
+
+def test_random_tokens_of_128_bits_are_strong_enough():
+    import secrets
+
+    for token in (secrets.token_urlsafe(16), secrets.token_hex(16), secrets.token_urlsafe(32)):
+        assert load_settings({"OFBOT_METRICS_TOKEN": token}, env_file="/nonexistent").metrics_token
 
 
 def test_going_live_settings_are_read():
