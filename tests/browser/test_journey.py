@@ -106,8 +106,10 @@ async def test_verify_renew_pay_by_card_then_staff_record_a_cheque(page, shots, 
         await pay.click()
     checkout = await opening.value
     await checkout.wait_for_load_state()
+    # The bot asks Stripe for the club's language: the page and its errors are in French.
+    await expect(checkout.locator("html")).to_have_attribute("lang", "fr")
     await pay_with(checkout, "4000 0000 0000 0002")
-    await expect(checkout.get_by_role("alert")).to_contain_text(re.compile("declined", re.I))
+    await expect(checkout.get_by_role("alert")).to_contain_text("Votre carte a été refusée")
     await shots.take(checkout, "checkout-declined")
     await pay_with(checkout, "4242 4242 4242 4242")
     await expect(checkout.get_by_role("alert")).to_have_count(0)

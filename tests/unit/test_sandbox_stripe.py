@@ -740,3 +740,34 @@ async def test_a_live_key_needs_an_https_endpoint():
             )
     finally:
         await server.stop()
+
+
+# -- the checkout page's language (issue 17 item 5) ----------------------------------------------
+
+
+async def test_the_checkout_page_speaks_the_sessions_locale(fake, client):
+    """Stripe shows its hosted page in the session's `locale`; the bot asks for "fr" for a
+    French-speaking club (the stand-in answered in English whatever the locale)."""
+    session = await create(client, locale="fr")
+    async with httpx.AsyncClient() as http:
+        page = await http.get(session.url, headers={"Accept-Language": "en-US"})
+        refused = await http.post(session.url, data={"card_number": "4000000000000002"})
+    assert page.status_code == 200 and page.headers["content-language"] == "fr"
+    assert '<html lang="fr">' in page.text
+    for words in ("Payer", "Numéro de carte", "Payer par carte", "Total à payer"):
+        assert words in page.text
+    assert "Pay with card" not in page.text and "Card number" not in page.text
+    assert refused.status_code == 402 and "Votre carte a été refusée." in refused.text
+
+
+async def test_auto_or_no_locale_follows_the_browser(fake, client):
+    session = await create(client, locale="auto")
+    plain = await create(client)
+    async with httpx.AsyncClient() as http:
+        french = await http.get(session.url, headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+        english = await http.get(plain.url, headers={"Accept-Language": "de-DE"})
+        fixed = await create(client, locale="en")
+        still_english = await http.get(fixed.url, headers={"Accept-Language": "fr"})
+    assert "Payer par carte" in french.text
+    assert "Pay with card" in english.text
+    assert "Pay with card" in still_english.text

@@ -11,6 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from bot.sandbox.stripe.page_text import TEXT, card_error, page_language
 from bot.sandbox.stripe.rules import TELEGRAM_HOSTS, format_amount
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -27,9 +28,16 @@ class CheckoutPageMixin:
     def checkout_url(self, session_id: str) -> str:
         return f"{self.base_url or 'http://127.0.0.1'}/checkout/{session_id}"
 
-    def _render(self, status: int, **values: Any) -> HTMLResponse:
+    def _render(self, status: int, lang: str = "en", **values: Any) -> HTMLResponse:
+        """The page in `lang` ("en" or "fr"): its words come from page_text.TEXT."""
         template = self._env.get_template("checkout.html")
-        return HTMLResponse(template.render(**values), status_code=status)
+        page = template.render(lang=lang, t=TEXT[lang], **values)
+        return HTMLResponse(page, status_code=status, headers={"Content-Language": lang})
+
+    @staticmethod
+    def _language(request: Request, session: dict | None) -> str:
+        locale = session.get("locale") if session is not None else None
+        return page_language(locale, request.headers.get("accept-language"))
 
     def _page_values(self, session: dict) -> dict:
         currency = session["currency"]
@@ -48,27 +56,31 @@ class CheckoutPageMixin:
             "cancel_href": f"/checkout/{session['id']}/cancel" if session["cancel_url"] else None,
         }
 
-    def _closed_page(self, session: dict | None) -> HTMLResponse:
+    def _closed_page(self, session: dict | None, lang: str = "en") -> HTMLResponse:
+        t = TEXT[lang]
         if session is None:
-            return self._render(404, state="not_found", title="Checkout session not found")
+            return self._render(404, lang, state="not_found", title=t["not_found_title"])
         if session["status"] == "complete":
-            return self._render(200, state="complete", title="This payment is already complete")
-        return self._render(410, state="expired", title="This payment link has expired")
+            return self._render(200, lang, state="complete", title=t["complete_title"])
+        return self._render(410, lang, state="expired", title=t["expired_title"])
 
     async def _http_checkout(self, request: Request) -> Response:
         self._ensure_background()
         self.expire_due()
         session = self.sessions.get(request.path_params["session_id"])
+        lang = self._language(request, session)
+        t = TEXT[lang]
         if session is None or session["status"] != "open":
-            response = self._closed_page(session)
+            response = self._closed_page(session, lang)
             if request.method == "POST" and session is not None:
                 response.status_code = 409 if session["status"] == "complete" else 410
             return response
         if request.method == "GET":
             return self._render(
                 200,
+                lang,
                 state="form",
-                title=f"Pay {self._page_values(session)['total']}",
+                title=f"{t['pay']} {self._page_values(session)['total']}",
                 values={},
                 **self._page_values(session),
             )
@@ -89,13 +101,14 @@ class CheckoutPageMixin:
         )
         if not outcome.ok:
             if outcome.code in ("session_closed", "not_found"):
-                return self._closed_page(self.sessions.get(session["id"]))
+                return self._closed_page(self.sessions.get(session["id"]), lang)
             fields.pop("cvc")
             return self._render(
                 outcome.status,
+                lang,
                 state="form",
-                title=f"Pay {self._page_values(session)['total']}",
-                error=outcome.message,
+                title=f"{t['pay']} {self._page_values(session)['total']}",
+                error=card_error(outcome.message, lang),
                 values=fields,
                 **self._page_values(session),
             )
@@ -103,8 +116,9 @@ class CheckoutPageMixin:
         if _is_telegram(target):
             return self._render(
                 200,
+                lang,
                 state="telegram",
-                title="Payment received — return to Telegram",
+                title=t["paid_title"],
                 return_url=target,
                 total=format_amount(session["amount_total"], session["currency"]),
             )
@@ -112,16 +126,18 @@ class CheckoutPageMixin:
 
     async def _http_cancel(self, request: Request) -> Response:
         session = self.sessions.get(request.path_params["session_id"])
+        lang = self._language(request, session)
         if session is None:
-            return self._closed_page(None)
+            return self._closed_page(None, lang)
         if not session["cancel_url"]:
             return RedirectResponse(f"/checkout/{session['id']}", status_code=303)
         target = session["cancel_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
         if _is_telegram(target):
             return self._render(
                 200,
+                lang,
                 state="cancelled",
-                title="Payment not made — return to Telegram",
+                title=TEXT[lang]["cancelled_title"],
                 return_url=target,
             )
         return RedirectResponse(target, status_code=303)
