@@ -1,6 +1,8 @@
 """The bot's HTTP server (SPEC §6): health, Telegram webhook, Stripe webhook, one Starlette app.
 
-Outside events are turned into updates on the Application's queue, so every input takes one path."""
+Outside events are turned into updates on the Application's queue, so every input takes one path.
+Anyone can reach it: bodies are capped while they stream in, slow clients are cut off, the number
+of connections is bounded (docs/SECURITY.md lists each limit and its source)."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram import Update
 from telegram.ext import Application
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.club_records import MAX_CLUBS_BYTES
 from bot.clubs import ClubImportError, import_clubs
@@ -25,6 +28,13 @@ log = logging.getLogger(__name__)
 # How long a Telegram webhook call waits for its update to be handled (Telegram gives up on a
 # webhook call after about a minute and sends the update again).
 WEBHOOK_WAIT = 30.0
+# Body caps, checked while the body streams in. Stripe's events are a few kB (a Checkout Session
+# with its metadata is ~3 kB); Telegram's updates are well under 1 MB (a message is at most 4096
+# characters, a file travels as a file_id, never inline).
+STRIPE_BODY_MAX = 64 * 1024
+TELEGRAM_BODY_MAX = 1024 * 1024
+# The whole body must arrive within this time (headers have their own limit: GuardedH11Protocol).
+BODY_TIMEOUT = 10.0
 
 
 def bearer_matches(request: Request, expected: str | None) -> bool:
@@ -59,7 +69,104 @@ def unauthorized() -> Response:
     )
 
 
-def build_http_app(app: Application, extra_routes: list[Route] | None = None) -> Starlette:
+# Connections served at once; more are closed as soon as they are accepted (a file descriptor
+# each: 1 100 half-open requests used to exhaust them and stop the bot's polling).
+MAX_CONNECTIONS = 200
+# A request's head (request line and headers) must arrive within this time, and be at most
+# HEADER_MAX bytes; an idle keep-alive connection is closed after KEEP_ALIVE seconds.
+HEADER_TIMEOUT = 10.0
+HEADER_MAX = 16 * 1024
+KEEP_ALIVE = 5
+
+
+class GuardedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with the limits uvicorn lacks: a cap on open connections
+    (closed at once beyond it, before any byte is read) and a deadline for a request's head."""
+
+    _head_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > MAX_CONNECTIONS:
+            transport.close()
+            return
+        self._arm_head_timer()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(HEADER_TIMEOUT, self._head_too_slow)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        if self.cycle is None or self.cycle.response_complete:
+            self._arm_head_timer()  # the head of a next request on a kept-alive connection
+        super().data_received(data)
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._disarm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+
+# uvicorn.Config options of the bot's server (bot/runtime.py).
+SERVER_LIMITS = {
+    "http": GuardedH11Protocol,
+    "limit_concurrency": MAX_CONNECTIONS,
+    "timeout_keep_alive": KEEP_ALIVE,
+    "h11_max_incomplete_event_size": HEADER_MAX,
+    "backlog": 256,
+}
+
+
+class BodyRefused(Exception):
+    """The body is too large (413) or too slow (408); `status` is the HTTP status to answer."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+async def read_body(request: Request, limit: int, timeout: float = BODY_TIMEOUT) -> bytes:
+    """The request body, refused as soon as it is known to exceed `limit` bytes (from its
+    Content-Length, else while streaming) or takes longer than `timeout` seconds to arrive:
+    a 200 MiB body costs at most `limit` bytes of memory."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise BodyRefused(400, "bad Content-Length")
+        if int(declared) > limit:
+            raise BodyRefused(413, "body too large")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > limit:
+                    raise BodyRefused(413, "body too large")
+    except TimeoutError:
+        raise BodyRefused(408, "body too slow") from None
+    return bytes(body)
+
+
+def _refused(exc: BodyRefused) -> Response:
+    return JSONResponse({"ok": False, "error": str(exc)}, status_code=exc.status)
+
+
+def build_http_app(
+    app: Application, extra_routes: list[Route] | None = None, *, webhook: bool = True
+) -> Starlette:
+    """`webhook`: whether Telegram updates come by webhook; when the bot polls,
+    `/telegram/webhook` answers 404 whatever it is sent (nothing to accept, nothing to check)."""
     services = app.bot_data["services"]
 
     async def healthz(request: Request) -> Response:
@@ -70,13 +177,20 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
         return JSONResponse({"status": "ok", "running": app.running})
 
     async def telegram_webhook(request: Request) -> Response:
+        if not webhook:
+            return JSONResponse({"ok": False, "error": "not found"}, status_code=404)
         expected = services.settings.telegram_secret_token
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
             log.warning("telegram webhook refused: missing or wrong secret token")
             return JSONResponse({"ok": False, "error": "forbidden"}, status_code=403)
         try:
-            data = json.loads(await request.body())
+            body = await read_body(request, TELEGRAM_BODY_MAX)
+        except BodyRefused as exc:
+            log.warning("telegram webhook refused: %s", exc)
+            return _refused(exc)
+        try:
+            data = json.loads(body)
             # An Update is a JSON object with an integer update_id (Bot API, Update); anything
             # else (an array, a number) is a bad request, not a crash.
             if not isinstance(data, dict) or type(data.get("update_id")) is not int:
@@ -104,10 +218,18 @@ def build_http_app(app: Application, extra_routes: list[Route] | None = None) ->
         its 2xx quickly and a crash after the answer loses nothing (replayed at start-up)."""
         from bot import payments
 
+        signature = request.headers.get("Stripe-Signature")
+        if not signature or "v1=" not in signature:
+            # Refused before a byte of the body is read.
+            log.warning("stripe webhook refused: missing Stripe-Signature")
+            return JSONResponse({"ok": False, "error": "missing signature"}, status_code=400)
         try:
-            update = await payments.receive_webhook(
-                services, await request.body(), request.headers.get("Stripe-Signature")
-            )
+            body = await read_body(request, STRIPE_BODY_MAX)
+        except BodyRefused as exc:
+            log.warning("stripe webhook refused: %s", exc)
+            return _refused(exc)
+        try:
+            update = await payments.receive_webhook(services, body, signature)
         except payments.WebhookRefused as exc:
             log.warning("stripe webhook refused: %s", exc)
             services.metrics.stripe_webhooks.labels(result="refused").inc()

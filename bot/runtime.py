@@ -15,7 +15,7 @@ from bot import backups, club_records, payments, staff
 from bot.app import build_application
 from bot.clock import Clock
 from bot.command_menu import cancel_command_menu, publish_command_menu
-from bot.http import build_http_app
+from bot.http import SERVER_LIMITS, build_http_app
 from bot.mail import Mailer
 from bot.metrics import Metrics
 from bot.sandbox.serve import RunningServer, start_server
@@ -162,7 +162,12 @@ class Runtime:
         services.bot_username = self.app.bot.username
         log_privacy_mode(self.app.bot.bot)
         await self.app.start()
-        self.http = await start_server(build_http_app(self.app), s.http_host, s.http_port)
+        self.http = await start_server(
+            build_http_app(self.app, webhook=self.webhook),
+            s.http_host,
+            s.http_port,
+            **SERVER_LIMITS,
+        )
         log.info("HTTP server on %s", self.http.url)
         if self.webhook:
             await self.app.bot.set_webhook(

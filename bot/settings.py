@@ -27,6 +27,7 @@ SECRET_NAMES = (
     "OFBOT_METRICS_TOKEN",
 )
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
+SECRET_TOKEN_MIN = 32
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _EMAIL_RE = re.compile(r"^(?:[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+|.*<[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>)$")
 
@@ -213,8 +214,16 @@ def _parse(name: str, raw: str) -> object:
                 raise SettingsError(name, f"unknown time zone {value!r}") from None
             return value
         case "OFBOT_TELEGRAM_SECRET_TOKEN":
+            # Telegram accepts 1-256 characters of A-Z a-z 0-9 _ - (Bot API, setWebhook); a
+            # secret worth the name has at least 32 of them (~190 bits when random).
             if not _SECRET_TOKEN_RE.match(value):
                 raise SettingsError(name, "must be 1-256 characters among A-Z a-z 0-9 _ -")
+            if len(value) < SECRET_TOKEN_MIN:
+                raise SettingsError(
+                    name,
+                    f"is too weak: at least {SECRET_TOKEN_MIN} characters"
+                    " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+                )
             return value
         case "OFBOT_SMTP_FROM":
             if not _EMAIL_RE.match(value):

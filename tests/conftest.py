@@ -82,7 +82,7 @@ def settings(request, tmp_path, telegram, smtp) -> Settings:
         staff_chat_id=STAFF_CHAT,
         staff_user_ids=frozenset(STAFF_USERS),
         http_port=0,
-        telegram_secret_token="sandbox-secret",
+        telegram_secret_token="sandbox-secret-token-for-the-tests-0123456789",
         stripe_secret_key="sk_test_sandbox",
         stripe_webhook_secret="whsec_sandbox",
         stripe_api_url=stripe_url,

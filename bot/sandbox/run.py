@@ -9,6 +9,7 @@ import csv
 import dataclasses
 import datetime as dt
 import io
+import secrets
 import signal
 import sys
 from pathlib import Path
@@ -151,7 +152,7 @@ async def start_sandbox(base: Settings, data_dir: Path, *, reset: bool = False) 
         staff_chat_id=STAFF_CHAT,
         staff_user_ids=frozenset(STAFF),
         http_port=0,
-        telegram_secret_token="sandbox-secret",
+        telegram_secret_token=secrets.token_urlsafe(32),
     )
     await seed(settings)
     runtime = Runtime(settings, clock=Clock(settings.tz))

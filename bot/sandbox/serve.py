@@ -36,18 +36,29 @@ class RunningServer:
             await self.task
 
 
-async def start_server(app, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
-    """Bind first (so port 0 resolves), then serve `app` until `stop()`."""
+async def start_server(
+    app, host: str = "127.0.0.1", port: int = 0, **config: object
+) -> RunningServer:
+    """Bind first (so port 0 resolves), then serve `app` until `stop()`. `config`: more
+    `uvicorn.Config` options (the bot's server passes its limits, bot/http.py: SERVER_LIMITS)."""
     # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections; with proto 0 small
     # replies wait for a delayed ACK (~40 ms each).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
-    sock.listen(128)
+    sock.listen(int(config.get("backlog", 128)))
     sock.setblocking(False)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = _QuietServer(config)
+    # log_config=None: uvicorn keeps its hands off logging, so its lines (tracebacks included)
+    # reach the root logger's redacting handler (bot/logs.py).
+    options = {
+        "log_level": "warning",
+        "access_log": False,
+        "lifespan": "off",
+        "log_config": None,
+        **config,
+    }
+    server = _QuietServer(uvicorn.Config(app, **options))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         if task.done():

@@ -32,6 +32,8 @@ def test_defaults_are_safe(tmp_path):
         ("OFBOT_TELEGRAM_API_URL", "ftp://example"),
         ("OFBOT_TELEGRAM_TOKEN", "not a token"),
         ("OFBOT_TELEGRAM_SECRET_TOKEN", "spaces are not allowed"),
+        ("OFBOT_TELEGRAM_SECRET_TOKEN", "x"),
+        ("OFBOT_TELEGRAM_SECRET_TOKEN", "a" * 31),
         ("OFBOT_SMTP_FROM", "nobody"),
     ],
 )
