@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from telegram import Update
 from telegram.ext import Application
 
-from bot import backups, club_records, payments, staff
+from bot import backups, club_records, contacts, payments, staff
 from bot.app import build_application
 from bot.clock import Clock
 from bot.command_menu import cancel_command_menu, publish_command_menu
@@ -84,6 +84,13 @@ JOBS: list[Job] = [
         every=club_records.SYNC_EVERY,
         first=1,
         wanted=lambda s: bool(s.settings.clubs_source),
+    ),
+    # Chats whose verified address changed (an import, the admin endpoint) are told.
+    Job(
+        "revocation-notices",
+        contacts.revocation_notices_job,
+        every=contacts.NOTICE_INTERVAL,
+        first=1.0,
     ),
 ]
 # The Stripe events the bot acts on are one table too: bot/payments/events.py (STRIPE_EVENTS);

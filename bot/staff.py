@@ -15,6 +15,7 @@ from telegram import Bot
 from bot import payments
 from bot.addresses import read_platform_address
 from bot.clubs import suggest_clubs
+from bot.contacts import contact_lines
 from bot.invoices import club_documents
 from bot.payments import PaymentResult
 from bot.services import Services
@@ -107,6 +108,7 @@ async def club_view(services: Services, club) -> dict:
         "club": {**club.as_record(), "plan_label": plan_label(services, club.plan)},
         "subscribed": club.subscribed_resources,
         "contacts": await stats.verified_contacts(services.db, club.id),
+        "contact_lines": (await contact_lines(services, club.id))[:LIST_LIMIT],
         "invoices": [_invoice_line(i, by_id) for i in open_invoices[:LIST_LIMIT]],
         "escalations": [_escalation_line(e, by_id) for e in live[:LIST_LIMIT]],
         "lapsed": club.subscription_ends < services.clock.today(),

@@ -101,3 +101,55 @@ async def delete_for_chat(conn: aiosqlite.Connection, chat_id: int) -> list[Cont
         removed = [Contact.from_row(row) for row in await cursor.fetchall()]
     await conn.execute("DELETE FROM contacts WHERE chat_id = ?", (chat_id,))
     return removed
+
+
+# --- revocations (migration 011: the triggers revoke on an address change) -------------------
+
+
+@dataclass(frozen=True)
+class Revocation:
+    id: int
+    club_id: int
+    chat_id: int
+    language: str
+    email_kind: str
+    reason: str
+
+
+async def revoke(conn: aiosqlite.Connection, club_id: int, chat_id: int) -> Contact | None:
+    """Staff revoke one contact: the link goes, a notice for the chat stays until told."""
+    async with conn.execute(
+        "DELETE FROM contacts WHERE club_id = ? AND chat_id = ? RETURNING *", (club_id, chat_id)
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        return None
+    contact = Contact.from_row(row)
+    await conn.execute(
+        "INSERT INTO contact_revocations (club_id, chat_id, language, email_kind, reason)"
+        " VALUES (?, ?, ?, ?, 'staff')",
+        (club_id, chat_id, contact.language, contact.email_kind),
+    )
+    return contact
+
+
+async def untold_revocations(db: Database, limit: int = 100) -> list[Revocation]:
+    rows = await db.fetchall(
+        "SELECT id, club_id, chat_id, language, email_kind, reason FROM contact_revocations"
+        " WHERE told_at IS NULL ORDER BY id LIMIT ?",
+        (limit,),
+    )
+    return [Revocation(*tuple(row)) for row in rows]
+
+
+async def mark_told(db: Database, revocation_id: int) -> None:
+    """Told (or unreachable for good): the chat id is not kept any longer."""
+    await db.execute(
+        "UPDATE contact_revocations SET told_at = strftime('%Y-%m-%dT%H:%M:%SZ','now'),"
+        " chat_id = NULL WHERE id = ?",
+        (revocation_id,),
+    )
+
+
+async def forget_revocations(conn: aiosqlite.Connection, chat_id: int) -> None:
+    await conn.execute("DELETE FROM contact_revocations WHERE chat_id = ?", (chat_id,))

@@ -164,6 +164,19 @@ async def bot(request, settings, telegram):
     await harness.runtime.stop()
 
 
+@pytest.fixture
+async def webhook_bot(settings, telegram):
+    """The real bot receiving Telegram updates by webhook (`ofbot run --webhook`)."""
+    port = free_port()
+    settings = replace_settings(settings, http_port=port, public_url=f"http://127.0.0.1:{port}")
+    await seed_database(settings)
+    runtime = Runtime(settings, webhook=True)
+    await runtime.start()
+    harness = BotHarness(runtime, telegram)
+    yield harness
+    await runtime.stop()
+
+
 class Chat:
     """One person in one chat: say things, press buttons, read what the bot answered."""
 

@@ -13,7 +13,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated
 from telegram.ext import CallbackQueryHandler
 
-from bot import escalations, relay
+from bot import contacts, escalations, relay
 from bot.context import BotContext
 from bot.escalations import PendingRefusal
 from handlers.common import answer_query, read_id
@@ -61,6 +61,8 @@ async def on_card_button(update: Update, context: BotContext) -> None:
     log.info("escalation %s %s by staff %s", escalation_id, event, staff.id)
     await escalations.refresh_card(services, context.bot, escalation_id)
     await escalations.tell_club(services, context.bot, decision.escalation, event)
+    if event == "done":  # an address changed: the contacts verified through it are revoked
+        await contacts.tell_revoked(services, context.bot)
 
 
 async def _ask_reason(update: Update, context: BotContext, escalation_id: int) -> None:

@@ -10,11 +10,12 @@ import logging
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.ext import CommandHandler, TypeHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filters
 
-from bot import staff
+from bot import contacts, staff
 from bot.context import BotContext
 from bot.staff import StaffSummaryDue
+from handlers.common import answer_query, keyboard, read_id
 from handlers.staff.access import in_staff_place, require_staff
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,14 @@ async def _allowed(update: Update, context: BotContext, command: str) -> bool:
     return in_staff_place(update, context) and await require_staff(update, context, command)
 
 
-async def _answer(update: Update, context: BotContext, text: str) -> None:
+async def _answer(update: Update, context: BotContext, text: str, markup=None) -> None:
     """Staff answers are in French (the staff group's language), in the chat that asked."""
     await context.bot.send_message(
-        update.effective_chat.id, text, parse_mode=ParseMode.HTML, disable_web_page_preview=True
+        update.effective_chat.id,
+        text,
+        parse_mode=ParseMode.HTML,
+        disable_web_page_preview=True,
+        reply_markup=markup,
     )
 
 
@@ -54,12 +59,39 @@ async def club_command(update: Update, context: BotContext) -> None:
         club=view["club"],
         subscribed=view["subscribed"],
         contacts=view["contacts"],
+        contact_lines=view["contact_lines"],
         invoices=view["invoices"],
         escalations=view["escalations"],
         lapsed=view["lapsed"],
         credit_notes=view["credit_notes"],
     )
-    await _answer(update, context, text)
+    buttons = [
+        [("contact_revoke", f"contact:revoke:{club.id}:{c['chat_id']}", {"name": c["name"]})]
+        for c in view["contact_lines"]
+    ]
+    markup = keyboard(STAFF_LANG, context, buttons) if buttons else None
+    await _answer(update, context, text, markup)
+
+
+async def on_revoke(update: Update, context: BotContext) -> None:
+    """`contact:revoke:<club id>:<chat id>` under /club: the contact no longer speaks for the
+    club, and its chat is told."""
+    query = update.callback_query
+    if not await require_staff(update, context, query.data):
+        return
+    _, _, raw_club, raw_chat = query.data.split(":")
+    club_id, chat_id = read_id(raw_club), read_id(raw_chat)
+    services = context.services
+    render = services.texts.render
+    if club_id is None or chat_id is None:
+        await answer_query(update, render(STAFF_LANG, "staff/contact_revoked", ok=False))
+        return
+    actor = f"staff:{update.effective_user.id}"
+    ok = await contacts.revoke_contact(services, club_id, chat_id, actor)
+    await answer_query(update, render(STAFF_LANG, "staff/contact_revoked", ok=ok))
+    if ok:
+        log.info("a contact of club %s revoked by staff %s", club_id, update.effective_user.id)
+        await contacts.tell_revoked(services, context.bot)
 
 
 async def paid_command(update: Update, context: BotContext) -> None:
@@ -155,5 +187,6 @@ HANDLERS = [
     CommandHandler("paid", paid_command, filters=NEW),
     CommandHandler("pending", pending_command, filters=NEW),
     CommandHandler("stats", stats_command, filters=NEW),
+    CallbackQueryHandler(on_revoke, pattern=r"^contact:revoke:\d+:-?\d+$"),
     TypeHandler(StaffSummaryDue, on_summary_due),
 ]

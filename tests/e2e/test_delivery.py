@@ -6,18 +6,9 @@ from __future__ import annotations
 import time
 
 import httpx
-import pytest
 from telegram import Update
 
-from bot.runtime import Runtime
-from tests.conftest import (
-    CLUB_USER_FR,
-    BotHarness,
-    Chat,
-    free_port,
-    replace_settings,
-    seed_database,
-)
+from tests.conftest import CLUB_USER_FR, Chat
 
 
 def _start_update(update_id: int) -> dict:
@@ -49,19 +40,6 @@ async def test_an_update_sent_again_is_handled_once_even_after_a_restart(chat: C
     assert len(chat.telegram.bot_messages(CLUB_USER_FR)) == before + 1
     await app.process_update(Update.de_json(_start_update(900_002), app.bot))
     assert len(chat.telegram.bot_messages(CLUB_USER_FR)) == before + 2
-
-
-@pytest.fixture
-async def webhook_bot(settings, telegram):
-    """The real bot receiving Telegram updates by webhook (`ofbot run --webhook`)."""
-    port = free_port()
-    settings = replace_settings(settings, http_port=port, public_url=f"http://127.0.0.1:{port}")
-    await seed_database(settings)
-    runtime = Runtime(settings, webhook=True)
-    await runtime.start()
-    harness = BotHarness(runtime, telegram)
-    yield harness
-    await runtime.stop()
 
 
 async def test_a_webhook_call_is_answered_after_its_update_is_handled(webhook_bot, telegram):

@@ -192,8 +192,12 @@ async def test_email_change_approved_changes_the_record_with_an_audit_row(
     assert "traité par Alice" in done
     # The card keeps the address it replaced (it showed the new one on both sides of the arrow).
     assert "b•••@m•••.fr → Secretariat@mermoz.example.fr" in done
-    assert "is now <code>" not in chat.last()["text"]  # HTML rendered, not shown raw
-    assert "is now Secretariat@mermoz.example.fr" in chat.last()["text"]
+    # The change is told; then, verified through the address that changed, the chat is told it
+    # must verify again (issue 12 case 7).
+    told = telegram.bot_messages(chat.chat_id)[-2]["text"]
+    assert "is now <code>" not in told  # HTML rendered, not shown raw
+    assert "is now Secretariat@mermoz.example.fr" in told
+    assert "no longer a verified contact" in chat.last()["text"]
 
     row = await bot.services.db.fetchone("SELECT * FROM clubs WHERE subdomain = 'mermoz'")
     assert row["structure_email"] == "Secretariat@mermoz.example.fr"

@@ -239,7 +239,8 @@ async def test_club_buttons_in_the_staff_group_do_nothing_there(chat, smtp, bot,
 # --- case 12: webhook bodies Telegram never sends ------------------------------------------
 
 
-async def test_a_webhook_body_that_is_not_an_update_is_a_bad_request(bot):
+async def test_a_webhook_body_that_is_not_an_update_is_a_bad_request(webhook_bot):
+    bot = webhook_bot
     url = bot.runtime.http.url + "/telegram/webhook"
     headers = {"X-Telegram-Bot-Api-Secret-Token": bot.runtime.settings.telegram_secret_token}
     async with httpx.AsyncClient() as client:
