@@ -208,7 +208,7 @@ class Sandbox:
                 "OFBOT_STAFF_USER_IDS": ",".join(map(str, STAFF_USERS)),
                 "OFBOT_HTTP_HOST": "127.0.0.1",
                 "OFBOT_HTTP_PORT": str(http_port),
-                "OFBOT_TELEGRAM_SECRET_TOKEN": "bench-secret",
+                "OFBOT_TELEGRAM_SECRET_TOKEN": "bench-secret-token-of-real-strength-0123456789",
                 "OFBOT_STRIPE_SECRET_KEY": STRIPE_KEY,
                 "OFBOT_STRIPE_WEBHOOK_SECRET": STRIPE_WEBHOOK_SECRET,
             }

@@ -367,20 +367,3 @@ async def tell_club_closed(services: Services, bot: Bot, talk: Talk) -> None:
         await notify.send(bot, talk.chat_id, text)
     except (Forbidden, BadRequest) as exc:
         log.warning("talk %s: club chat unreachable (%s)", talk.id, exc)
-
-
-async def forget_chat(services: Services, chat_id: int) -> dict[str, int]:
-    """/forget: the chat's relayed-message pairs go, its conversations and requests are detached
-    from it. The audit keeps who asked and when, not what was said."""
-    async with services.db.transaction() as conn:
-        removed = await rows.forget_chat(conn, chat_id)
-        removed["requests"] = await escalation_rows.forget_chat(conn, chat_id)
-        if any(removed.values()):
-            await audit.record(
-                conn,
-                actor=f"chat:{chat_id}",
-                action="relay.forgotten",
-                target=f"chat:{chat_id}",
-                before=removed,
-            )
-    return removed

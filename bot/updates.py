@@ -200,11 +200,24 @@ class OfbotApplication(Application):
         finally:
             self.ledger.settle(update.update_id)
 
+    def forget_after_update(self, chat_id: int | None, user_id: int | None) -> None:
+        """`/forget`: once the update being handled is done, drop the chat's and the user's
+        PTB data (memory and database) instead of saving them again."""
+        forgetting = self.__dict__.setdefault("_forgetting", [])
+        forgetting.append((chat_id, user_id))
+
     async def _process_and_save(self, update: object) -> None:
         metrics = self.bot_data["services"].metrics
         kind = update_kind(update)
         with metrics.latency.labels(kind=kind).time():
             await super().process_update(update)
+            forgetting = self.__dict__.get("_forgetting")
+            while forgetting:
+                chat_id, user_id = forgetting.pop()
+                if chat_id is not None:
+                    self.drop_chat_data(chat_id)
+                if user_id is not None:
+                    self.drop_user_data(user_id)
             if self.persistence:
                 await self.update_persistence()
         metrics.updates.labels(kind=kind).inc()

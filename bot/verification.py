@@ -351,20 +351,3 @@ async def verified_club_id(services: Services, chat_id: int, preferred: int | No
     if preferred in ids:
         return preferred
     return ids[0] if ids else None
-
-
-async def forget_chat(services: Services, chat_id: int) -> list[int]:
-    """Remove the chat's links and personal data; invoices stay (accounting). Returns club ids."""
-    async with services.db.transaction() as conn:
-        removed = await contacts.delete_for_chat(conn, chat_id)
-        await verification.forget_chat(conn, chat_id)
-        for link in removed:
-            await audit.record(
-                conn,
-                actor=f"chat:{chat_id}",
-                action="contact.forgotten",
-                club_id=link.club_id,
-                target=f"chat:{chat_id}",
-                before={"email_kind": link.email_kind},
-            )
-    return [link.club_id for link in removed]

@@ -69,3 +69,25 @@ async def latest(db: Database, action: str, target: str) -> dict | None:
         return None
     after = json.loads(row["after_json"]) if row["after_json"] else None
     return {"at": row["at"], "actor": row["actor"], "after": after}
+
+
+# What an audit row's JSON may say about the person behind a chat.
+PERSONAL_FIELDS = ("$.chat_id", "$.user_id", "$.requester", "$.new_email", "$.display_name")
+
+
+async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> None:
+    """/forget: the audit keeps what happened and when, not who: the chat's own rows name
+    'chat:forgotten', and the person's fields leave every row that mentions the chat."""
+    me = f"chat:{chat_id}"
+    paths = ", ".join(f"'{p}'" for p in PERSONAL_FIELDS)
+    scrub = "CASE WHEN json_valid({col}) THEN json_remove({col}, " + paths + ") ELSE {col} END"
+    await conn.execute(
+        "UPDATE audit SET"
+        f" after_json = {scrub.format(col='after_json')},"
+        f" before_json = {scrub.format(col='before_json')}"
+        " WHERE actor = ? OR target = ? OR instr(coalesce(after_json, ''), ?) > 0"
+        " OR instr(coalesce(before_json, ''), ?) > 0",
+        (me, me, str(chat_id), str(chat_id)),
+    )
+    await conn.execute("UPDATE audit SET actor = 'chat:forgotten' WHERE actor = ?", (me,))
+    await conn.execute("UPDATE audit SET target = 'chat:forgotten' WHERE target = ?", (me,))

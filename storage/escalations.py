@@ -201,8 +201,20 @@ async def count_by_status(db: Database) -> dict[str, int]:
     return counts
 
 
+async def ids_of_chat(conn: aiosqlite.Connection, chat_id: int) -> list[int]:
+    async with conn.execute("SELECT id FROM escalations WHERE chat_id = ?", (chat_id,)) as cursor:
+        return [row[0] for row in await cursor.fetchall()]
+
+
 async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> int:
     """The chat asked to be forgotten: requests stay (they concern the club), without the person."""
+    # The personal address a closed request asked for goes too ('forgotten@invalid': RFC 2606's
+    # reserved name keeps the table's checks); a live one keeps it until staff act on it.
+    await conn.execute(
+        "UPDATE escalations SET new_email = 'forgotten@invalid'"
+        " WHERE chat_id = ? AND new_email IS NOT NULL AND status NOT IN ('open', 'taken')",
+        (chat_id,),
+    )
     cursor = await conn.execute(
         "UPDATE escalations SET chat_id = NULL, user_id = NULL, requester = NULL WHERE chat_id = ?",
         (chat_id,),

@@ -178,10 +178,26 @@ async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> dict[str, int
     await conn.execute("DELETE FROM relay_messages WHERE club_chat_id = ?", (chat_id,))
     await conn.execute(
         f"UPDATE talks SET status = 'closed', closed_at = coalesce(closed_at, {NOW}),"
-        " closed_by = coalesce(closed_by, ?) WHERE chat_id = ?",
-        (f"chat:{chat_id}", chat_id),
+        " closed_by = coalesce(closed_by, 'chat:forgotten') WHERE chat_id = ?",
+        (chat_id,),
+    )
+    await conn.execute(
+        "UPDATE talks SET closed_by = 'chat:forgotten' WHERE closed_by = ?", (f"chat:{chat_id}",)
     )
     cursor = await conn.execute(
         "UPDATE talks SET chat_id = NULL, user_id = NULL WHERE chat_id = ?", (chat_id,)
     )
     return {"messages": pairs, "talks": cursor.rowcount}
+
+
+async def staff_copies_of_chat(
+    conn: aiosqlite.Connection, chat_id: int
+) -> list[tuple[int, int, str]]:
+    """(staff chat id, message id, kind) of the staff group's messages that carry the chat's
+    words or name: its relayed messages and the headers of its conversations."""
+    async with conn.execute(
+        "SELECT staff_chat_id, staff_message_id, kind FROM relay_messages"
+        " WHERE club_chat_id = ? AND kind IN ('club', 'header') ORDER BY staff_message_id",
+        (chat_id,),
+    ) as cursor:
+        return [tuple(row) for row in await cursor.fetchall()]

@@ -237,3 +237,14 @@ async def counts_on(db: Database, day: dt.date) -> dict[str, int]:
         (day.isoformat(),),
     )
     return {row["status"]: row["n"] for row in found}
+
+
+async def forget_chat(conn, chat_id: int) -> None:
+    """/forget: the reminder log keeps its counts (the daily summary's figures) without the chat:
+    each row gets a random number no chat has (Telegram's ids are below 2^52; these are below
+    -2^60), so the table's key stays unique."""
+    await conn.execute(
+        "UPDATE reminders SET chat_id = -(1 << 60) - (random() & ((1 << 60) - 1))"
+        " WHERE chat_id = ?",
+        (chat_id,),
+    )

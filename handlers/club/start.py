@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import relay, verification
+from bot import privacy, verification
 from bot.context import BotContext
 from bot.texts import LANGUAGES
 from handlers.club import identify, invoices, menu, renew
@@ -141,20 +141,19 @@ async def forget_confirmed(update: Update, context: BotContext) -> int | str | N
     if update.callback_query.data != "forget:yes":
         await reply(update, context, "start/forget_kept")
         return None
-    services = context.services
-    removed = await verification.forget_chat(services, update.effective_chat.id)
-    relayed = await relay.forget_chat(services, update.effective_chat.id)
-    lang = lang_of(update, context)
-    context.user_data.clear()
-    context.user_data["lang"] = lang
+    chat, user = update.effective_chat, update.effective_user
+    done = await privacy.forget_person(context.services, context.bot, chat.id)
     await reply(
         update,
         context,
         "start/forget_done",
-        clubs=len(removed),
-        relayed=relayed["messages"],
-        requests=relayed["requests"],
+        clubs=len(done.clubs),
+        relayed=done.messages,
+        requests=done.requests,
     )
+    # Nothing of the chat or the person stays in the saved conversation data either.
+    context.user_data.clear()
+    context.application.forget_after_update(chat.id, user.id if user else None)
     return ConversationHandler.END
 
 

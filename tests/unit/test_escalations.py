@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from bot import escalations, relay, staff
+from bot import escalations, privacy, relay, staff
 from bot.clock import Clock
 from bot.clubs import import_clubs, read_clubs_file
 from bot.escalations import NewEmailProblem
@@ -242,14 +242,14 @@ async def test_relay_pairs_route_back_and_forget_removes_them(services):
     assert (target.club_chat_id, target.club_message_id, target.talk_id) == (CHAT, 5, talk.id)
     assert await relay.target_of(services, STAFF_CHAT, 11) is None
     await open_request(services, "mermoz")
-    removed = await relay.forget_chat(services, CHAT)
-    assert removed == {"messages": 1, "talks": 1, "requests": 1}
+    done = await privacy.forget_person(services, None, CHAT)
+    assert (done.messages, done.talks, done.requests) == (1, 1, 1)
     assert await relay.target_of(services, STAFF_CHAT, 10) is None
     assert await relay.current_talk(services, CHAT) is None
     row = await services.db.fetchone("SELECT chat_id, requester FROM escalations")
     assert row["chat_id"] is None and row["requester"] is None
     [audit] = await audit_rows(services, "relay.forgotten")
-    assert audit["actor"] == f"chat:{CHAT}"
+    assert audit["actor"] == "chat:forgotten"  # the audit keeps what, not who
 
 
 async def test_closing_a_talk_happens_once(services):
