@@ -80,3 +80,24 @@ async def test_forget_leaves_nothing_that_identifies_the_person(bot, telegram, s
     for message in telegram.bot_messages(STAFF_CHAT):
         shown = (message.get("text") or "") + (message.get("caption") or "")
         assert SECRET_WORDS not in shown and NAME not in shown, shown
+
+
+async def test_staff_copies_older_than_48_hours_are_edited_not_left(bot, telegram, smtp):
+    """Telegram lets a bot delete a message for 48 hours only: an older copy is edited."""
+    telegram.add_user(PERSON, NAME, language_code="fr")
+    chat = Chat(telegram, bot, PERSON)
+    await chat.say("/start mermoz")
+    await chat.say(MERMOZ["structure_email"])
+    await chat.say(await read_code(smtp, MERMOZ["structure_email"]))
+    await chat.press("Parler à l’équipe")
+    await chat.say(SECRET_WORDS)
+    copy = telegram.bot_messages(STAFF_CHAT)[-1]
+    assert SECRET_WORDS in copy["text"]
+    stored = telegram._chats[STAFF_CHAT].messages[copy["message_id"]]
+    stored["date"] -= 49 * 3600  # sent two days ago
+    await chat.say("/forget")
+    await chat.press("Oui, oublier")
+    await bot.idle()
+    shown = {m["message_id"]: m.get("text") or "" for m in telegram.bot_messages(STAFF_CHAT)}
+    assert copy["message_id"] in shown and SECRET_WORDS not in shown[copy["message_id"]]
+    assert "oubliée" in shown[copy["message_id"]]

@@ -11,6 +11,8 @@ from bot.sandbox.telegram.errors import ApiError, bad_request
 from bot.sandbox.telegram.markup import _inline, check_reply_markup
 from bot.sandbox.telegram.state import _Chat, _public
 
+DELETE_WINDOW = 48 * 3600  # seconds a message can be deleted after it was sent
+
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
@@ -85,8 +87,14 @@ class EditingMixin:
 
     def _delete_message(self, p: dict, files: dict) -> bool:
         chat = self._chat(p)
-        message = chat.messages.pop(self._message_id(p), None)
+        message_id = self._message_id(p)
+        message = chat.messages.get(message_id)
         if message is None:
             raise bad_request("message to delete not found")
+        # Bot API, deleteMessage: "A message can only be deleted if it was sent less than 48
+        # hours ago" (Telegram answers 400 "message can't be deleted").
+        if time.time() - message["date"] >= DELETE_WINDOW:
+            raise bad_request("message can't be deleted")
+        chat.messages.pop(message_id)
         self._emit("delete", chat.info["id"], message)
         return True
