@@ -14,6 +14,7 @@ from bot.services import Services
 from bot.staff_group import follow_migration
 from bot.telegram_http import AiohttpRequest
 from bot.updates import OfbotApplication, OfbotBot, PerChatUpdateProcessor, UpdateLedger
+from storage.inbox import SqliteInbox
 from storage.persistence import SQLitePersistence
 
 
@@ -54,6 +55,8 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
     )
     if not polling:
         builder = builder.updater(None)
+    # A flooding chat's updates wait in the database, not in Telegram's queue (bot/updates.py).
+    bot.keep_in(SqliteInbox(services.db))
     app = builder.build()
     app.bot_data["services"] = services
 

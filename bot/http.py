@@ -22,6 +22,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from bot.club_records import MAX_CLUBS_BYTES
 from bot.clubs import ClubImportError, import_clubs
 from bot.metrics import CONTENT_TYPE
+from bot.updates import chat_of, journal
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +204,14 @@ def build_http_app(
         # Answered once the update is handled and the chat's state saved (bot/updates.py:
         # UpdateLedger): a crash before that and Telegram sends it again; a resend of an update
         # being handled waits for it instead of queueing it twice.
-        if app.ledger.receive(update.update_id):
+        ledger = app.ledger
+        if ledger.receive(update.update_id, chat_of(data), data):
             await app.update_queue.put(update)
+            # A chat with several updates in hand (a flood) must not hold Telegram's webhook
+            # connections: its updates wait in the inbox and the call is answered now.
+            await journal(ledger, app.bot.inbox)
+        if ledger.is_journaled(update.update_id):
+            return JSONResponse({"ok": True})
         try:
             await asyncio.wait_for(
                 asyncio.shield(app.ledger.settled(update.update_id)), WEBHOOK_WAIT

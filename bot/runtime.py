@@ -169,6 +169,10 @@ class Runtime:
         services.bot_username = self.app.bot.username
         log_privacy_mode(self.app.bot.bot)
         await self.app.start()
+        # Updates a flooding chat left in the inbox at the last stop come before new ones.
+        replayed = await self.app.replay_inbox(await self.app.bot.inbox.pending())
+        if replayed:
+            log.info("%s update(s) from the inbox handled again", replayed)
         self.http = await start_server(
             build_http_app(self.app, webhook=self.webhook),
             s.http_host,

@@ -9,7 +9,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, Protocol
 
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, ExtBot
@@ -19,11 +19,44 @@ from bot.telegram_send import ChatMigration, TelegramSendPath
 
 log = logging.getLogger(__name__)
 
+
+class Inbox(Protocol):
+    """Durable store of updates received and not handled yet (storage/inbox.py)."""
+
+    async def add(self, updates: list[tuple[int, dict]]) -> None: ...
+    async def remove(self, update_id: int) -> None: ...
+
+
 # chat_data key: the ids of the chat's last updates handled (saved with the chat's state).
 HANDLED = "handled_updates"
 HANDLED_KEPT = 16
 # How many settled update ids the ledger remembers (far more than a poll can bring back).
 SETTLED_KEPT = 4096
+# One chat's backlog (issue 12 case 4). A person has one or two updates in hand at a time; a
+# flood has many. Past JOURNAL_AT updates in hand, a chat's updates are written to the inbox
+# (storage/inbox.py) so Telegram's offset can move past them: getUpdates returns at most 100
+# updates from the offset, and an offset held at one chat's oldest update hid every other chat's.
+# Past CHAT_BACKLOG, a chat's further updates are shed: confirmed and never handled (refusing
+# costs nothing: no parsing, no answer, no database write).
+JOURNAL_AT = 4
+CHAT_BACKLOG = 16
+# Updates in hand, all chats together, before every one of them is written to the inbox (many
+# chats with a few updates each must not hold the offset either).
+HELD_MAX = 32
+
+
+def chat_of(raw: dict) -> tuple[str, int] | None:
+    """The chat (or, without one, the user) a raw update (Bot API JSON) comes from."""
+    for key, payload in raw.items():
+        if key == "update_id" or not isinstance(payload, dict):
+            continue
+        chat = payload.get("chat") or (payload.get("message") or {}).get("chat")
+        if isinstance(chat, dict) and isinstance(chat.get("id"), int):
+            return ("chat", chat["id"])
+        user = payload.get("from") or payload.get("user")
+        if isinstance(user, dict) and isinstance(user.get("id"), int):
+            return ("user", user["id"])
+    return None
 
 
 def lock_key(update: object) -> Any:
@@ -84,15 +117,62 @@ class UpdateLedger:
         self._progress = asyncio.Event()
         self.generation = 0  # how many updates were settled so far
         self.polled_at_generation = -1
+        # Per chat: the ids in hand; the raw updates not yet in the inbox; those in the inbox
+        # (they no longer hold the offset).
+        self._chat_of: dict[int, Any] = {}
+        self._by_chat: dict[Any, set[int]] = {}
+        self._raw: dict[int, dict] = {}
+        self._journaled: set[int] = set()
+        self.shed = 0  # updates refused because their chat had CHAT_BACKLOG in hand
 
-    def receive(self, update_id: int) -> bool:
-        """Record a received update; False when it is already pending or settled (a resend)."""
+    def receive(
+        self, update_id: int, chat: Any = None, raw: dict | None = None, *, replay: bool = False
+    ) -> bool:
+        """Record a received update; False when it is already pending or settled (a resend), or
+        shed (its chat already has CHAT_BACKLOG updates in hand: settled at once, never handled;
+        not for a `replay` of the inbox, whose updates were accepted before).
+        `raw` (the Bot API JSON) lets the update be written to the inbox if it comes to that."""
         if update_id in self._pending or update_id in self._settled:
             return False
-        self._pending[update_id] = asyncio.get_running_loop().create_future()
         if self._highest is None or update_id > self._highest:
             self._highest = update_id
+        in_hand = self._by_chat.get(chat) if chat is not None else None
+        if in_hand is not None and len(in_hand) >= CHAT_BACKLOG and not replay:
+            self.shed += 1
+            if self.shed == 1 or self.shed % 100 == 0:
+                log.warning("a chat floods: %s update(s) shed so far", self.shed)
+            self._remember_settled(update_id)
+            return False
+        self._pending[update_id] = asyncio.get_running_loop().create_future()
+        if chat is not None:
+            self._chat_of[update_id] = chat
+            self._by_chat.setdefault(chat, set()).add(update_id)
+        if raw is not None:
+            self._raw[update_id] = raw
         return True
+
+    def to_journal(self) -> list[tuple[int, dict]]:
+        """The updates to write to the inbox now: those of chats with JOURNAL_AT or more in
+        hand, or all of them once HELD_MAX are in hand; oldest first."""
+        held = [i for i in self._pending if i not in self._journaled and i in self._raw]
+        if len(held) < HELD_MAX:
+            held = [
+                i for i in held if len(self._by_chat.get(self._chat_of.get(i), ())) >= JOURNAL_AT
+            ]
+        return [(i, self._raw[i]) for i in sorted(held)]
+
+    def journaled(self, update_ids: list[int]) -> None:
+        """These updates are in the inbox: Telegram may forget them."""
+        for update_id in update_ids:
+            if update_id in self._pending:
+                self._journaled.add(update_id)
+                self._raw.pop(update_id, None)
+
+    def is_journaled(self, update_id: int) -> bool:
+        return update_id in self._journaled
+
+    def chat_backlog(self, chat: Any) -> int:
+        return len(self._by_chat.get(chat, ()))
 
     def settled(self, update_id: int) -> asyncio.Future:
         """Resolves when the update is settled (at once for one not pending)."""
@@ -108,23 +188,36 @@ class UpdateLedger:
             return
         if not future.done():
             future.set_result(None)
+        self._journaled.discard(update_id)
+        self._raw.pop(update_id, None)
+        chat = self._chat_of.pop(update_id, None)
+        in_hand = self._by_chat.get(chat)
+        if in_hand is not None:
+            in_hand.discard(update_id)
+            if not in_hand:
+                del self._by_chat[chat]
+        self._remember_settled(update_id)
+        self.generation += 1
+        self._progress.set()
+
+    def _remember_settled(self, update_id: int) -> None:
         self._settled.add(update_id)
         self._settled_order.append(update_id)
         while len(self._settled_order) > SETTLED_KEPT:
             self._settled.discard(self._settled_order.popleft())
-        self.generation += 1
-        self._progress.set()
 
     def offset(self) -> int | None:
-        """The getUpdates offset that confirms exactly the updates settled so far."""
-        if self._pending:
-            return min(self._pending)
+        """The getUpdates offset that confirms exactly the updates settled or in the inbox."""
+        held = [i for i in self._pending if i not in self._journaled]
+        if held:
+            return min(held)
         return None if self._highest is None else self._highest + 1
 
     @property
     def holding(self) -> bool:
-        """Some update is still in hand: Telegram answers getUpdates at once, with it again."""
-        return bool(self._pending)
+        """Some update is still in hand and not in the inbox: Telegram answers getUpdates at
+        once, with it again."""
+        return any(i not in self._journaled for i in self._pending)
 
     async def wait_for_progress(self, since: int, timeout: float) -> None:
         """Return once an update was settled after `generation` was `since`, or after `timeout`."""
@@ -150,6 +243,12 @@ class OfbotBot(TelegramSendPath, ExtBot):
         super().__init__(*args, **kwargs)
         with self._unfrozen():
             self.ledger = ledger
+            self.inbox: Inbox | None = None
+
+    def keep_in(self, inbox: Inbox) -> None:
+        """Where updates of a flooding chat are written so the offset can move past them."""
+        with self._unfrozen():
+            self.inbox = inbox
 
     def follow_migrations(self, callback: ChatMigration) -> None:
         """`callback(old_chat_id, new_chat_id)` when Telegram answers that a group migrated."""
@@ -167,8 +266,18 @@ class OfbotBot(TelegramSendPath, ExtBot):
     async def _post(self, endpoint: str, data: dict | None = None, **kwargs: Any) -> Any:
         result = await super()._post(endpoint, data, **kwargs)
         if endpoint == "getUpdates" and isinstance(result, list):
-            result = [u for u in result if self.ledger.receive(u["update_id"])]
+            ledger = self.ledger
+            result = [u for u in result if ledger.receive(u["update_id"], chat_of(u), u)]
+            await journal(ledger, self.inbox)
         return result
+
+
+async def journal(ledger: UpdateLedger, inbox: Inbox | None) -> None:
+    """Write what the ledger says must leave Telegram's hands to the inbox (none without one)."""
+    due = ledger.to_journal() if inbox is not None else []
+    if due:
+        await inbox.add(due)
+        ledger.journaled([update_id for update_id, _ in due])
 
 
 class OfbotApplication(Application):
@@ -198,7 +307,22 @@ class OfbotApplication(Application):
                 del handled[:-HANDLED_KEPT]
             await self._process_and_save(update)
         finally:
-            self.ledger.settle(update.update_id)
+            try:
+                if self.ledger.is_journaled(update.update_id) and self.bot.inbox is not None:
+                    await self.bot.inbox.remove(update.update_id)
+            finally:
+                self.ledger.settle(update.update_id)
+
+    async def replay_inbox(self, pending: list[dict]) -> int:
+        """At start-up, before updates are fetched: the updates left in the inbox by the last
+        run, queued in their order (each still deduplicated by the chat's handled ids)."""
+        queued = 0
+        for raw in pending:
+            if self.ledger.receive(raw["update_id"], chat_of(raw), replay=True):
+                self.ledger.journaled([raw["update_id"]])
+                await self.update_queue.put(Update.de_json(raw, self.bot))
+                queued += 1
+        return queued
 
     def forget_after_update(self, chat_id: int | None, user_id: int | None) -> None:
         """`/forget`: once the update being handled is done, drop the chat's and the user's

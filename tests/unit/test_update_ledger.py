@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.updates import UpdateLedger
+from bot.updates import CHAT_BACKLOG, UpdateLedger, chat_of, journal
 
 
 async def test_offset_stays_at_the_oldest_update_not_settled():
@@ -75,3 +75,31 @@ async def test_wait_for_progress_returns_on_a_settle_or_after_its_timeout():
     assert at_once.done()
     assert not ledger.holding
     await ledger.wait_for_progress(ledger.generation, timeout=0.01)  # nothing settles: returns
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.rows: dict[int, dict] = {}
+
+    async def add(self, updates):
+        self.rows.update(dict(updates))
+
+    async def remove(self, update_id):
+        self.rows.pop(update_id, None)
+
+
+async def test_the_offset_moves_past_a_flooding_chat_and_its_updates_are_kept():
+    ledger = UpdateLedger()
+    inbox = _Inbox()
+    flood = [
+        {"update_id": i, "message": {"chat": {"id": 1501}, "text": "/help"}} for i in range(1, 101)
+    ]
+    accepted = [u["update_id"] for u in flood if ledger.receive(u["update_id"], chat_of(u), u)]
+    await journal(ledger, inbox)
+    assert len(accepted) == CHAT_BACKLOG  # the rest shed
+    assert sorted(inbox.rows) == accepted  # kept durably, Telegram may forget them
+    assert ledger.offset() == 101  # the next poll reaches other chats' updates
+    other = {"update_id": 101, "message": {"chat": {"id": 1001}, "text": "/start"}}
+    assert ledger.receive(101, chat_of(other), other)
+    await journal(ledger, inbox)
+    assert ledger.offset() == 101 and 101 not in inbox.rows  # a normal chat: held as before
