@@ -50,16 +50,12 @@ def bearer_matches(request: Request, expected: str | None) -> bool:
 
 
 async def read_capped(request: Request, limit: int) -> bytes | None:
-    """The request body, or None as soon as it passes `limit` bytes (announced or streamed)."""
-    announced = request.headers.get("content-length", "")
-    if announced.isdigit() and int(announced) > limit:
+    """The request body, or None as soon as it passes `limit` bytes (announced or streamed) or
+    does not arrive within BODY_TIMEOUT (`read_body`)."""
+    try:
+        return await read_body(request, limit)
+    except BodyRefused:
         return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def unauthorized() -> Response:
