@@ -168,7 +168,10 @@ async def bot(request, settings, telegram):
 async def webhook_bot(settings, telegram):
     """The real bot receiving Telegram updates by webhook (`ofbot run --webhook`)."""
     port = free_port()
-    settings = replace_settings(settings, http_port=port, public_url=f"http://127.0.0.1:{port}")
+    # Telegram calls HTTPS on 443/80/88/8443 only: a TLS proxy in front forwards to the bot.
+    public = "https://ofbot.example.org:8443"
+    telegram.route_webhook(public, f"http://127.0.0.1:{port}")
+    settings = replace_settings(settings, http_port=port, public_url=public)
     await seed_database(settings)
     runtime = Runtime(settings, webhook=True)
     await runtime.start()
