@@ -1,7 +1,7 @@
 """Verified contacts as staff see and manage them: the masked list of /club, revocation by staff,
 and telling a chat that it no longer speaks for its club (its address changed, or staff revoked).
 
-The database revokes contacts whose verified address changes (migration 012); this module tells."""
+The database revokes contacts whose verified address changes (migration 013); this module tells."""
 
 from __future__ import annotations
 

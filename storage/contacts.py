@@ -103,7 +103,7 @@ async def delete_for_chat(conn: aiosqlite.Connection, chat_id: int) -> list[Cont
     return removed
 
 
-# --- revocations (migration 012: the triggers revoke on an address change) -------------------
+# --- revocations (migration 013: the triggers revoke on an address change) -------------------
 
 
 @dataclass(frozen=True)

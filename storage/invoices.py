@@ -478,7 +478,7 @@ async def issued_between(db: Database, first: dt.date, last: dt.date) -> list[sq
 
 async def forget_issuer(conn: aiosqlite.Connection, chat_id: int) -> int:
     """/forget: invoices and credit notes issued from the chat stay (10 years, French law) and
-    stop naming it (the only change migration 013 allows them). Returns how many."""
+    stop naming it (the only change migration 014 allows them). Returns how many."""
     me = f"chat:{chat_id}"
     cursor = await conn.execute(
         "UPDATE invoices SET issued_by = 'chat:forgotten' WHERE issued_by = ?", (me,)
