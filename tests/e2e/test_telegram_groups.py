@@ -94,6 +94,17 @@ async def test_an_anonymous_admin_is_told_what_to_do(chat, smtp, bot, telegram):
     ]
     assert "anonyme" in told["text"]
     assert chat.new_since(mark) == []  # nothing reached the club under nobody's name
+    # A staff command sent anonymously: the same visible answer, nothing done.
+    command = await telegram.send_text(
+        STAFF_USERS[0], "/pending", chat_id=STAFF_CHAT, anonymous=True
+    )
+    await bot.idle()
+    [told] = [
+        m
+        for m in telegram.bot_messages(STAFF_CHAT)
+        if (m.get("reply_to_message") or {}).get("message_id") == command["message_id"]
+    ]
+    assert "anonyme" in told["text"] and "En attente" not in told["text"]
 
 
 async def test_every_staff_flow_works_in_privacy_mode(chat, smtp, bot, telegram, alice, caplog):

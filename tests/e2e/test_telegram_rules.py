@@ -15,6 +15,7 @@ from tests.conftest import (
     CLUB_USER_FR,
     OUTSIDER,
     STAFF_CHAT,
+    STAFF_USERS,
     Chat,
     read_code,
     sample_club,
@@ -296,3 +297,34 @@ def test_a_public_url_telegram_refuses_stops_start_up_naming_the_setting():
         "https://b.example:88",
     ):
         assert load_settings({"OFBOT_PUBLIC_URL": value}, env_file="/nonexistent").public_url
+
+
+async def test_whatever_the_data_no_text_or_caption_exceeds_telegrams_limits(bot, telegram):
+    """The one send path (bot/telegram_send.py): a summary of any length, a caption too long for
+    its document, an edit past 4096: each arrives, nothing is refused."""
+    from telegram.constants import ParseMode
+
+    tg_bot = bot.runtime.app.bot
+    lines = [
+        f"• <b>club{i:03d}</b> — <i>échec</i> ✈️ &amp; <code>{'x' * 40}</code>" for i in range(160)
+    ]
+    summary = "🗓 <b>Résumé</b>\n" + "\n".join(lines)
+    assert len(summary) > 2 * 4096
+    last = await tg_bot.send_message(STAFF_CHAT, summary, parse_mode=ParseMode.HTML)
+    pieces = telegram.bot_messages(STAFF_CHAT)
+    assert len(pieces) >= 2 and pieces[-1]["message_id"] == last.message_id
+    assert all(len(m["text"].encode("utf-16-le")) // 2 <= 4096 for m in pieces)
+    joined = "\n".join(m["text"] for m in pieces)
+    assert all(f"club{i:03d} — échec ✈️ & " in joined for i in range(160))
+
+    document = await tg_bot.send_document(
+        STAFF_CHAT, b"%PDF-1.4\n", filename="x.pdf", caption="é" * 1500, parse_mode=ParseMode.HTML
+    )
+    stored = telegram._user_chat(STAFF_USERS[0], STAFF_CHAT).messages[document.message_id]
+    assert "caption" not in stored
+    assert telegram.bot_messages(STAFF_CHAT)[-1]["text"] == "é" * 1500
+
+    edited = await tg_bot.edit_message_text(
+        "<b>" + "a" * 5000 + "</b>", STAFF_CHAT, last.message_id, parse_mode=ParseMode.HTML
+    )
+    assert len(edited.text) <= 4096 and edited.text.endswith("…")
