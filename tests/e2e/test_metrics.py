@@ -115,3 +115,16 @@ async def test_a_failed_mail_is_counted(metered, telegram, smtp):
     await chat.say(sample_club("mermoz")["structure_email"])
     found = samples((await scrape(metered)).text)
     assert value(found, "ofbot_mails_total", outcome="failed") >= 1
+
+
+async def test_a_handler_error_is_counted(metered, telegram):
+    from telegram.ext import MessageHandler, filters
+
+    async def broken(update, context):
+        raise RuntimeError("a bug in a handler")
+
+    metered.runtime.app.add_handler(MessageHandler(filters.Regex("^boom$"), broken), group=-5)
+    before = value(samples((await scrape(metered)).text), "ofbot_errors_total", where="handler")
+    await Chat(telegram, metered, 1001).say("boom")
+    found = samples((await scrape(metered)).text)
+    assert value(found, "ofbot_errors_total", where="handler") == before + 1
