@@ -97,8 +97,8 @@ async def set_language(update: Update, context: BotContext) -> str | None:
 
 
 async def resume(update: Update, context: BotContext) -> str:
-    """Where the person stands, asked again (after /language): the menu when verified, else
-    the code, the e-mail or the platform address they were asked for."""
+    """Where the person stands, asked again (after /language): a renewal's quote or count step,
+    else the menu when verified; else the code, the e-mail or the platform address asked for."""
     services = context.services
     chat_id = update.effective_chat.id
     club_id = await verification.verified_club_id(
@@ -106,6 +106,14 @@ async def resume(update: Update, context: BotContext) -> str:
     )
     if club_id:
         context.user_data["club_id"] = club_id
+        draft = context.user_data.get(renew.DRAFT) or {}
+        club = (
+            await club_rows.get(services.db, club_id) if draft.get("club_id") == club_id else None
+        )
+        if club is not None:  # in the middle of a renewal: its quote, or its count step
+            if "count" in draft:
+                return await renew.show_quote(update, context, club)
+            return await renew.ask_count(update, context, club)
         return await menu.show_menu(update, context)
     pending = context.user_data.get("pending_club")
     club = await club_rows.get(services.db, pending) if pending else None

@@ -142,3 +142,14 @@ async def test_the_personal_login_explanation_names_the_personal_login_once(chat
     await chat.say("/start")
     replies = await chat.say("jean.dupont")
     assert replies[-1]["text"].count("identifiant personnel") == 1
+
+
+async def test_language_switch_in_a_renewal_shows_its_quote_in_the_new_language(chat: Chat, smtp):
+    await verify(chat, smtp)
+    await chat.press("Renouveler")
+    await chat.press("(minimum)")
+    await chat.say("/language")
+    replies = await chat.press("English")
+    assert "Quote — Aéroclub Jean Mermoz" in replies[-1]["text"]
+    replies = await chat.press("Confirm and create the invoice")
+    assert NUMBER.search(replies[-1]["text"]) and "Invoice created" in replies[-1]["text"]
