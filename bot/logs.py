@@ -18,6 +18,8 @@ _EMAIL_RE = re.compile(
     r"@"
     r"""(?:\[[^\]\s]*\]|[^\s@<>()\[\],;:"'`/?#]+)"""
 )
+# The same in a URL's query or path, with "@" percent-encoded (RFC 3986): `jean%40club.fr`.
+_ENCODED_EMAIL_RE = re.compile(r"[^\s@<>()\[\],;:\"'`/?#&=]+%40[^\s@<>()\[\],;:\"'`/?#&=]+")
 _STRIPE_KEY_RE = re.compile(r"\b(sk|rk|whsec)_(live|test)?_?[A-Za-z0-9]{6,}")
 _BOT_TOKEN_RE = re.compile(r"(?<!\d)\d{5,}:[A-Za-z0-9_-]{20,}")
 
@@ -43,6 +45,9 @@ def redact(text: str, secrets: list[str]) -> str:
             text = text.replace(secret, "[redacted]")
     text = _BOT_TOKEN_RE.sub("[redacted]", text)
     text = _STRIPE_KEY_RE.sub("[redacted]", text)
+    text = _ENCODED_EMAIL_RE.sub(
+        lambda m: mask_email(m.group(0).replace("%40", "@")).replace("@", "%40"), text
+    )
     return _EMAIL_RE.sub(_masked_match, text)
 
 

@@ -23,6 +23,7 @@ FORMS = [
     ("zoë.martin@club.fr", ["zoë", "martin"]),
     ("chef.pilote+renouvellement@mermoz.example.fr", ["chef.pilote", "mermoz"]),
     ("JEAN@XN--EXMPLE-CUA.FR", ["JEAN", "XN--EXMPLE"]),
+    ("https://x.example/?email=jean.dupont%40club.fr&a=1", ["jean.dupont", "club.fr"]),
 ]
 
 
