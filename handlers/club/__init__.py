@@ -51,9 +51,26 @@ def build_conversation() -> ConversationHandler:
         )
 
 
+def _taken_before_club(update: object, app: Application) -> bool:
+    """A press one of the handlers registered before the club conversation takes (a staff
+    button, e.g. /club's "revoke" in a staff member's private chat): not a club button."""
+    for handler in app.handlers.get(0, []):
+        if isinstance(handler, ClubConversation):
+            return False
+        if handler.check_update(update):
+            return True
+    return False
+
+
+async def guard_buttons(update: Update, context) -> None:
+    """Before every handler: a club button under a message that is no longer current does
+    nothing but say so (handlers/club/start.check_button)."""
+    if not _taken_before_club(update, context.application):
+        await start.check_button(update, context)
+
+
 def register(app: Application) -> None:
-    # Before every handler: a button under a message that is no longer current does nothing.
-    app.add_handler(CallbackQueryHandler(start.check_button), group=-1)
+    app.add_handler(CallbackQueryHandler(guard_buttons), group=-1)
     app.add_handler(build_conversation())
     # Club buttons pressed outside private chats: answered (the spinner stops), nothing done.
     app.add_handler(CallbackQueryHandler(start.button_elsewhere))

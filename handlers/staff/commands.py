@@ -82,7 +82,7 @@ async def on_revoke(update: Update, context: BotContext) -> None:
     _, _, raw_club, raw_chat = query.data.split(":")
     club_id, chat_id = read_id(raw_club), read_id(raw_chat)
     services = context.services
-    render = services.texts.render
+    render = services.texts.render_plain  # a button's notice: shown as sent, never parsed
     if club_id is None or chat_id is None:
         await answer_query(update, render(STAFF_LANG, "staff/contact_revoked", ok=False))
         return

@@ -328,3 +328,14 @@ async def test_whatever_the_data_no_text_or_caption_exceeds_telegrams_limits(bot
         "<b>" + "a" * 5000 + "</b>", STAFF_CHAT, last.message_id, parse_mode=ParseMode.HTML
     )
     assert len(edited.text) <= 4096 and edited.text.endswith("…")
+
+
+async def test_staff_buttons_in_a_private_chat_are_not_club_buttons(chat, smtp, bot, telegram):
+    """The "is this message current?" check is for club buttons: /club's revoke button in a
+    staff member's private chat with the bot still acts."""
+    await verify(chat, smtp, "mermoz")
+    staff_private = Chat(telegram, bot, STAFF_USERS[0])
+    replies = await staff_private.say("/club mermoz")
+    await staff_private.press("Retirer J•••", replies[-1])
+    assert "n’est plus un contact vérifié" in chat.last()["text"], chat.transcript()
+    assert "plus à jour" not in (telegram.callback_answers[-1]["text"] or "")
