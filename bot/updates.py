@@ -70,26 +70,34 @@ def lock_key(update: object) -> Any:
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Concurrency across chats, order within a chat (what a ConversationHandler needs)."""
+    """Concurrency across chats, order within a chat (what a ConversationHandler needs).
+
+    An update waits for its chat's turn before it takes one of the `max_concurrent_updates`
+    slots: updates queued behind their own chat hold no slot, so chats with a backlog never
+    keep the other chats' updates waiting (PTB's base class takes the slot first)."""
 
     def __init__(self, max_concurrent_updates: int = 256) -> None:
         super().__init__(max_concurrent_updates)
         self._locks: dict[Any, list] = {}
 
-    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+    async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = lock_key(update)
         if key is None:
-            await coroutine
+            async with self._semaphore:
+                await coroutine
             return
         entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
         entry[1] += 1
         try:
-            async with entry[0]:
+            async with entry[0], self._semaphore:
                 await coroutine
         finally:
             entry[1] -= 1
             if entry[1] == 0:
                 del self._locks[key]
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        await coroutine  # process_update above does the ordering
 
     async def initialize(self) -> None:
         return None
