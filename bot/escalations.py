@@ -16,7 +16,7 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
-from bot import invoices, notify
+from bot import invoices, notify, staff_topics
 from bot.addresses import normalize_email, same_email
 from bot.catalogue import Quote, quote_intervention
 from bot.services import Services
@@ -389,12 +389,21 @@ async def post_card(services: Services, bot: Bot, escalation: Escalation) -> int
         return None
     text = await card_text(services, escalation)
     markup = card_buttons(services, escalation)
-    message = await notify.send(bot, staff_chat, text, markup)
+    # In the club's topic when the staff group has topics.
+    message = await staff_topics.deliver(
+        services,
+        bot,
+        escalation.club_id,
+        lambda place: notify.send(
+            bot, place.chat_id, text, markup, message_thread_id=place.thread_id
+        ),
+    )
     # The chat the card landed in: the staff group's new id if Telegram had just migrated it.
     staff_chat = message.chat_id
     await rows.set_card(
         services.db, escalation.id, staff_chat, message.message_id, _digest(text, markup)
     )
+    await staff_topics.sync_name(services, bot, escalation.club_id)
     if escalation.chat_id is not None:
         await relay_rows.add_pair(
             services.db,
@@ -417,6 +426,7 @@ async def refresh_card(services: Services, bot: Bot, escalation_id: int) -> None
     escalation = await rows.get(services.db, escalation_id)
     if escalation is None or escalation.card_message_id is None:
         return
+    await staff_topics.sync_name(services, bot, escalation.club_id)  # the topic shows the state
     text = await card_text(services, escalation)
     markup = card_buttons(services, escalation)
     digest = _digest(text, markup)

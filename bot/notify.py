@@ -26,6 +26,7 @@ from telegram.error import (
     TimedOut,
 )
 
+from bot import staff_topics
 from bot.services import Services
 from bot.telegram_limits import checked_callback_data
 from storage import contacts
@@ -97,11 +98,28 @@ async def deliver(bot: Bot, services: Services, chat_id: int, text: str, markup=
     return "sent"
 
 
-async def to_staff(services: Services, bot: Bot | None, text: str, markup=None) -> str | None:
-    """`deliver` to the staff group; None when no bot is at hand or no staff group is set."""
+async def to_staff(
+    services: Services, bot: Bot | None, text: str, markup=None, *, club_id: int | None = None
+) -> str | None:
+    """`deliver` to the staff group: to the club's topic when the group has topics and the
+    message is about `club_id` (bot.staff_topics), else to the main stream (General). None when
+    no bot is at hand or no staff group is set."""
     if bot is None or not services.settings.staff_chat_id:
         return None
-    return await deliver(bot, services, services.settings.staff_chat_id, text, markup)
+    try:
+        await staff_topics.deliver(
+            services,
+            bot,
+            club_id,
+            lambda place: send(bot, place.chat_id, text, markup, message_thread_id=place.thread_id),
+        )
+    except (RetryAfter, NetworkError) as exc:
+        log.warning("message to the staff group failed, to try again: %s", exc)
+        return "later"
+    except TelegramError as exc:
+        log.warning("message to the staff group failed: %s", exc)
+        return "failed"
+    return "sent"
 
 
 # --- sends that retry (the reminders' loop) -------------------------------------------------

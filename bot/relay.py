@@ -4,15 +4,18 @@ empty when the person hides forwards in Telegram's privacy settings."""
 
 from __future__ import annotations
 
+import html
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden
 
-from bot import notify
+from bot import notify, staff_topics
 from bot.services import Services
+from bot.staff_topics import StaffPlace
 from bot.telegram_limits import fits_caption, fits_text, split_html
 from storage import audit
 from storage import clubs as club_rows
@@ -59,7 +62,7 @@ async def start_talk(
     services: Services, bot: Bot, speaker: Speaker, club_id: int
 ) -> tuple[Talk, bool]:
     """The verified contact's conversation with staff; the staff group learns when one opens."""
-    staff_chat = _staff_chat(services)
+    _staff_chat(services)
     talk, opened = await rows.open_talk(
         services.db,
         chat_id=speaker.chat_id,
@@ -71,17 +74,22 @@ async def start_talk(
     if opened:
         club = await club_rows.get(services.db, club_id)
         plan = services.catalogue.plans.get(club.plan) if services.catalogue else None
-        text = services.texts.render(
-            STAFF_LANG,
-            "staff/talk_opened",
-            id=talk.id,
-            club=club.name,
-            subdomain=club.subdomain,
-            plan=plan.label(STAFF_LANG) if plan else club.plan,
-            user=speaker.name,
-            username=speaker.username,
-        )
-        await _post_header(services, bot, staff_chat, talk, text)
+
+        def text(in_topic: bool) -> str:
+            return services.texts.render(
+                STAFF_LANG,
+                "staff/talk_opened",
+                id=talk.id,
+                club=club.name,
+                subdomain=club.subdomain,
+                plan=plan.label(STAFF_LANG) if plan else club.plan,
+                user=speaker.name,
+                username=speaker.username,
+                in_topic=in_topic,
+            )
+
+        await _post_header(services, bot, talk, text)
+        await staff_topics.sync_name(services, bot, club_id)
     return talk, opened
 
 
@@ -89,7 +97,7 @@ async def start_help_talk(
     services: Services, bot: Bot, speaker: Speaker, club_id: int | None
 ) -> Talk:
     """A locked-out person asks for help with verification: staff can answer them in this chat."""
-    staff_chat = _staff_chat(services)
+    _staff_chat(services)
     talk, _ = await rows.open_talk(
         services.db,
         chat_id=speaker.chat_id,
@@ -108,16 +116,30 @@ async def start_help_talk(
         username=speaker.username,
         chat_id=speaker.chat_id,
     )
-    await _post_header(services, bot, staff_chat, talk, text)
+    await _post_header(services, bot, talk, lambda in_topic: text)
     return talk
 
 
-async def _post_header(services: Services, bot: Bot, staff_chat: int, talk: Talk, text: str):
-    message = await notify.send(bot, staff_chat, text, _close_button(services, talk.id))
+async def _post_header(services: Services, bot: Bot, talk: Talk, text: Callable[[bool], str]):
+    """The conversation's first message, in the club's topic when the group has topics
+    (`text(in_topic)` says how to answer there)."""
+    markup = _close_button(services, talk.id)
+    message = await staff_topics.deliver(
+        services,
+        bot,
+        talk.club_id,
+        lambda place: notify.send(
+            bot,
+            place.chat_id,
+            text(place.thread_id is not None),
+            markup,
+            message_thread_id=place.thread_id,
+        ),
+    )
     await rows.set_header(services.db, talk.id, message.message_id)
     await rows.add_pair(
         services.db,
-        staff_chat_id=staff_chat,
+        staff_chat_id=message.chat_id,
         staff_message_id=message.message_id,
         club_chat_id=talk.chat_id,
         club_message_id=None,
@@ -133,13 +155,14 @@ def is_relayable(message: Message) -> bool:
 async def relay_to_staff(
     services: Services, bot: Bot, talk: Talk, message: Message, *, edited: bool = False
 ) -> int | None:
-    """Copy a club message (text, photo, document) into the staff group, the club named on it;
-    returns the staff-side message id. Replies to a staff answer stay threaded under it.
+    """Copy a club message (text, photo, document) into the staff group (the club's topic when
+    it has topics), the club named on it; returns the staff-side message id. Replies to a staff
+    answer stay threaded under it.
 
     `edited`: the club edited a message relayed before (Telegram's `edited_message`); the new
     version goes once, marked as a correction, as a reply to the copy staff already have. An
     edit of a message that was never relayed is not passed on (None)."""
-    staff_chat = _staff_chat(services)
+    _staff_chat(services)
     original = None
     if edited:
         original = await rows.staff_message_for(services.db, message.chat_id, message.message_id)
@@ -157,47 +180,17 @@ async def relay_to_staff(
         user=user.full_name if user else "?",
         edited=edited,
     )
-    thread = original
-    if thread is None and message.reply_to_message is not None:
-        thread = await rows.staff_message_for(
+    answered = original  # the staff message this one replies to, if any
+    if answered is None and message.reply_to_message is not None:
+        answered = await rows.staff_message_for(
             services.db, message.chat_id, message.reply_to_message.message_id
         )
-    reply_to = ReplyParameters(thread, allow_sending_without_reply=True) if thread else None
-    sent_ids: list[int] = []
-    if message.text:
-        if fits_text(f"{header}\n\n{message.text_html}"):
-            sent = await bot.send_message(
-                staff_chat,
-                f"{header}\n\n{message.text_html}",
-                parse_mode=ParseMode.HTML,
-                reply_parameters=reply_to,
-                disable_web_page_preview=True,
-            )
-            sent_ids.append(sent.message_id)
-        else:  # too long to carry the header: the header, then the message itself
-            sent = await bot.send_message(
-                staff_chat, header, parse_mode=ParseMode.HTML, reply_parameters=reply_to
-            )
-            copied = await _copy_within_limits(bot, staff_chat, message)
-            sent_ids += [sent.message_id, copied.message_id]
-    else:
-        caption = message.caption_html or ""
-        if fits_caption(f"{header}\n\n{caption}"):
-            copied = await bot.copy_message(
-                staff_chat,
-                message.chat_id,
-                message.message_id,
-                caption=f"{header}\n\n{caption}".strip(),
-                parse_mode=ParseMode.HTML,
-                reply_parameters=reply_to,
-            )
-            sent_ids.append(copied.message_id)
-        else:
-            sent = await bot.send_message(
-                staff_chat, header, parse_mode=ParseMode.HTML, reply_parameters=reply_to
-            )
-            copied = await _copy_within_limits(bot, staff_chat, message)
-            sent_ids += [sent.message_id, copied.message_id]
+    reply_to = ReplyParameters(answered, allow_sending_without_reply=True) if answered else None
+
+    async def send(place: StaffPlace) -> tuple[int, list[int]]:
+        return place.chat_id, await _copy_to_staff(bot, place, header, message, reply_to)
+
+    staff_chat, sent_ids = await staff_topics.deliver(services, bot, talk.club_id, send)
     for staff_message_id in sent_ids:
         await rows.add_pair(
             services.db,
@@ -211,12 +204,61 @@ async def relay_to_staff(
     return sent_ids[-1]
 
 
+async def _copy_to_staff(
+    bot: Bot, place: StaffPlace, header: str, message: Message, reply_to: ReplyParameters | None
+) -> list[int]:
+    """The club's message in the staff place under its header line; the staff-side ids."""
+    chat, thread = place.chat_id, place.thread_id
+    if message.text and fits_text(f"{header}\n\n{message.text_html}"):
+        sent = await bot.send_message(
+            chat,
+            f"{header}\n\n{message.text_html}",
+            parse_mode=ParseMode.HTML,
+            reply_parameters=reply_to,
+            disable_web_page_preview=True,
+            message_thread_id=thread,
+        )
+        return [sent.message_id]
+    caption = message.caption_html or ""
+    if not message.text and fits_caption(f"{header}\n\n{caption}"):
+        copied = await bot.copy_message(
+            chat,
+            message.chat_id,
+            message.message_id,
+            caption=f"{header}\n\n{caption}".strip(),
+            parse_mode=ParseMode.HTML,
+            reply_parameters=reply_to,
+            message_thread_id=thread,
+        )
+        return [copied.message_id]
+    # Too long to carry the header: the header, then the message itself.
+    sent = await bot.send_message(
+        chat, header, parse_mode=ParseMode.HTML, reply_parameters=reply_to, message_thread_id=thread
+    )
+    copied = await _copy_within_limits(bot, chat, message, message_thread_id=thread)
+    return [sent.message_id, copied.message_id]
+
+
+async def topic_target(
+    services: Services, chat_id: int, thread_id: int | None
+) -> RelayTarget | None:
+    """Plain writing in a club's topic answers the club's open conversation (the latest one)."""
+    club_id = await staff_topics.club_of_topic(services, chat_id, thread_id)
+    if club_id is None:
+        return None
+    talk = await rows.latest_open_talk_of_club(services.db, club_id)
+    if talk is None:
+        return None
+    return RelayTarget(talk.chat_id, None, "topic", talk.id, None)
+
+
 async def _copy_within_limits(
     bot: Bot,
     chat_id: int,
     message: Message,
     reply_markup: InlineKeyboardMarkup | None = None,
     reply_parameters: ReplyParameters | None = None,
+    message_thread_id: int | None = None,
 ) -> Message:
     """copyMessage, which Telegram re-checks against the bot's caption limit (1024): a caption
     longer than that (Telegram Premium allows more) goes as a text message after the copy."""
@@ -228,9 +270,15 @@ async def _copy_within_limits(
             message.message_id,
             reply_markup=reply_markup,
             reply_parameters=reply_parameters,
+            message_thread_id=message_thread_id,
         )
     copied = await bot.copy_message(
-        chat_id, message.chat_id, message.message_id, caption="", reply_parameters=reply_parameters
+        chat_id,
+        message.chat_id,
+        message.message_id,
+        caption="",
+        reply_parameters=reply_parameters,
+        message_thread_id=message_thread_id,
     )
     for piece in split_html(caption):
         last = await bot.send_message(
@@ -260,12 +308,13 @@ async def relay_to_club(
         else None
     )
     try:
-        copied = await _copy_within_limits(
+        copied = await _copy_to_club(
             bot,
             target.club_chat_id,
             message,
-            reply_markup=reply_button(services, lang),
-            reply_parameters=reply_to,
+            _signature(services, message),
+            reply_to,
+            reply_button(services, lang),
         )
     except (Forbidden, BadRequest) as exc:
         log.warning("staff reply not delivered to a club chat: %s", exc)
@@ -281,6 +330,50 @@ async def relay_to_club(
         escalation_id=target.escalation_id,
     )
     return copied.message_id
+
+
+def _signature(services: Services, message: Message) -> str | None:
+    """OFBOT_STAFF_SIGNATURE on: the staff member's first name under the answer."""
+    if not services.settings.staff_signature or message.from_user is None:
+        return None
+    return message.from_user.first_name
+
+
+async def _copy_to_club(
+    bot: Bot,
+    chat_id: int,
+    message: Message,
+    signature: str | None,
+    reply_to: ReplyParameters | None,
+    markup: InlineKeyboardMarkup,
+):
+    """The staff answer in the club chat: a copy, signed "— first name" when asked (a text too
+    long to take the signature is copied unsigned rather than cut)."""
+    if signature is not None:
+        line = f"\n\n— {html.escape(signature)}"
+        if message.text and fits_text(message.text_html + line):
+            return await bot.send_message(
+                chat_id,
+                message.text_html + line,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply_to,
+                reply_markup=markup,
+                disable_web_page_preview=True,
+            )
+        caption = (message.caption_html or "") + line
+        if not message.text and fits_caption(caption):
+            return await bot.copy_message(
+                chat_id,
+                message.chat_id,
+                message.message_id,
+                caption=caption.strip(),
+                parse_mode=ParseMode.HTML,
+                reply_parameters=reply_to,
+                reply_markup=markup,
+            )
+    return await _copy_within_limits(
+        bot, chat_id, message, reply_markup=markup, reply_parameters=reply_to
+    )
 
 
 async def relay_edit_to_club(services: Services, bot: Bot, message: Message) -> int | None:

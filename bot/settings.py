@@ -67,6 +67,7 @@ class Settings:
     backup_dir: Path | None = None  # daily backups go there (no backup job when unset)
     backup_keep: int = 14  # how many daily backups the job keeps
     log_format: str = "text"  # `text` or `json` (one JSON object per line)
+    staff_signature: bool = False  # staff answers relayed to a club carry the first name
 
     @property
     def tz(self) -> ZoneInfo:
@@ -241,6 +242,11 @@ def _parse(name: str, raw: str) -> object:
             if value.lower() not in ("text", "json"):
                 raise SettingsError(name, f"must be text or json, got {value!r}")
             return value.lower()
+        case "OFBOT_STAFF_SIGNATURE":
+            flag = value.lower()
+            if flag not in ("on", "off", "true", "false", "1", "0", "yes", "no"):
+                raise SettingsError(name, f"must be on or off, got {value!r}")
+            return flag in ("on", "true", "1", "yes")
         case "OFBOT_HTTP_HOST":
             if not value:
                 raise SettingsError(name, "must be a host name or address")

@@ -98,6 +98,24 @@ async def open_talk_of_chat(db: Database, chat_id: int) -> Talk | None:
     return Talk.from_row(row) if row else None
 
 
+async def latest_open_talk_of_club(db: Database, club_id: int) -> Talk | None:
+    """The club's most recently opened conversation with a verified contact, still open (a plain
+    answer in its topic); a locked-out stranger's help conversation is answered by reply only."""
+    row = await db.fetchone(
+        "SELECT * FROM talks WHERE club_id = ? AND status = 'open' AND chat_id IS NOT NULL"
+        " AND verified = 1"
+        " ORDER BY id DESC LIMIT 1",
+        (club_id,),
+    )
+    return Talk.from_row(row) if row else None
+
+
+async def count_open_talks_of_club(db: Database, club_id: int) -> int:
+    return await db.fetchval(
+        "SELECT count(*) FROM talks WHERE club_id = ? AND status = 'open'", (club_id,)
+    )
+
+
 async def set_header(db: Database, talk_id: int, message_id: int) -> None:
     await db.execute("UPDATE talks SET header_message_id = ? WHERE id = ?", (message_id, talk_id))
 

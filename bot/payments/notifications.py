@@ -8,6 +8,7 @@ import datetime as dt
 import logging
 
 from telegram import Bot
+from telegram.error import TelegramError
 
 from bot import notify
 from bot.payments.on_paid import ON_PAID
@@ -52,7 +53,7 @@ async def announce_sent_by_hand(
         method=method,
         user=user_name,
     )
-    await notify.send(bot, services.settings.staff_chat_id, text)
+    await notify.to_staff(services, bot, text, club_id=club.id)
 
 
 async def announced_payment(services: Services, invoice: Invoice) -> dict | None:
@@ -151,8 +152,9 @@ async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
             kind=invoice.kind,
             ends=club.subscription_ends,
             actor=payment.actor,
+            by_staff=await _staff_name(services, bot, payment.actor),
         )
-        outcome = await notify.to_staff(services, bot, text)
+        outcome = await notify.to_staff(services, bot, text, club_id=club.id)
         later = later or outcome == "later"
         if outcome == "sent":
             await payment_rows.record_message_sent(services.db, payment.id, club.id, "staff")
@@ -171,13 +173,28 @@ async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
     )
 
 
-async def staff_alert(services: Services, bot: Bot | None, template: str, **values) -> None:
-    """A line to the staff group about a payment that needs a person."""
+async def _staff_name(services: Services, bot: Bot, actor: str) -> str | None:
+    """The first name of the staff member an actor "staff:<id>" stands for (staff read names,
+    not ids), asked of the staff group; None when it cannot say."""
+    if not actor.startswith("staff:") or not actor[6:].isdigit():
+        return None
+    try:
+        member = await bot.get_chat_member(services.settings.staff_chat_id, int(actor[6:]))
+    except TelegramError:
+        return None
+    return member.user.first_name
+
+
+async def staff_alert(
+    services: Services, bot: Bot | None, template: str, *, club_id: int | None = None, **values
+) -> None:
+    """A line to the staff group (the club's topic, in a forum) about a payment that needs a
+    person."""
     log.warning("payment alert %s: %s", template, values)
     if bot is None or not services.settings.staff_chat_id:
         return
     text = services.texts.render("fr", template, **values)
-    await notify.to_staff(services, bot, text)
+    await notify.to_staff(services, bot, text, club_id=club_id)
 
 
 async def tell_payment_failed(services: Services, bot: Bot | None, number: str | None) -> None:

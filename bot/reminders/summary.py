@@ -10,9 +10,10 @@ from collections import Counter
 
 from telegram.error import TelegramError
 
-from bot import notify
+from bot import notify, staff_topics
 from bot.reminders.due import MILESTONES, Delivery, milestone_label
 from bot.services import Services
+from storage import clubs as club_rows
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,10 @@ class Problem:
     chat_id: int
     status: str
     error: str
+
+    def view(self) -> dict:
+        """For the staff summary's template (statuses put in words there)."""
+        return {**dataclasses.asdict(self), "milestone": milestone_label(self.milestone)}
 
     def line(self) -> str:
         return (
@@ -151,10 +156,37 @@ async def report_to_staff(services: Services, bot, summary: Summary) -> None:
         unknown=summary.unknown,
         recovered=len(summary.recovered),
         milestones=summary.milestones(),
-        problems=[p.line() for p in problems[:PROBLEMS_SHOWN]],
+        problems=[p.view() for p in problems[:PROBLEMS_SHOWN]],
         more=max(0, len(problems) - PROBLEMS_SHOWN),
     )
     try:
         await notify.send(bot, chat_id, text)
     except TelegramError:
         log.exception("could not post the reminders summary to the staff group")
+    await _report_in_topics(services, bot, summary.today, problems[:PROBLEMS_SHOWN])
+
+
+async def _report_in_topics(services: Services, bot, today: dt.date, problems: list) -> None:
+    """In a forum staff group, each club's failures also go to the club's topic (the summary
+    stays in General); a group without topics has them in the summary only."""
+    by_club: dict[str, list[Problem]] = {}
+    for problem in problems:
+        by_club.setdefault(problem.subdomain, []).append(problem)
+    if not by_club:
+        return
+    try:
+        if not await staff_topics.is_forum(bot, services.settings.staff_chat_id):
+            return
+        for subdomain, lines in by_club.items():
+            club = await club_rows.get_by_subdomain(services.db, subdomain)
+            if club is None:
+                continue
+            text = services.texts.render(
+                notify.STAFF_LANG,
+                "reminders/staff_club_problems",
+                today=today,
+                problems=[p.view() for p in lines],
+            )
+            await notify.to_staff(services, bot, text, club_id=club.id)
+    except TelegramError:
+        log.exception("could not post the reminders' failures to the clubs' topics")

@@ -124,7 +124,8 @@ async def start_sandbox(base: Settings, data_dir: Path, *, reset: bool = False) 
     telegram.add_user(SECOND_CONTACT, "John (club)", language_code="en", username="john")
     telegram.add_user(STAFF[0], "Alice (staff)", language_code="fr", username="alice")
     telegram.add_user(STAFF[1], "Bruno (staff)", language_code="fr", username="bruno")
-    telegram.add_group(STAFF_CHAT, "OpenFlyers staff", members=list(STAFF))
+    # A forum supergroup, as issue 18 recommends: each club gets its own topic.
+    telegram.add_group(STAFF_CHAT, "OpenFlyers staff", members=list(STAFF), forum=True)
     smtp = await start_smtp()
     stripe = stripe_server = None
     stripe_url = base.stripe_api_url

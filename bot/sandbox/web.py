@@ -166,6 +166,20 @@ def _snippet(message: dict, limit: int = 90) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def topic_service(message: dict) -> str | None:
+    """A forum topic's service message in words (created, renamed, closed, reopened)."""
+    if "forum_topic_created" in message:
+        return f"Topic “{message['forum_topic_created'].get('name', '')}” created"
+    if "forum_topic_edited" in message:
+        name = message["forum_topic_edited"].get("name")
+        return f"Topic renamed “{name}”" if name else "Topic icon changed"
+    if "forum_topic_closed" in message:
+        return "Topic closed"
+    if "forum_topic_reopened" in message:
+        return "Topic reopened"
+    return None
+
+
 def _buttons(message: dict) -> list[list[dict]]:
     rows = []
     for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
@@ -197,6 +211,9 @@ def page_message(message: dict, *, edited: bool | None = None) -> dict:
         "html": entities_to_html(text, entities),
         "edited": bool(message.get("edit_date")) if edited is None else edited,
         "buttons": _buttons(message),
+        # Forums: the topic the message is in (None: the General topic, or not a forum).
+        "thread_id": message.get("message_thread_id") if message.get("is_topic_message") else None,
+        "service": topic_service(message),
     }
     document = message.get("document")
     if document:
@@ -210,6 +227,8 @@ def page_message(message: dict, *, edited: bool | None = None) -> dict:
         largest = message["photo"][-1]
         shown["photo"] = {"url": f"/files/{quote(largest['file_id'], safe='')}?inline=1"}
     replied = message.get("reply_to_message")
+    if replied and replied.get("message_id") == shown["thread_id"]:
+        replied = None  # in a topic, every message "replies" to its creation: not worth showing
     if replied:
         shown["reply_to"] = {
             "id": replied.get("message_id"),
@@ -463,6 +482,11 @@ class SandboxWeb:
                     "subtitle": subtitle,
                     "members": members,
                     "messages": messages,
+                    "forum": bool(info.get("is_forum")),
+                    "topics": [
+                        {"id": t["message_thread_id"], "name": t["name"], "closed": t["is_closed"]}
+                        for t in entry.get("topics", [])
+                    ],
                 }
             )
         chats.sort(key=lambda c: (c["type"] != "private", c["id"] < 0, abs(c["id"])))
@@ -543,11 +567,13 @@ class SandboxWeb:
             if not isinstance(text, str) or not text.strip():
                 raise ApiError("type a message first")
             reply_to = body.get("reply_to")
+            thread = body.get("thread_id")
             sent = await self.telegram.send_text(
                 user_id,
                 text,
                 chat_id=chat_id,
                 reply_to_message_id=int(reply_to) if reply_to else None,
+                message_thread_id=_int(body, "thread_id") if thread else None,
             )
             return {"ok": True, "message": page_message(sent)}
 

@@ -13,7 +13,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated
 from telegram.ext import CallbackQueryHandler
 
-from bot import contacts, escalations, relay
+from bot import contacts, escalations, relay, staff_topics
 from bot.context import BotContext
 from bot.escalations import PendingRefusal
 from handlers.common import answer_query, read_id
@@ -160,8 +160,11 @@ async def close_talk(context: BotContext, talk_id: int, staff) -> bool:
             await context.bot.edit_message_reply_markup(
                 services.settings.staff_chat_id, talk.header_message_id, reply_markup=None
             )
-        await context.bot.send_message(
-            services.settings.staff_chat_id,
+        # In the club's topic when the group has topics: the topic says the conversation closed.
+        await staff_topics.send_text(
+            services,
+            context.bot,
+            talk.club_id,
             services.texts.render(
                 STAFF_LANG, "staff/talk_closed", id=talk.id, name=staff.first_name
             ),
@@ -171,6 +174,7 @@ async def close_talk(context: BotContext, talk_id: int, staff) -> bool:
             ),
         )
     await relay.tell_club_closed(services, context.bot, talk)
+    await staff_topics.sync_name(services, context.bot, talk.club_id)
     return True
 
 

@@ -1,6 +1,7 @@
 """Messages staff write in the staff group: a reply to a relayed club message (or to a card, or
-to a conversation's first message) is copied back to that club chat; after "refuse", the staff
-member's next message is the reason; /close as a reply closes the conversation.
+to a conversation's first message), or plain writing in a club's forum topic while a conversation
+is open, is copied back to that club chat; after "refuse", the staff member's next message is the
+reason; /close as a reply (or in the club's topic) closes the conversation.
 
 Routing uses the stored pairs of message ids, so it works whatever the club's forward privacy."""
 
@@ -54,6 +55,9 @@ async def on_group_message(update: Update, context: BotContext) -> None:
     if pending is not None and (target is None or target.escalation_id == pending.escalation_id):
         await cards.on_reason(update, context, pending)
         return
+    if target is None and message.is_topic_message and relay.is_relayable(message):
+        # Plain writing in a club's topic answers the club's open conversation.
+        target = await relay.topic_target(services, message.chat_id, message.message_thread_id)
     if target is None:
         return  # staff talking among themselves
     delivered = await relay.relay_to_club(services, context.bot, target, message)
@@ -85,6 +89,8 @@ async def on_close(update: Update, context: BotContext) -> None:
     target = (
         await relay.target_of(services, message.chat_id, replied.message_id) if replied else None
     )
+    if (target is None or target.talk_id is None) and message.is_topic_message:
+        target = await relay.topic_target(services, message.chat_id, message.message_thread_id)
     if target is None or target.talk_id is None:
         await message.reply_text(
             services.texts.render(STAFF_LANG, "staff/close_usage"), parse_mode=ParseMode.HTML

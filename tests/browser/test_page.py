@@ -350,3 +350,45 @@ async def test_a_url_button_opens_the_stripe_checkout_page_where_test_cards_pay(
     await expect(checkout.get_by_role("alert")).to_have_count(0)
     assert sandbox.stripe.session(session["id"])["status"] == "complete"
     await shots.take(checkout, "checkout-paid")
+
+
+async def test_the_staff_forum_shows_each_club_in_its_topic(page, sandbox, shots):
+    from bot import relay
+    from bot.sandbox.run import SECOND_CONTACT
+    from storage import clubs as club_rows
+
+    services, app_bot = sandbox.runtime.services, sandbox.runtime.app.bot
+    for user_id, name, subdomain, lang in (
+        (CLUB_CONTACT, "Jeanne", "mermoz", "fr"),
+        (SECOND_CONTACT, "John", "lesailes", "en"),
+    ):
+        club = await club_rows.get_by_subdomain(services.db, subdomain)
+        speaker = relay.Speaker(user_id, user_id, name, None, lang)
+        await relay.start_talk(services, app_bot, speaker, club.id)
+    topics = sandbox.telegram.topics(STAFF_CHAT)
+    assert [t["name"].split(" — ")[0] for t in topics] == ["💬 mermoz", "💬 lesailes"]
+
+    await chat_item(page, "OpenFlyers staff").click()
+    await expect(page.locator("#chat-subtitle")).to_contain_text("forum · 2 topic(s)")
+    chips = page.locator("#topics .topic-chip")
+    await expect(chips).to_have_count(4)  # All, General and the two clubs
+    await expect(page.locator("#messages .topic-tag").first).to_contain_text("mermoz")
+    await shots.take(page, "forum-all")
+
+    mermoz = page.locator("#topics .topic-chip", has_text="mermoz")
+    await mermoz.click()
+    await expect(mermoz).to_have_attribute("aria-pressed", "true")
+    await expect(page.locator("#messages")).to_contain_text("Conversation n°")
+    await expect(page.locator("#messages")).not_to_contain_text("lesailes")
+    await expect(page.locator("#messages .service-text").first).to_contain_text("created")
+
+    # Staff write plainly in the club's topic: the club's chat gets it.
+    await page.get_by_label("Writing as").select_option(str(STAFF[0]))
+    await say(page, "Bonjour Jeanne, nous regardons.")
+    await sandbox.telegram.wait_for_bot_message(CLUB_CONTACT, contains="nous regardons")
+    sent = [
+        m for m in sandbox.telegram.messages(STAFF_CHAT) if m.get("text", "").endswith("regardons.")
+    ]
+    assert sent and sent[0]["message_thread_id"] == topics[0]["message_thread_id"]
+    await expect(page.locator("#messages > li.from-me")).to_contain_text("nous regardons")
+    await shots.take(page, "forum-topic")

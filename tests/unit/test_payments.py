@@ -11,6 +11,7 @@ import json
 import types
 
 import pytest
+from telegram import Chat, ChatMember, User
 from telegram.error import Forbidden
 
 from bot import invoices, payments
@@ -42,6 +43,13 @@ class FakeBot:
         if chat_id in self.blocked:
             raise Forbidden("bot was blocked by the user")
         self.sent.append((chat_id, text))
+
+    async def get_chat_member(self, chat_id, user_id):
+        return ChatMember(User(user_id, f"Staff {user_id}", False), ChatMember.MEMBER)
+
+    async def get_chat(self, chat_id):
+        # The staff group is not a forum here: staff lines go to its one stream.
+        return Chat(chat_id, "supergroup")
 
 
 async def add_contact(services, subdomain, chat_id, lang="fr"):

@@ -100,6 +100,10 @@ class FakeBot:
         self.sent.append({"chat_id": chat_id, "text": text, **kwargs})
         return dataclasses.make_dataclass("M", ["message_id"])(len(self.sent))
 
+    async def get_chat(self, chat_id):
+        # The staff group is not a forum here: failures stay in the summary only.
+        return dataclasses.make_dataclass("C", ["id", "is_forum"])(chat_id, False)
+
     def to(self, chat_id: int) -> list[dict]:
         return [m for m in self.sent if m["chat_id"] == chat_id]
 
@@ -355,7 +359,9 @@ async def test_a_pending_row_left_by_a_dead_run_becomes_unknown_and_is_not_resen
     [row] = await reminder_rows.rows(services.db)
     assert row.status == "unknown"
     [report] = staff_messages(bot)
-    assert "exécution interrompue" in report["text"] and "mermoz J-7 chat 512" in report["text"]
+    # Issue 18: in words, not codes ("mermoz J-7 chat 512: …" before).
+    assert "exécution interrompue" in report["text"]
+    assert "<code>mermoz</code> J-7, conversation 512 : incertain" in report["text"]
 
 
 async def test_the_primary_key_refuses_a_second_claim(services):

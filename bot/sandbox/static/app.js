@@ -5,7 +5,7 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const store = { bot: null, chats: new Map(), mails: new Map(), clock: null };
-  const ui = { chatId: null, asUser: new Map(), replyTo: null, unread: new Map() };
+  const ui = { chatId: null, asUser: new Map(), replyTo: null, unread: new Map(), topic: new Map() };
   const narrow = window.matchMedia("(max-width: 1099px)");
 
   // -- small helpers ----------------------------------------------------------------------
@@ -134,6 +134,57 @@
     return last;
   }
 
+  // Forums: the page shows every topic ("all"), the General topic, or one topic (its thread id).
+  function topicOf(chat) {
+    if (!chat || !chat.forum) return "all";
+    const chosen = ui.topic.get(chat.id) ?? "all";
+    return chosen === "all" || chosen === "general" || chat.topics.some((t) => t.id === chosen) ? chosen : "all";
+  }
+
+  function inTopic(chat, m) {
+    const topic = topicOf(chat);
+    if (topic === "all") return true;
+    if (topic === "general") return !m.thread_id;
+    return m.thread_id === topic;
+  }
+
+  function topicName(chat, threadId) {
+    const topic = chat.topics.find((t) => t.id === threadId);
+    return topic ? topic.name : "deleted topic";
+  }
+
+  function renderTopics(chat) {
+    const bar = $("topics");
+    if (!chat || !chat.forum) {
+      bar.hidden = true;
+      bar.replaceChildren();
+      return;
+    }
+    const current = topicOf(chat);
+    const chip = (value, label, extra = "") =>
+      el(
+        "button",
+        {
+          type: "button",
+          className: `topic-chip ${extra}`,
+          "aria-pressed": String(current === value),
+          dataset: { topic: String(value) },
+          onclick: () => {
+            ui.topic.set(chat.id, value);
+            renderConversation();
+          },
+        },
+        label,
+      );
+    bar.hidden = false;
+    bar.replaceChildren(
+      el("span", { className: "topics-label" }, "Topics"),
+      chip("all", "All"),
+      chip("general", "# General"),
+      ...chat.topics.map((t) => chip(t.id, `${t.closed ? "🔒 " : ""}${t.name}`, t.closed ? "closed" : "")),
+    );
+  }
+
   function preview(message) {
     if (!message) return "No messages yet";
     const who = message.from.is_bot ? "Bot: " : `${message.from.name}: `;
@@ -193,7 +244,10 @@
     }
     $("chat-title").textContent = chat.title;
     $("chat-subtitle").textContent =
-      chat.type === "private" ? `${chat.subtitle} · private chat with ${store.bot.name}` : `group · ${chat.subtitle}`;
+      chat.type === "private"
+        ? `${chat.subtitle} · private chat with ${store.bot.name}`
+        : `${chat.forum ? `forum · ${chat.topics.length} topic(s)` : "group"} · ${chat.subtitle}`;
+    renderTopics(chat);
     $("chat-avatar").textContent = initials(chat.title);
     $("chat-avatar").className = `avatar ${chat.type === "private" ? "person" : "group"}`;
     const identity = $("identity");
@@ -207,7 +261,7 @@
     text.disabled = $("composer-send").disabled = false;
     text.placeholder = `Message as ${memberName(chat, me(chat))}`;
     log.setAttribute("aria-busy", "true");
-    const ordered = [...chat.messages.values()].sort((a, b) => a.id - b.id);
+    const ordered = [...chat.messages.values()].filter((m) => inTopic(chat, m)).sort((a, b) => a.id - b.id);
     log.replaceChildren(...(ordered.length ? ordered.map((m) => messageNode(chat, m)) : [emptyNode(chat)]));
     log.setAttribute("aria-busy", "false");
     log.scrollTop = log.scrollHeight;
@@ -225,6 +279,13 @@
   }
 
   function messageNode(chat, m) {
+    if (m.service) {
+      return el(
+        "li",
+        { className: "msg service", id: `m-${chat.id}-${m.id}`, dataset: { id: m.id } },
+        el("span", { className: "service-text" }, m.service),
+      );
+    }
     const mine = !m.from.is_bot && m.from.id === me(chat);
     const kind = m.from.is_bot ? "from-bot" : mine ? "from-me" : "from-other";
     const showName = !mine && (chat.type !== "private" || !m.from.is_bot);
@@ -232,6 +293,9 @@
       "div",
       { className: "bubble" },
       el("span", { className: showName ? "sender" : "visually-hidden" }, mine ? "You" : m.from.is_bot ? store.bot.name : m.from.name),
+      chat.forum && topicOf(chat) === "all"
+        ? el("span", { className: "topic-tag" }, m.thread_id ? `# ${topicName(chat, m.thread_id)}` : "# General")
+        : null,
       m.forwarded_from ? el("div", { className: "forwarded" }, `Forwarded from ${m.forwarded_from}`) : null,
       m.reply_to
         ? el(
@@ -348,7 +412,11 @@
     const chat = store.chats.get(chatId);
     if (!chat) return false;
     chat.messages.set(message.id, message);
-    if (chatId !== ui.chatId) return true;
+    if (message.service) {
+      refresh(); // a topic was created, renamed, closed or reopened: redraw the topics
+      return true;
+    }
+    if (chatId !== ui.chatId || !inTopic(chat, message)) return true;
     const log = $("messages");
     const nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 120;
     const node = messageNode(chat, message);
@@ -392,7 +460,14 @@
     if (!chat || !text.trim()) return;
     $("composer-send").disabled = true;
     try {
-      await api("/api/send", { user_id: me(chat), chat_id: chat.id, text, reply_to: ui.replyTo ? ui.replyTo.id : null });
+      const topic = topicOf(chat);
+      await api("/api/send", {
+        user_id: me(chat),
+        chat_id: chat.id,
+        text,
+        reply_to: ui.replyTo ? ui.replyTo.id : null,
+        thread_id: typeof topic === "number" ? topic : null,
+      });
       box.value = "";
       grow();
       cancelReply(false);
