@@ -39,9 +39,14 @@ def mask_email(address: str) -> str:
     return f"{local[:1]}•••@{host[:1]}•••{'.' + tld if tld else ''}"
 
 
+# A secret shorter than this is not searched for in log lines: replacing a 1-character "secret"
+# would blank every such letter of every line. Start-up refuses such secrets anyway (settings).
+MIN_REDACTED_SECRET = 6
+
+
 def redact(text: str, secrets: list[str]) -> str:
     for secret in sorted(secrets, key=len, reverse=True):
-        if secret:
+        if secret and len(secret) >= MIN_REDACTED_SECRET:
             text = text.replace(secret, "[redacted]")
     text = _BOT_TOKEN_RE.sub("[redacted]", text)
     text = _STRIPE_KEY_RE.sub("[redacted]", text)

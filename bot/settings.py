@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
+from bot.logs import MIN_REDACTED_SECRET
+
 DEFAULT_CATALOGUE = Path(__file__).parent / "data" / "catalogue.toml"
 SECRET_NAMES = (
     "OFBOT_TELEGRAM_TOKEN",
@@ -28,7 +30,17 @@ SECRET_NAMES = (
 )
 _TOKEN_RE = re.compile(r"^\d+:[A-Za-z0-9_-]+$")
 SECRET_TOKEN_MIN = 32
+# Bot API, setWebhook, secret_token: "1-256 characters. Only characters A-Z, a-z, 0-9, _ and -
+# are allowed." (https://core.telegram.org/bots/api#setwebhook)
 _SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+# Stripe's API reference, "API keys": secret keys are `sk_test_…`/`sk_live_…`, restricted keys
+# `rk_test_…`/`rk_live_…` (https://docs.stripe.com/keys); a webhook endpoint's signing secret is
+# `whsec_…` (https://docs.stripe.com/webhooks#verify-webhook-signatures). Nothing else is sent to
+# Stripe as a key: a value without these prefixes is a typo, refused at start-up.
+STRIPE_KEY_PREFIXES = ("sk_test_", "sk_live_", "rk_test_", "rk_live_")
+STRIPE_WEBHOOK_SECRET_PREFIX = "whsec_"
+_STRIPE_KEY_RE = re.compile(r"^(?:sk|rk)_(?:test|live)_[A-Za-z0-9_]+$")
+_STRIPE_WEBHOOK_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9_+/=-]+$")
 _EMAIL_RE = re.compile(r"^(?:[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+|.*<[^<>@\s]+@[^<>@\s]+\.[^<>@\s]+>)$")
 
 
@@ -128,6 +140,8 @@ def _public_url(name: str, value: str) -> str:
 
 
 def _url(name: str, value: str) -> str:
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise SettingsError(name, f"must not contain spaces or control characters, got {value!r}")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SettingsError(name, f"must be an http(s) URL, got {value!r}")
@@ -165,10 +179,16 @@ def secret_bits(value: str) -> float:
     return len(value) * math.log2(alphabet) if alphabet > 1 else 0.0
 
 
+def is_weak_secret(value: str) -> bool:
+    """True when `value` is under MIN_SECRET_BITS (secret_bits) or has under
+    MIN_SECRET_DISTINCT different characters — the one strength rule of every secret we choose."""
+    return secret_bits(value) < MIN_SECRET_BITS or len(set(value)) < MIN_SECRET_DISTINCT
+
+
 def _bearer(name: str, value: str) -> str:
     if any(ch.isspace() or not ch.isprintable() for ch in value):
         raise SettingsError(name, "must not contain spaces or control characters")
-    if secret_bits(value) < MIN_SECRET_BITS or len(set(value)) < MIN_SECRET_DISTINCT:
+    if is_weak_secret(value):
         raise SettingsError(
             name,
             f"is too weak to be a secret (under {MIN_SECRET_BITS} bits): use a random value,"
@@ -215,16 +235,32 @@ def _parse(name: str, raw: str) -> object:
                 raise SettingsError(name, f"unknown time zone {value!r}") from None
             return value
         case "OFBOT_TELEGRAM_SECRET_TOKEN":
-            # Telegram accepts 1-256 characters of A-Z a-z 0-9 _ - (Bot API, setWebhook); a
-            # secret worth the name has at least 32 of them (~190 bits when random).
+            # Telegram's alphabet and length (setWebhook, above), then the same strength rule
+            # as the bearer tokens: "aaaa…" of any length is no secret.
             if not _SECRET_TOKEN_RE.match(value):
                 raise SettingsError(name, "must be 1-256 characters among A-Z a-z 0-9 _ -")
-            if len(value) < SECRET_TOKEN_MIN:
+            if len(value) < SECRET_TOKEN_MIN or is_weak_secret(value):
                 raise SettingsError(
                     name,
-                    f"is too weak: at least {SECRET_TOKEN_MIN} characters"
-                    " (e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')",
+                    f"is too weak to be a secret (at least {SECRET_TOKEN_MIN} random characters)"
+                    ": e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))'",
                 )
+            return value
+        case "OFBOT_STRIPE_SECRET_KEY":
+            if not _STRIPE_KEY_RE.match(value):
+                raise SettingsError(
+                    name, "is not a Stripe secret key (sk_test_…, sk_live_…, rk_test_…, rk_live_…)"
+                )
+            return value
+        case "OFBOT_STRIPE_WEBHOOK_SECRET":
+            if not _STRIPE_WEBHOOK_SECRET_RE.match(value):
+                raise SettingsError(name, "is not a Stripe webhook signing secret (whsec_…)")
+            return value
+        case "OFBOT_SMTP_PASSWORD":
+            # Chosen by the mail provider, so no strength rule of ours; but a password shorter
+            # than the log redactor's minimum (bot.logs.MIN_REDACTED_SECRET) is no password.
+            if len(value) < MIN_REDACTED_SECRET:
+                raise SettingsError(name, f"is too short (under {MIN_REDACTED_SECRET} characters)")
             return value
         case "OFBOT_SMTP_FROM":
             if not _EMAIL_RE.match(value):

@@ -35,6 +35,18 @@ def test_defaults_are_safe(tmp_path):
         ("OFBOT_TELEGRAM_SECRET_TOKEN", "x"),
         ("OFBOT_TELEGRAM_SECRET_TOKEN", "a" * 31),
         ("OFBOT_SMTP_FROM", "nobody"),
+        # SPEC §6: a secret too weak to be one, or a value no service accepts, stops start-up.
+        ("OFBOT_TELEGRAM_SECRET_TOKEN", "a" * 44),
+        ("OFBOT_TELEGRAM_SECRET_TOKEN", "ab" * 30),
+        ("OFBOT_TELEGRAM_SECRET_TOKEN", "x" * 257),
+        ("OFBOT_STRIPE_SECRET_KEY", "x"),
+        ("OFBOT_STRIPE_SECRET_KEY", "pk_test_abc123"),
+        ("OFBOT_STRIPE_SECRET_KEY", "sk_test_"),
+        ("OFBOT_STRIPE_WEBHOOK_SECRET", "abc"),
+        ("OFBOT_STAFF_SIGNATURE", "maybe"),
+        ("OFBOT_PUBLIC_URL", "https://x.example.org/ path"),
+        ("OFBOT_TELEGRAM_API_URL", "http://127.0.0.1:9/a\tb"),
+        ("OFBOT_SMTP_PASSWORD", "x"),
     ],
 )
 def test_malformed_setting_is_named(tmp_path, name, value):
@@ -101,6 +113,47 @@ def test_redaction_removes_secrets_tokens_and_emails():
     for secret in ("AAH-secret", "sk_test_abcdef", "whsec_1234567890", "hunter2", "bureau@"):
         assert secret not in out
     assert "b•••@m•••.fr" in out
+
+
+def test_a_secret_too_short_is_not_searched_for_in_log_lines():
+    # A one-character "secret" once replaced every x of every line.
+    assert redact("exit box", ["x"]) == "exit box"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("OFBOT_STRIPE_SECRET_KEY", "sk_test_sandbox"),
+        ("OFBOT_STRIPE_SECRET_KEY", "rk_live_51Habc"),
+        ("OFBOT_STRIPE_WEBHOOK_SECRET", "whsec_sandbox"),
+        ("OFBOT_STAFF_SIGNATURE", "Off"),
+        ("OFBOT_TELEGRAM_SECRET_TOKEN", "sandbox-secret-token-for-the-tests-0123456789"),
+    ],
+)
+def test_well_formed_setting_is_accepted(tmp_path, name, value):
+    assert load_settings({name: value}, env_file=tmp_path / "none")
+
+
+def test_ofbot_run_webhook_with_a_weak_secret_token_stops_with_one_line(tmp_path):
+    env = {
+        "PATH": "",
+        "HOME": str(tmp_path),
+        "OFBOT_DB": str(tmp_path / "x.db"),
+        "OFBOT_TELEGRAM_TOKEN": "123456:" + "A" * 35,
+        "OFBOT_PUBLIC_URL": "https://bot.example.org",
+        "OFBOT_TELEGRAM_SECRET_TOKEN": "a" * 44,
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "run", "--webhook"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("ofbot: setting OFBOT_TELEGRAM_SECRET_TOKEN: is too weak")
 
 
 def test_formatter_redacts_tracebacks():
