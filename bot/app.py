@@ -59,6 +59,9 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
     bot.keep_in(SqliteInbox(services.db))
     app = builder.build()
     app.bot_data["services"] = services
+    # Closed by Runtime.stop even when initialize() failed (Bot API unreachable): PTB's
+    # shutdown() does nothing for a bot that never finished initialize().
+    app.bot_api_requests = (request, get_updates_request)
 
     async def chat_migrated(old_chat_id: int, new_chat_id: int) -> None:
         await follow_migration(services, old_chat_id, new_chat_id)

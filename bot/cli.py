@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import datetime as dt
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -225,16 +226,40 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         print(f"ofbot: {args.command} is not available yet", file=sys.stderr)
         return 2
+    from telegram.error import NetworkError
+
+    from bot.catalogue import CatalogueError
+
     try:
         # uvloop: the event loop's own work (sockets, wake-ups from the SQLite thread) costs
         # about half of asyncio's; the bot's CPU per update is mostly such work (bench/README.md).
         with asyncio.Runner(loop_factory=uvloop.new_event_loop if uvloop else None) as runner:
-            return runner.run(command(settings, args))
+            code = runner.run(command(settings, args))
+        sys.stdout.flush()  # a closed pipe is found here, not at exit
+        return code
     except SettingsError as exc:
-        print(f"ofbot: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), 2)
+    except CatalogueError as exc:
+        return _fail(f"setting OFBOT_CATALOGUE: {exc}", 2)
+    except BrokenPipeError:
+        # `ofbot … | head`: the reader left; nothing more to say, as any Unix tool does.
+        # Python docs, signal — "Note on SIGPIPE": stdout goes to devnull so the exit's
+        # flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by it
+    except NetworkError as exc:  # telegram.error.TimedOut is one
+        return _fail(f"the Telegram Bot API at {settings.telegram_api_url} failed: {exc}", 1)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return _fail(f"{where}{exc.strerror or exc}", 1)
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str, code: int) -> int:
+    """The one line a failed command prints (SPEC §6), and its exit code."""
+    print(f"ofbot: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

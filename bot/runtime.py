@@ -212,6 +212,10 @@ class Runtime:
             if stripe_http is not None:
                 await stripe_http.close_async()
             await self.app.shutdown()
+            # After a failed initialize() (Bot API unreachable) PTB's shutdown() leaves the Bot
+            # API sessions open; closing them again is harmless.
+            for request in getattr(self.app, "bot_api_requests", ()):
+                await request.shutdown()
             self.app = None
         if self.db is not None:
             await self.db.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,10 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "bot" / "data" / "clubs.csv"
 
 
-def ofbot(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+def ofbot(tmp_path: Path, *args: str, **settings: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")}
     env["OFBOT_DB"] = str(tmp_path / "ofbot.sqlite3")
+    env.update(settings)
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         env=env,
@@ -60,3 +62,61 @@ def test_bad_file_is_reported_by_line_and_nothing_is_imported(tmp_path):
 def test_unknown_file(tmp_path):
     result = ofbot(tmp_path, "clubs", "import", str(tmp_path / "none.csv"))
     assert result.returncode == 1 and "no such file" in result.stderr
+
+
+# --- a failure is one line, never a traceback (SPEC §6) ---------------------------------------
+
+TOKEN = "123456:" + "A" * 35
+
+
+def one_line(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_a_missing_catalogue_is_a_setting_error(tmp_path):
+    result = ofbot(tmp_path, "run", OFBOT_TELEGRAM_TOKEN=TOKEN, OFBOT_CATALOGUE="/nonexistent.toml")
+    assert result.returncode == 2
+    assert one_line(result).startswith("ofbot: setting OFBOT_CATALOGUE: /nonexistent.toml")
+
+
+def test_an_unreachable_bot_api_at_start_is_one_line(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    api = f"http://127.0.0.1:{port}"
+    result = ofbot(tmp_path, "run", OFBOT_TELEGRAM_TOKEN=TOKEN, OFBOT_TELEGRAM_API_URL=api)
+    assert result.returncode == 1
+    assert one_line(result).startswith(f"ofbot: the Telegram Bot API at {api} failed:")
+
+
+def test_an_export_to_a_missing_directory_is_one_line(tmp_path):
+    target = tmp_path / "nonexistent" / "x.csv"
+    args = ("invoices", "export", "--from", "2026-01-01", "--to", "2026-12-31")
+    result = ofbot(tmp_path, *args, "--output", str(target))
+    assert result.returncode == 1
+    assert one_line(result).startswith(f"ofbot: {target}")
+
+
+def test_a_closed_pipe_is_quiet(tmp_path):
+    assert ofbot(tmp_path, "clubs", "import", str(SAMPLE)).returncode == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")}
+    env["OFBOT_DB"] = str(tmp_path / "ofbot.sqlite3")
+    # `ofbot clubs show mermoz | head -0`: the reader is gone before the first line.
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "clubs", "show", "mermoz"],
+            env=env,
+            cwd=tmp_path,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(writer)
+    assert result.stderr == ""
+    assert result.returncode != 0
