@@ -43,7 +43,9 @@ class BackupReport:
 
 
 def run_lock_path(db_path: Path) -> Path:
-    return Path(f"{db_path}.run.lock")
+    """`<db>.run.lock` next to the database file itself: symlinks resolved, so two names of one
+    file (an alias linked to it, `./x` and `/abs/x`) share one lock."""
+    return Path(f"{Path(db_path).resolve()}.run.lock")
 
 
 def run_lock(db_path: Path) -> FileLock:
@@ -136,7 +138,8 @@ def restore_database(source: Path, db_path: Path, *, now: dt.datetime | None = N
     runs on it, and (BackupError) a file that fails integrity_check, is not an ofbot database or
     comes from a newer ofbot (migrations this code does not know). The database replaced is kept
     as `<db>.before-restore-<UTC time>` (returned), so a wrong restore can be undone."""
-    source, db_path = Path(source), Path(db_path)
+    # A symlinked OFBOT_DB: the file it names is replaced (and locked), not the link.
+    source, db_path = Path(source), Path(db_path).resolve()
     if not source.is_file():
         raise BackupError(f"{source}: no such file")
     lock = run_lock(db_path)

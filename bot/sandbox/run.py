@@ -14,6 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from bot.backups import BotRunning, run_lock
 from bot.clock import Clock
 from bot.runtime import Runtime, load_catalogue
 from bot.settings import Settings
@@ -62,6 +65,9 @@ class Sandbox:
     # The sandbox page's address for Stripe's return links (t.me is unreachable offline); kept here
     # so a fresh bot after "reset" gets it too.
     checkout_return_url: str | None = None
+    # The database's run lock (bot.backups.run_lock), as `ofbot run` holds it: `ofbot db restore`
+    # refuses to replace the database under the sandbox's bot.
+    lock: FileLock | None = None
 
     @property
     def clock(self) -> Clock:
@@ -93,6 +99,8 @@ class Sandbox:
         await self.telegram.close()
         await self.telegram_server.stop()
         self.smtp.stop()
+        if self.lock is not None:
+            self.lock.release()
 
 
 async def seed(settings: Settings) -> None:
@@ -111,14 +119,31 @@ async def seed(settings: Settings) -> None:
 
 
 async def start_sandbox(base: Settings, data_dir: Path, *, reset: bool = False) -> Sandbox:
+    """Start the stand-ins and a bot on `data_dir`/ofbot.sqlite3, holding its run lock.
+
+    Raises BotRunning when another bot (a sandbox, `ofbot run`) holds that lock."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = run_lock(data_dir / "ofbot.sqlite3")
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BotRunning(f"another bot is running on {data_dir / 'ofbot.sqlite3'}") from None
+    try:
+        return await _start_sandbox(base, data_dir, lock, reset=reset)
+    except BaseException:
+        lock.release()
+        raise
+
+
+async def _start_sandbox(base: Settings, data_dir: Path, lock: FileLock, *, reset: bool) -> Sandbox:
     from bot.sandbox.smtp import start_smtp
     from bot.sandbox.telegram import start_fake_telegram
 
-    data_dir.mkdir(parents=True, exist_ok=True)
     if reset:
         # The stand-ins keep their chats in memory: a fresh start begins from the sample data.
         for stale in data_dir.glob("ofbot.sqlite3*"):
-            stale.unlink()
+            if not stale.name.endswith(".run.lock"):
+                stale.unlink()
     telegram, telegram_server = await start_fake_telegram(token=SANDBOX_TOKEN)
     telegram.add_user(CLUB_CONTACT, "Jeanne (club)", language_code="fr", username="jeanne")
     telegram.add_user(SECOND_CONTACT, "John (club)", language_code="en", username="john")
@@ -160,7 +185,9 @@ async def start_sandbox(base: Settings, data_dir: Path, *, reset: bool = False) 
     await runtime.start()
     if stripe is not None:
         stripe.webhook_url = runtime.http.url + "/stripe/webhook"
-    return Sandbox(settings, runtime, telegram, telegram_server, smtp, stripe, stripe_server)
+    return Sandbox(
+        settings, runtime, telegram, telegram_server, smtp, stripe, stripe_server, lock=lock
+    )
 
 
 async def run_sandbox(base: Settings, args) -> int:
@@ -169,7 +196,11 @@ async def run_sandbox(base: Settings, args) -> int:
     data_dir = Path(".sandbox")
     data_dir.mkdir(exist_ok=True)
     configure_logging([], path=data_dir / "ofbot.log")
-    sandbox = await start_sandbox(base, data_dir, reset=not getattr(args, "keep", False))
+    try:
+        sandbox = await start_sandbox(base, data_dir, reset=not getattr(args, "keep", False))
+    except BotRunning as exc:
+        print(f"ofbot: {exc}", file=sys.stderr)
+        return 1
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

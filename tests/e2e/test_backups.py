@@ -221,3 +221,35 @@ async def test_the_daily_job_backs_up_at_start_up_when_the_last_backup_is_old(
     assert made != old
     assert sqlite3.connect(made).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     assert "backup" in jobs
+
+
+async def test_restore_through_a_symlink_to_the_running_bots_database_is_refused(
+    bot_process, tmp_path
+):
+    await bot_process.start()
+    settings = bot_process.settings
+    copy = tmp_path / "copy.sqlite3"
+    made = await asyncio.to_thread(ofbot, settings, "db", "backup", str(copy))
+    assert made.returncode == 0, made.stderr
+    alias = tmp_path / "alias.sqlite3"
+    alias.symlink_to(settings.db)
+    through_alias = replace_settings(settings, db=alias)
+    refused = await asyncio.to_thread(ofbot, through_alias, "db", "restore", str(copy))
+    assert refused.returncode == 1 and "a bot is running" in refused.stderr
+    assert alias.is_symlink()
+    assert await bot_process.terminate() == 0
+
+
+async def test_restore_is_refused_while_the_sandbox_runs(tmp_path):
+    from bot.sandbox.run import start_sandbox
+    from bot.settings import Settings
+
+    sandbox = await start_sandbox(Settings(), tmp_path / "sandbox")
+    try:
+        copy = tmp_path / "copy.sqlite3"
+        made = await asyncio.to_thread(ofbot, sandbox.settings, "db", "backup", str(copy))
+        assert made.returncode == 0, made.stderr
+        refused = await asyncio.to_thread(ofbot, sandbox.settings, "db", "restore", str(copy))
+        assert refused.returncode == 1 and "a bot is running" in refused.stderr
+    finally:
+        await sandbox.stop()
