@@ -114,13 +114,15 @@ def _check_row(row: dict[str, str], plan_ids: set[str] | None) -> tuple[dict, li
         problems.append(f"plan {plan!r} is not in the price catalogue")
     record["plan"] = plan
     raw_count = (row.get("active_resources") or "").strip()
-    try:
-        count = int(raw_count)
-        if count < 0 or count > MAX_RESOURCES_IN_RECORD:
-            raise ValueError
-        record["active_resources"] = count
-    except ValueError:
+    # ASCII digits only: int() would also take "1_000", "+5" or Arabic-Indic digits.
+    if not (raw_count.isascii() and raw_count.isdigit()):
         problems.append(f"active_resources {raw_count!r} is not a whole number ≥ 0")
+    elif int(raw_count) > MAX_RESOURCES_IN_RECORD:
+        problems.append(
+            f"active_resources {raw_count} is too large (at most {MAX_RESOURCES_IN_RECORD})"
+        )
+    else:
+        record["active_resources"] = int(raw_count)
     raw_date = (row.get("subscription_ends") or "").strip()
     try:
         record["subscription_ends"] = dt.date.fromisoformat(raw_date).isoformat()
@@ -170,6 +172,7 @@ def parse_clubs_json(data: object, plan_ids: set[str] | None) -> list[dict]:
         raise ClubImportError([(0, "the body must be a JSON list of objects")])
     problems: list[tuple[int, str]] = []
     rows: list[tuple[int, dict]] = []
+    wrong_type: dict[int, set[str]] = {}  # fields already reported: one error per field
     for number, item in enumerate(data, start=1):
         if not isinstance(item, dict):
             problems.append((number, "not an object"))
@@ -187,8 +190,9 @@ def parse_clubs_json(data: object, plan_ids: set[str] | None) -> list[dict]:
                 row[key] = str(value)
             else:
                 problems.append((number, f"{key} must be a string or a whole number"))
+                wrong_type.setdefault(number, set()).add(key)
         rows.append((number, row))
-    return _check_rows(rows, plan_ids, problems)
+    return _check_rows(rows, plan_ids, problems, wrong_type)
 
 
 def _check_columns(header: list[str], line: int) -> None:
@@ -206,7 +210,10 @@ def _check_columns(header: list[str], line: int) -> None:
 
 
 def _check_rows(
-    rows: list[tuple[int, dict]], plan_ids: set[str] | None, problems: list[tuple[int, str]]
+    rows: list[tuple[int, dict]],
+    plan_ids: set[str] | None,
+    problems: list[tuple[int, str]],
+    reported: dict[int, set[str]] | None = None,
 ) -> list[dict]:
     records: list[dict] = []
     seen: dict[str, int] = {}
@@ -224,6 +231,8 @@ def _check_rows(
             )
             continue
         record, row_problems = _check_row(row, plan_ids)
+        done = (reported or {}).get(line, set())
+        row_problems = [m for m in row_problems if m.split(" ", 1)[0] not in done]
         sub = record["subdomain"]
         if sub in seen:
             row_problems.append(f"subdomain {sub!r} already on line {seen[sub]}")

@@ -59,6 +59,21 @@ def test_bad_file_is_reported_by_line_and_nothing_is_imported(tmp_path):
     assert shown.returncode == 1  # the good rows were not imported either
 
 
+def test_a_count_too_large_is_named_with_the_maximum(tmp_path):
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    cells = lines[1].split(",")
+    cells[header.index("active_resources")] = "99999999999999999999"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join([lines[0], ",".join(cells)]) + "\n", encoding="utf-8")
+    result = ofbot(tmp_path, "clubs", "import", str(bad))
+    assert result.returncode == 1
+    assert (
+        f"{bad}:2: active_resources 99999999999999999999 is too large (at most 100000)"
+        in result.stderr.splitlines()
+    )
+
+
 def test_unknown_file(tmp_path):
     result = ofbot(tmp_path, "clubs", "import", str(tmp_path / "none.csv"))
     assert result.returncode == 1 and "no such file" in result.stderr

@@ -42,7 +42,10 @@ def mermoz_csv(active: int) -> str:
     return out.getvalue()
 
 
-def mermoz_json(active: int | str) -> list[dict]:
+TOO_LARGE = "active_resources {} is too large (at most 100000)"
+
+
+def mermoz_json(active: object) -> list[dict]:
     return [MERMOZ | {"active_resources": active, "vat_number": None}]
 
 
@@ -134,6 +137,23 @@ async def test_one_bad_row_and_nothing_is_imported(admin_bot):
             [{"item": 0, "message": "the body must be a JSON list of objects"}],
         ),
         ([*mermoz_json(2), mermoz_json(2)[0] | {"active_resources": True}], None),
+        # One error per field: a wrong type is not reported again as an empty value.
+        (
+            mermoz_json(True),
+            [{"item": 1, "message": "active_resources must be a string or a whole number"}],
+        ),
+        (
+            mermoz_json(2.5),
+            [{"item": 1, "message": "active_resources must be a string or a whole number"}],
+        ),
+        (
+            mermoz_json(99999999999999999999),
+            [{"item": 1, "message": TOO_LARGE.format("99999999999999999999")}],
+        ),
+        (
+            mermoz_json("1_000"),
+            [{"item": 1, "message": "active_resources '1_000' is not a whole number ≥ 0"}],
+        ),
     ],
 )
 async def test_bad_json_is_refused_by_item_and_nothing_is_imported(admin_bot, items, expected):
