@@ -181,7 +181,9 @@ async def set_session_status(
 
 
 async def open_sessions(db: Database) -> list[CheckoutSession]:
-    rows = await db.fetchall("SELECT * FROM checkout_sessions WHERE status = 'open' ORDER BY id")
+    rows = await db.fetchall(
+        "SELECT * FROM checkout_sessions WHERE status IN ('open', 'pending') ORDER BY id"
+    )
     return [CheckoutSession.from_row(row) for row in rows]
 
 
@@ -217,3 +219,124 @@ async def unprocessed_events(db: Database) -> list[sqlite3.Row]:
         "SELECT id, type, payload FROM stripe_events WHERE processed_at IS NULL"
         " ORDER BY received_at, id"
     )
+
+
+# --- invoice keys -----------------------------------------------------------------------------
+
+
+async def invoice_key(db: Database, invoice_id: int, new_key: str) -> str:
+    """The invoice's payment key, stored with `new_key` the first time it is asked for."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT OR IGNORE INTO invoice_payment_keys (invoice_id, key) VALUES (?, ?)",
+            (invoice_id, new_key),
+        )
+        row = await _one(
+            conn, "SELECT key FROM invoice_payment_keys WHERE invoice_id = ?", (invoice_id,)
+        )
+    return row["key"]
+
+
+async def invoice_for_key(db: Database, key: str) -> int | None:
+    row = await _one(db, "SELECT invoice_id FROM invoice_payment_keys WHERE key = ?", (key,))
+    return row["invoice_id"] if row else None
+
+
+async def live_sessions(db: Database, invoice_id: int) -> list[CheckoutSession]:
+    """The invoice's sessions that may still take or bring money: open or pending."""
+    rows = await _all(
+        db,
+        "SELECT * FROM checkout_sessions WHERE invoice_id = ? AND status IN ('open', 'pending')"
+        " ORDER BY attempt",
+        (invoice_id,),
+    )
+    return [CheckoutSession.from_row(row) for row in rows]
+
+
+# --- over-payments ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Overpayment:
+    id: int
+    session_id: str
+    invoice_id: int | None
+    payment_intent: str | None
+    amount_cents: int
+    currency: str
+    reason: str
+    recorded_at: str
+    alerted_at: str | None
+    refund_id: str | None
+    refund_status: str | None
+    refunded_by: str | None
+    refunded_at: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Overpayment:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+
+async def record_overpayment(
+    db: Database,
+    *,
+    session_id: str,
+    invoice_id: int | None,
+    payment_intent: str | None,
+    amount_cents: int,
+    currency: str,
+    reason: str,
+    at: str,
+) -> Overpayment:
+    """Once per session (a replayed event finds the first record)."""
+    async with db.transaction() as conn:
+        await conn.execute(
+            "INSERT OR IGNORE INTO overpayments (session_id, invoice_id, payment_intent,"
+            " amount_cents, currency, reason, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (session_id, invoice_id, payment_intent, amount_cents, currency, reason, at),
+        )
+        row = await _one(conn, "SELECT * FROM overpayments WHERE session_id = ?", (session_id,))
+    return Overpayment.from_row(row)
+
+
+async def get_overpayment(db: Database, overpayment_id: int) -> Overpayment | None:
+    row = await _one(db, "SELECT * FROM overpayments WHERE id = ?", (overpayment_id,))
+    return Overpayment.from_row(row) if row else None
+
+
+async def unalerted_overpayments(db: Database) -> list[Overpayment]:
+    rows = await _all(db, "SELECT * FROM overpayments WHERE alerted_at IS NULL ORDER BY id")
+    return [Overpayment.from_row(row) for row in rows]
+
+
+async def mark_overpayment_alerted(db: Database, overpayment_id: int, at: str) -> None:
+    await db.execute(
+        "UPDATE overpayments SET alerted_at = ? WHERE id = ? AND alerted_at IS NULL",
+        (at, overpayment_id),
+    )
+
+
+async def claim_refund(db: Database, overpayment_id: int, actor: str) -> bool:
+    """The one staff press that starts the refund (True); False when one was started already."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE overpayments SET refund_status = 'requested', refunded_by = ?"
+            " WHERE id = ? AND (refund_status IS NULL OR refund_status = 'failed')",
+            (actor, overpayment_id),
+        )
+        return cursor.rowcount == 1
+
+
+async def set_refund(
+    db: Database, overpayment_id: int, *, refund_id: str | None, status: str, at: str | None
+) -> None:
+    await db.execute(
+        "UPDATE overpayments SET refund_id = COALESCE(?, refund_id), refund_status = ?,"
+        " refunded_at = COALESCE(?, refunded_at) WHERE id = ?",
+        (refund_id, status, at, overpayment_id),
+    )
+
+
+async def overpayment_for_session(db: Database, session_id: str) -> Overpayment | None:
+    row = await _one(db, "SELECT * FROM overpayments WHERE session_id = ?", (session_id,))
+    return Overpayment.from_row(row) if row else None

@@ -9,6 +9,9 @@ Stripe Checkout, Stripe events from webhook to receipt, reconciliation, and what
     on_paid.py        what paying each kind of invoice does (the table)
     notifications.py  receipts, staff lines, alerts
     reconcile.py      asking Stripe again; the start-up replay and the periodic job
+    keys.py           which invoice a session provably belongs to (a random key per invoice)
+    closing.py        expiring sessions that must take no more money
+    refunds.py        refunding money received beyond an invoice, once
     stripe_api.py     the Stripe client
 `ofbot payments reconcile` is in bot/commands/payments.py."""
 
@@ -19,8 +22,8 @@ from bot.payments.checkout import (
     CardLink,
     PaymentUnavailable,
     card_link,
-    expire_links,
 )
+from bot.payments.closing import expire_links
 from bot.payments.events import STRIPE_EVENTS, process_event
 from bot.payments.ledger import METHODS, PaymentResult, record_payment
 from bot.payments.notifications import (
@@ -40,6 +43,7 @@ from bot.payments.reconcile import (
     reconcile_job,
     replay_on_startup,
 )
+from bot.payments.refunds import RefundResult, refund_overpayment
 from bot.payments.sessions import settle_session
 from bot.payments.stripe_api import make_stripe_client
 from bot.payments.webhook import StripeEventUpdate, WebhookRefused, receive_webhook
@@ -58,6 +62,7 @@ __all__ = [
     "PaymentResult",
     "PaymentUnavailable",
     "ReconcileSummary",
+    "RefundResult",
     "StripeEventUpdate",
     "WebhookRefused",
     "announce_sent_by_hand",
@@ -71,6 +76,7 @@ __all__ = [
     "reconcile",
     "reconcile_job",
     "record_payment",
+    "refund_overpayment",
     "replay_on_startup",
     "settle_session",
     "staff_alert",

@@ -1,5 +1,7 @@
-"""Card links: a Stripe Checkout Session per open invoice, reused while it can still be paid,
-created once per attempt (idempotency key), found again when Stripe's answer was lost."""
+"""Card links: at most one payable Stripe Checkout Session per invoice at any time — reused while
+it can still be paid, the previous one expired before the next is created, created once per
+attempt (idempotency key), found again when Stripe's answer was lost; none while a delayed
+payment is on its way. Stripe's rules: docs/PAYMENTS.md."""
 
 from __future__ import annotations
 
@@ -12,16 +14,23 @@ from typing import Any
 import stripe
 from telegram import Bot
 
+from bot.payments.closing import expire_session
+from bot.payments.keys import METADATA_KEY, charges_the_invoice, key_of
+from bot.payments.notifications import staff_alert
 from bot.payments.sessions import settle_session
 from bot.payments.stripe_api import as_dict
 from bot.services import Services
 from storage import clubs as club_rows
+from storage import invoices as invoice_rows
 from storage import payments as payment_rows
 from storage.invoices import Invoice
 
 log = logging.getLogger(__name__)
 
-CHECKOUT_TTL = 24 * 3600
+# Stripe: `expires_at` must be at least 30 minutes and *less than* 24 hours after the session's
+# creation, on Stripe's clock ("must be less than 24 hours from Checkout Session creation"). An
+# hour less than the maximum holds while the two clocks differ by up to an hour either way.
+CHECKOUT_TTL = 23 * 3600
 # A stored link this close to its end is not handed out again: the person needs time to pay.
 LINK_MARGIN = 15 * 60
 # A person waiting for a card link gets an answer within this many seconds, whatever the client's
@@ -31,7 +40,9 @@ LINK_WAIT = 10.0
 
 
 class PaymentUnavailable(Exception):
-    """No card link can be had now. `reason`: not_configured, stripe_error, not_open."""
+    """No card link can be had. `reason`: not_configured, not_open, pending (a delayed payment
+    is on its way: no second link), stripe_error (Stripe unreachable or failing: worth another
+    try), refused (Stripe refused the request: retrying cannot cure it; staff are told)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -90,16 +101,14 @@ def return_url(services: Services, payload: str) -> str:
     return f"https://t.me/{services.bot_username}?start={payload}"
 
 
-def _checkout_params(services: Services, invoice: Invoice, club, lang: str) -> dict:
+def _checkout_params(services: Services, invoice: Invoice, club, lang: str, key: str) -> dict:
+    metadata = {"invoice": invoice.number, METADATA_KEY: key, "club": club.subdomain}
     return {
         "mode": "payment",
         "line_items": _line_items(services, invoice, lang),
         "client_reference_id": invoice.number,
-        "metadata": {"invoice": invoice.number, "club": club.subdomain},
-        "payment_intent_data": {
-            "metadata": {"invoice": invoice.number, "club": club.subdomain},
-            "description": invoice.number,
-        },
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata, "description": invoice.number},
         "expires_at": int(services.clock.timestamp()) + CHECKOUT_TTL,
         "locale": lang,
         # Deep-link payloads allow A-Za-z0-9_-, which invoice numbers keep to.
@@ -115,49 +124,120 @@ def _when(services: Services, timestamp: int) -> dt.datetime:
 async def card_link(
     services: Services, invoice: Invoice, lang: str, *, bot: Bot | None = None
 ) -> CardLink:
-    """The Checkout link for an open invoice: the stored one while it is open, else a new one.
+    """The Checkout link for an open invoice: the stored one while it is open with time left,
+    else a new one once every older session is closed. Raises PaymentUnavailable.
 
-    A new session uses the idempotency key `checkout-<number>-<attempt>`, so a retried or
-    concurrent request for the same attempt gets the same session rather than a second one."""
+    A new session uses the idempotency key `checkout-<number>-<invoice key>-<attempt>`, so a
+    retried or concurrent request for the same attempt gets the same session, and an invoice
+    that got the same number after a restore never gets another invoice's session."""
     if services.stripe is None:
         raise PaymentUnavailable("not_configured")
     if not invoice.is_open:
         raise PaymentUnavailable("not_open")
+    now = int(services.clock.timestamp())
+    live = await payment_rows.live_sessions(services.db, invoice.id)
+    for stored in live:
+        current = await _retrieve(services, stored.id)
+        if current is None:  # Stripe unreachable: our records decide
+            if stored.status == "pending":
+                raise PaymentUnavailable("pending")
+            if stored is live[-1] and stored.expires_at > now + LINK_MARGIN:
+                log.warning("Stripe unreachable; reusing the stored link %s", stored.id)
+                return CardLink(stored.url, _when(services, stored.expires_at), reused=True)
+            raise PaymentUnavailable("stripe_error")  # the old one cannot be made sure closed
+        outcome = await settle_session(services, current, actor="stripe:link-check", bot=bot)
+        if current["status"] != "open":
+            if (link := await _after_completion(services, invoice, outcome)) is not None:
+                return link
+            continue
+        if stored is live[-1] and current["expires_at"] > now + LINK_MARGIN:
+            url = current.get("url") or stored.url
+            return CardLink(url, _when(services, current["expires_at"]), reused=True)
+        if (link := await _close(services, invoice, current, bot)) is not None:
+            return link
+    return await _create(services, invoice, lang, bot)
+
+
+async def _after_completion(services: Services, invoice: Invoice, outcome: str) -> CardLink | None:
+    """After a session turned out complete: no new link while its payment is pending or once
+    the invoice is paid; None when a new link may be made (an amount Stripe took was wrong)."""
+    if outcome == "pending":
+        raise PaymentUnavailable("pending")
+    current = await invoice_rows.get(services.db, invoice.id)
+    if current.status == "paid":
+        return CardLink(None, None, paid=True)
+    if current.status != "open":
+        raise PaymentUnavailable("not_open")
+    return None
+
+
+async def _retrieve(services: Services, session_id: str) -> dict | None:
+    try:
+        async with asyncio.timeout(LINK_WAIT):
+            return as_dict(await services.stripe.v1.checkout.sessions.retrieve_async(session_id))
+    except (stripe.StripeError, TimeoutError) as exc:
+        log.warning("retrieving %s failed: %s", session_id, exc)
+        return None
+
+
+async def _close(
+    services: Services, invoice: Invoice, session: dict, bot: Bot | None
+) -> CardLink | None:
+    """Expire a session before another is handed out (None once closed). One paid meanwhile is
+    settled rather than lost: then the answer for the person (see `_after_completion`)."""
+    current = await expire_session(services, session["id"])
+    if current is None:
+        raise PaymentUnavailable("stripe_error")  # never two payable sessions
+    if current.get("status") == "complete":
+        outcome = await settle_session(services, current, actor="stripe:link-check", bot=bot)
+        return await _after_completion(services, invoice, outcome)
+    return None
+
+
+async def _create(services: Services, invoice: Invoice, lang: str, bot: Bot | None) -> CardLink:
     sessions = services.stripe.v1.checkout.sessions
     now = int(services.clock.timestamp())
     latest = await payment_rows.latest_session(services.db, invoice.id)
-    if latest is not None and latest.status == "open" and latest.expires_at > now + LINK_MARGIN:
-        try:
-            async with asyncio.timeout(LINK_WAIT):
-                current = as_dict(await sessions.retrieve_async(latest.id))
-        except (stripe.StripeError, TimeoutError) as exc:
-            # Stripe unreachable, but our clock says the link still works: hand it out.
-            log.warning("retrieving %s failed (%s); reusing the stored link", latest.id, exc)
-            return CardLink(latest.url, _when(services, latest.expires_at), reused=True)
-        if current["status"] == "open":
-            return CardLink(
-                current.get("url") or latest.url, _when(services, latest.expires_at), reused=True
-            )
-        outcome = await settle_session(services, current, actor="stripe:link-check", bot=bot)
-        if current["status"] == "complete" and outcome in ("paid", "already_paid"):
-            return CardLink(None, None, paid=True)
     attempt = (latest.attempt if latest else 0) + 1
     club = await club_rows.get(services.db, invoice.club_id)
+    key = await key_of(services, invoice)
     for _ in range(4):
-        params = _checkout_params(services, invoice, club, lang)
-        key = f"checkout-{invoice.number}-{attempt}"
+        params = _checkout_params(services, invoice, club, lang, key)
+        idempotency_key = f"checkout-{invoice.number}-{key}-{attempt}"
         try:
             async with asyncio.timeout(LINK_WAIT):
-                created = as_dict(await sessions.create_async(params, {"idempotency_key": key}))
+                created = as_dict(
+                    await sessions.create_async(params, {"idempotency_key": idempotency_key})
+                )
         except stripe.IdempotencyError:
             # This attempt number was used with other parameters (another language, or a request
             # whose answer never came back or was never stored: a timeout, a crash). Its session
             # may be open at Stripe: hand that one out rather than create a second one.
-            adopted = await _unstored_open_session(services, invoice, lang)
+            try:
+                adopted = await _unstored_open_session(services, invoice, lang, key, bot)
+            except _Settled as settled:
+                return settled.link
             if adopted is None:
                 attempt += 1
                 continue
             created = adopted
+        except (
+            stripe.InvalidRequestError,
+            stripe.AuthenticationError,
+            stripe.PermissionError,
+        ) as exc:
+            # Stripe refused what we asked: the same request will be refused again.
+            log.error("Stripe refused the checkout session for %s: %s", invoice.number, exc)
+            await staff_alert(
+                services,
+                bot,
+                "pay/staff_card_refused",
+                club_id=invoice.club_id,
+                number=invoice.number,
+                amount=invoice.ttc_cents,
+                error=getattr(exc, "user_message", None) or str(exc),
+            )
+            raise PaymentUnavailable("refused") from exc
         except (stripe.StripeError, TimeoutError) as exc:
             log.warning("checkout session for %s failed: %r", invoice.number, exc)
             raise PaymentUnavailable("stripe_error") from exc
@@ -175,17 +255,30 @@ async def card_link(
             return CardLink(created["url"], _when(services, created["expires_at"]))
         # A replay of an older, since expired or paid, session under the same key.
         if created["status"] == "complete":
-            await settle_session(services, created, actor="stripe:link-check", bot=bot)
-            return CardLink(None, None, paid=True)
+            outcome = await settle_session(services, created, actor="stripe:link-check", bot=bot)
+            if (link := await _after_completion(services, invoice, outcome)) is not None:
+                return link
+        elif created["status"] == "open" and (
+            link := await _close(services, invoice, created, bot)
+        ):
+            return link
         attempt += 1
     raise PaymentUnavailable("stripe_error")
 
 
-async def _unstored_open_session(services: Services, invoice: Invoice, lang: str) -> dict | None:
-    """An open Checkout Session of the invoice, in `lang`, that Stripe created but we never
-    stored (its answer was lost), among the sessions created since the last day; else None."""
+class _Settled(Exception):
+    def __init__(self, link: CardLink) -> None:
+        self.link = link
+
+
+async def _unstored_open_session(
+    services: Services, invoice: Invoice, lang: str, key: str, bot: Bot | None
+) -> dict | None:
+    """An open Checkout Session of this invoice (its key in the metadata, its amount), in `lang`,
+    that Stripe created but we never stored (its answer was lost), among the sessions created
+    since the last day; else None. One in another language is expired (one payable session)."""
     sessions = services.stripe.v1.checkout.sessions
-    since = int(services.clock.timestamp()) - CHECKOUT_TTL
+    since = int(services.clock.timestamp()) - 24 * 3600
     params: dict[str, Any] = {"status": "open", "created": {"gte": since}, "limit": 100}
     try:
         for _ in range(5):
@@ -193,28 +286,18 @@ async def _unstored_open_session(services: Services, invoice: Invoice, lang: str
                 page = as_dict(await sessions.list_async(params))
             for session in page.get("data", []):
                 session = as_dict(session)
-                number = (session.get("metadata") or {}).get("invoice")
-                if number != invoice.number or session.get("locale") != lang:
+                if (session.get("metadata") or {}).get(METADATA_KEY) != key:
                     continue
-                if await payment_rows.get_session(services.db, session["id"]) is None:
-                    log.info("adopting %s for %s (created, never stored)", session["id"], number)
+                if await payment_rows.get_session(services.db, session["id"]) is not None:
+                    continue
+                if session.get("locale") == lang and charges_the_invoice(session, invoice):
+                    log.info("adopting %s for %s (created, never stored)", session["id"], key)
                     return session
+                if (link := await _close(services, invoice, session, bot)) is not None:
+                    raise _Settled(link)
             if not page.get("has_more") or not page.get("data"):
                 break
             params["starting_after"] = page["data"][-1]["id"]
     except (stripe.StripeError, TimeoutError) as exc:
         log.warning("looking for an unstored session of %s failed: %s", invoice.number, exc)
     return None
-
-
-async def expire_links(services: Services, invoice_id: int) -> None:
-    """Close the open Checkout Sessions of an invoice that was replaced (best effort)."""
-    if services.stripe is None:
-        return
-    for session_id in await payment_rows.open_session_ids(services.db, invoice_id):
-        try:
-            await services.stripe.v1.checkout.sessions.expire_async(session_id)
-        except stripe.StripeError as exc:
-            log.warning("could not expire %s: %s", session_id, exc)
-            continue
-        await payment_rows.set_session_status(services.db, session_id, "expired")

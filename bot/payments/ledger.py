@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from telegram import Bot
 
 from bot.invoices import find_invoice
+from bot.payments.closing import expire_links
 from bot.payments.notifications import notify_paid
 from bot.payments.on_paid import ON_PAID
 from bot.services import Services
@@ -50,8 +51,8 @@ async def record_payment(
     `actor`: who records it ("stripe:evt_…", "staff:9001", "reconcile").
 
     In one transaction: the payment row (unique per invoice), the invoice's status, the kind's
-    `in_transaction` hook (a renewal moves the subscription on) and the audit row. Then, when `bot`
-    is given, receipts to the club's verified contacts, a line to staff and the `after_commit`
+    `in_transaction` hook (a renewal moves the subscription on) and the audit row. Then the
+    invoice's other open Checkout Sessions are expired, and, when `bot` is given, receipts to the club's verified contacts, a line to staff and the `after_commit`
     hook. Paying a paid invoice changes nothing (already_paid); a cancelled one is refused."""
     if method not in METHODS:
         return PaymentResult("bad_method")
@@ -92,6 +93,9 @@ async def record_payment(
         invoice = await invoice_rows.get(conn, invoice.id)
         payment = await payment_rows.for_invoice(conn, invoice.id)
     log.info("invoice %s paid (%s) by %s", invoice.number, method, actor)
+    # No other link of this invoice may take money now (at most one payable session, and none
+    # once paid): the reconcile job closes what Stripe could not be asked to close now.
+    await expire_links(services, invoice.id)
     if bot is not None:
         await notify_paid(services, bot, payment_id)
     return PaymentResult("paid", invoice, payment)

@@ -1,5 +1,6 @@
 """What a payment tells people: receipts to the club's chats, the line to staff, alerts that need
-a person, a failed delayed payment; each receipt recorded once sent, so a crash never doubles it."""
+a person (money to refund), a delayed payment on its way or failed; each receipt recorded once
+sent, so a crash never doubles it."""
 
 from __future__ import annotations
 
@@ -213,3 +214,71 @@ async def tell_payment_failed(services: Services, bot: Bot | None, number: str |
             lang, "pay/card_failed", number=invoice.number, amount=invoice.ttc_cents
         )
         await notify.deliver(bot, services, contact.chat_id, text, markup)
+
+
+async def tell_payment_pending(
+    services: Services, bot: Bot | None, invoice: Invoice | None
+) -> None:
+    """A delayed payment (SEPA…) was started: each contact learns it is on its way and that no
+    second payment is needed; the receipt follows when it arrives."""
+    if bot is None or invoice is None:
+        return
+    for contact in await contacts.for_club(services.db, invoice.club_id):
+        text = services.texts.render(
+            contact.language, "pay/card_pending", number=invoice.number, amount=invoice.ttc_cents
+        )
+        await notify.deliver(bot, services, contact.chat_id, text)
+
+
+async def alert_overpayment(services: Services, bot: Bot | None, overpayment) -> None:
+    """Staff learn money came in that no open invoice asked for, how much and why, with a button
+    that refunds it through Stripe (once) when Stripe holds the payment. Sent once; one that
+    could not go now is sent by start-up or the reconcile job."""
+    log.warning(
+        "over-payment %s: %s %s (%s, %s)",
+        overpayment.id,
+        overpayment.amount_cents,
+        overpayment.currency,
+        overpayment.reason,
+        overpayment.session_id,
+    )
+    if bot is None or not services.settings.staff_chat_id or overpayment.alerted_at:
+        return
+    invoice = (
+        await invoice_rows.get(services.db, overpayment.invoice_id)
+        if overpayment.invoice_id
+        else None
+    )
+    club = await club_rows.get(services.db, invoice.club_id) if invoice else None
+    text = services.texts.render(
+        notify.STAFF_LANG,
+        "pay/staff_overpaid",
+        reason=overpayment.reason,
+        number=invoice.number if invoice else None,
+        club=club.name if club else None,
+        expected=invoice.ttc_cents if invoice else None,
+        received=overpayment.amount_cents,
+        currency=overpayment.currency.upper(),
+        session=overpayment.session_id,
+        payment_intent=overpayment.payment_intent,
+        refundable=refundable(services, overpayment),
+    )
+    markup = None
+    if refundable(services, overpayment):
+        markup = notify.keyboard(
+            services,
+            notify.STAFF_LANG,
+            [[("refund", f"refund:{overpayment.id}", {"amount": overpayment.amount_cents})]],
+        )
+    club_id = invoice.club_id if invoice else None
+    if await notify.to_staff(services, bot, text, markup, club_id=club_id) == "sent":
+        await payment_rows.mark_overpayment_alerted(
+            services.db, overpayment.id, services.clock.now().isoformat(timespec="seconds")
+        )
+
+
+def refundable(services: Services, overpayment) -> bool:
+    """Stripe can refund it: a client is configured and the money is a PaymentIntent."""
+    return bool(
+        services.stripe is not None and overpayment.payment_intent and not overpayment.refund_id
+    )

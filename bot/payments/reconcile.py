@@ -13,8 +13,10 @@ from typing import Any
 import stripe
 from telegram import Bot
 
-from bot.payments.notifications import notify_paid
-from bot.payments.sessions import settle_session
+from bot.payments.closing import expire_session
+from bot.payments.keys import METADATA_KEY, invoice_of_session
+from bot.payments.notifications import alert_overpayment, notify_paid
+from bot.payments.sessions import PAID, settle_session
 from bot.payments.stripe_api import as_dict
 from bot.payments.webhook import StripeEventUpdate, invoice_number_of
 from bot.services import Services
@@ -61,6 +63,8 @@ async def reconcile(services: Services, bot: Bot | None) -> ReconcileSummary:
     if bot is not None:
         for payment in await payment_rows.unnotified(services.db):
             await notify_paid(services, bot, payment.id)
+        for overpayment in await payment_rows.unalerted_overpayments(services.db):
+            await alert_overpayment(services, bot, overpayment)
     if services.stripe is None:
         return summary
     sessions = services.stripe.v1.checkout.sessions
@@ -75,6 +79,10 @@ async def reconcile(services: Services, bot: Bot | None) -> ReconcileSummary:
         seen.add(stored.id)
         summary.checked += 1
         _count(summary, await settle_session(services, current, actor="reconcile", bot=bot))
+        invoice = await invoice_rows.get(services.db, stored.invoice_id)
+        if current.get("status") == "open" and not invoice.is_open:
+            # Paid another way, cancelled or replaced while Stripe could not be asked to close it.
+            await expire_session(services, stored.id)
     since = int(services.clock.timestamp()) - RECONCILE_LOOKBACK
     params: dict[str, Any] = {"status": "complete", "created": {"gte": since}, "limit": 100}
     try:
@@ -84,9 +92,7 @@ async def reconcile(services: Services, bot: Bot | None) -> ReconcileSummary:
                 if session["id"] in seen:
                     continue
                 seen.add(session["id"])
-                number = (session.get("metadata") or {}).get("invoice")
-                invoice = await invoice_rows.get_by_number(services.db, number) if number else None
-                if invoice is None or not invoice.is_open:
+                if not await _unsettled(services, session):
                     continue
                 summary.checked += 1
                 _count(summary, await settle_session(services, session, actor="reconcile", bot=bot))
@@ -97,6 +103,29 @@ async def reconcile(services: Services, bot: Bot | None) -> ReconcileSummary:
         log.warning("reconcile: listing sessions failed: %s", exc)
         summary.errors += 1
     return summary
+
+
+async def _unsettled(services: Services, session: dict) -> bool:
+    """A completed session of ours whose money is not accounted for yet: its invoice is open,
+    or it paid an invoice that another payment had paid (a second payment, not yet recorded)."""
+    metadata = session.get("metadata") or {}
+    if METADATA_KEY not in metadata and "invoice" not in metadata:
+        return False  # another application's session on the same Stripe account
+    invoice = await invoice_of_session(services, session)
+    if invoice is not None and invoice.is_open:
+        return True
+    if session.get("payment_status") not in PAID:
+        return False
+    if await payment_rows.overpayment_for_session(services.db, session["id"]) is not None:
+        return False
+    if invoice is not None:
+        payment = await payment_rows.for_invoice(services.db, invoice.id)
+        if payment is not None and payment.reference in (
+            session["id"],
+            session.get("payment_intent"),
+        ):
+            return False
+    return True
 
 
 async def replay_on_startup(app) -> None:

@@ -1,67 +1,80 @@
-"""Settling a Checkout Session as Stripe reports it (webhook event, retrieve or list): paid and
-for the right amount → the invoice is paid; anything else is recorded or alerted, never paid."""
+"""Settling a Checkout Session as Stripe reports it (webhook event, retrieve or list): paid, for
+the right invoice and amount → the invoice is paid; paid for anything else → recorded as money to
+refund and staff alerted; completed with a delayed method → pending, the club told."""
 
 from __future__ import annotations
 
 from telegram import Bot
 
+from bot.payments.keys import METADATA_KEY, charges_the_invoice, invoice_of_session
 from bot.payments.ledger import record_payment
-from bot.payments.notifications import staff_alert
+from bot.payments.notifications import alert_overpayment, tell_payment_pending
 from bot.services import Services
-from storage import invoices as invoice_rows
 from storage import payments as payment_rows
+from storage.invoices import Invoice
+
+PAID = ("paid", "no_payment_required")
 
 
 async def settle_session(
     services: Services, session: dict, *, actor: str, bot: Bot | None = None
 ) -> str:
-    """Act on a Checkout Session as Stripe reports it (event payload, retrieve or list).
-
-    Complete and paid → record_payment (idempotent). Returns an outcome word."""
-    number = (session.get("metadata") or {}).get("invoice") or session.get("client_reference_id")
-    invoice = await invoice_rows.get_by_number(services.db, number) if number else None
-    if invoice is None:
-        return "unknown_invoice"
-    if await payment_rows.get_session(services.db, session["id"]) is not None:
-        status = session["status"]
-        if status == "complete" and session.get("payment_status") == "unpaid":
-            status = "open"  # an async payment (SEPA…) is still on its way
-        await payment_rows.set_session_status(services.db, session["id"], status)
-    if session["status"] == "expired":
+    """Act on a Checkout Session as Stripe reports it. Returns an outcome word: paid,
+    already_paid (this same money, seen before), open, pending, expired, unknown_invoice,
+    amount_mismatch, cancelled or overpaid (the last three, and a paid unknown_invoice, are
+    recorded in `overpayments` and staff are alerted with what to refund)."""
+    invoice = await invoice_of_session(services, session)
+    stored = await payment_rows.get_session(services.db, session.get("id") or "")
+    status = session.get("status")
+    paid = session.get("payment_status") in PAID
+    if stored is not None:
+        if status == "complete" and not paid:
+            if stored.status == "open":
+                await payment_rows.set_session_status(services.db, stored.id, "pending")
+                await tell_payment_pending(services, bot, invoice)
+        elif status in ("open", "complete", "expired"):
+            await payment_rows.set_session_status(services.db, stored.id, status)
+    if status == "expired":
         return "expired"
-    if session["status"] != "complete":
+    if status != "complete":
         return "open"
-    if session.get("payment_status") not in ("paid", "no_payment_required"):
+    if not paid:
         return "pending"
-    currency = (session.get("currency") or "").lower()
-    if session.get("amount_total") != invoice.ttc_cents or currency != invoice.currency.lower():
-        await staff_alert(
-            services,
-            bot,
-            "pay/staff_mismatch",
-            club_id=invoice.club_id,
-            number=invoice.number,
-            expected=invoice.ttc_cents,
-            received=session.get("amount_total") or 0,
-            session=session["id"],
-        )
+    if invoice is None:
+        metadata = session.get("metadata") or {}
+        if METADATA_KEY in metadata or "invoice" in metadata:
+            # Made by this bot for an invoice it cannot prove (a restored database, a reset
+            # sandbox): the money is not applied to whatever invoice now has that number.
+            await _overpaid(services, bot, session, None, "not_ours")
+        return "unknown_invoice"
+    if not charges_the_invoice(session, invoice):
+        await _overpaid(services, bot, session, invoice, "amount_mismatch")
         return "amount_mismatch"
-    result = await record_payment(
-        services,
-        invoice.id,
-        "card",
-        actor,
-        reference=session.get("payment_intent") or session["id"],
-        bot=bot,
-    )
+    reference = session.get("payment_intent") or session["id"]
+    result = await record_payment(services, invoice.id, "card", actor, reference=reference, bot=bot)
     if result.status == "cancelled":
-        await staff_alert(
-            services,
-            bot,
-            "pay/staff_cancelled_paid",
-            club_id=invoice.club_id,
-            number=invoice.number,
-            amount=invoice.ttc_cents,
-            session=session["id"],
-        )
+        await _overpaid(services, bot, session, invoice, "cancelled")
+    elif result.status == "already_paid" and result.payment.reference not in (
+        reference,
+        session["id"],
+    ):
+        # Paid by hand, or through another session: this money is a second payment.
+        await _overpaid(services, bot, session, invoice, "already_paid")
+        return "overpaid"
     return result.status
+
+
+async def _overpaid(
+    services: Services, bot: Bot | None, session: dict, invoice: Invoice | None, reason: str
+) -> None:
+    overpayment = await payment_rows.record_overpayment(
+        services.db,
+        session_id=session["id"],
+        invoice_id=invoice.id if invoice else None,
+        payment_intent=session.get("payment_intent"),
+        amount_cents=int(session.get("amount_total") or 0),
+        currency=(session.get("currency") or "eur").lower(),
+        reason=reason,
+        at=services.clock.now().isoformat(timespec="seconds"),
+    )
+    await alert_overpayment(services, bot, overpayment)

@@ -8,6 +8,10 @@ from typing import Any
 import stripe
 
 STRIPE_TIMEOUT = 20.0
+# The API version every request names (`Stripe-Version`): responses and events keep the shape
+# this code reads whatever the account's default or the library's. The webhook endpoint is
+# created with the same version (docs/PAYMENTS.md). Move it with the `stripe` package's own.
+STRIPE_API_VERSION = "2026-10-28.endive"
 
 
 def make_stripe_client(settings) -> tuple[stripe.StripeClient, stripe.HTTPXClient]:
@@ -18,6 +22,7 @@ def make_stripe_client(settings) -> tuple[stripe.StripeClient, stripe.HTTPXClien
         base_addresses={"api": settings.stripe_api_url},
         http_client=http,
         max_network_retries=2,
+        stripe_version=STRIPE_API_VERSION,
     )
     return client, http
 

@@ -576,12 +576,19 @@ async def pay_by_card(update: Update, context: BotContext, invoice: Invoice) -> 
     try:
         link = await payments.card_link(services, invoice, lang, bot=context.bot)
     except payments.PaymentUnavailable as error:
+        if error.reason == "pending":  # a delayed payment is on its way: no second link
+            await reply(
+                update, context, "pay/card_pending", number=invoice.number, amount=invoice.ttc_cents
+            )
+            return await menu.show_menu(update, context)
+        # Trying the card again only helps when Stripe was unreachable, not when it refused.
+        retry = [[("pay_card", f"pay:{invoice.id}:card")]] if error.reason == "stripe_error" else []
         await reply(
             update,
             context,
             "pay/card_unavailable",
             buttons=[
-                [("pay_card", f"pay:{invoice.id}:card")],
+                *retry,
                 [
                     ("pay_transfer", f"pay:{invoice.id}:transfer"),
                     ("pay_cheque", f"pay:{invoice.id}:cheque"),

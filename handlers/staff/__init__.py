@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers.staff import cards, commands, relay
+from handlers.staff import cards, commands, refunds, relay
 
 
 def register(app: Application) -> None:
-    """Cards' buttons, commands (/club /paid /pending /stats /close), then staff group messages
+    """Cards' and refunds' buttons, commands (/club /paid /pending /stats /close), then staff group messages
     (replies routed back to clubs, refusal reasons); all before the club conversation."""
-    for handler in (*cards.HANDLERS, *commands.HANDLERS, *relay.HANDLERS):
+    for handler in (*cards.HANDLERS, *refunds.HANDLERS, *commands.HANDLERS, *relay.HANDLERS):
         app.add_handler(handler)

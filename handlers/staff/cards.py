@@ -13,7 +13,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated
 from telegram.ext import CallbackQueryHandler
 
-from bot import contacts, escalations, relay, staff_topics
+from bot import contacts, escalations, payments, relay, staff_topics
 from bot.context import BotContext
 from bot.escalations import PendingRefusal
 from handlers.common import answer_query, read_id
@@ -124,6 +124,8 @@ async def on_reason(update: Update, context: BotContext, pending: PendingRefusal
         await _say_notice(context, message, decision.why, pending.escalation_id)
         return
     log.info("escalation %s refused by staff %s", pending.escalation_id, staff.id)
+    if decision.escalation.invoice_id is not None:  # its fee invoice was cancelled: no card link
+        await payments.expire_links(services, decision.escalation.invoice_id)
     await escalations.refresh_card(services, context.bot, pending.escalation_id)
     await escalations.tell_club(services, context.bot, decision.escalation, "refused")
     await _say_notice(context, message, "refused_ok", pending.escalation_id)

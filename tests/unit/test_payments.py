@@ -16,7 +16,7 @@ from telegram.error import Forbidden
 
 from bot import invoices, payments
 from bot.catalogue import add_one_year
-from bot.payments import checkout, record_payment
+from bot.payments import checkout, keys, record_payment
 from bot.sandbox.stripe import forged_signature, sign_payload, start_fake_stripe
 from storage import clubs as club_rows
 from storage import contacts
@@ -172,7 +172,7 @@ async def test_receipts_go_to_every_active_contact_in_its_language_and_staff_onc
 # --- the webhook ------------------------------------------------------------------------------
 
 
-def event(type_="checkout.session.completed", number="OF-2026-000001", **session):
+def event(type_="checkout.session.completed", number="OF-2026-000001", key=None, **session):
     obj = {
         "id": "cs_test_1",
         "object": "checkout.session",
@@ -184,6 +184,8 @@ def event(type_="checkout.session.completed", number="OF-2026-000001", **session
         "metadata": {"invoice": number, "club": "mermoz"},
         "payment_intent": "pi_1",
     }
+    if key:  # the invoice's payment key: the session is provably this invoice's
+        obj["metadata"]["invoice_key"] = key
     obj.update(session)
     return {"id": f"evt_{type_}_{obj['status']}", "type": type_, "data": {"object": obj}}
 
@@ -238,8 +240,9 @@ async def _deliver(services, body: dict, bot=None) -> str | None:
 
 async def test_events_in_any_order_leave_the_invoice_paid(webhook_services):
     invoice = (await renew(webhook_services)).invoice
-    expired = event("checkout.session.expired", status="expired", payment_status="unpaid")
-    completed = event()
+    key = await keys.key_of(webhook_services, invoice)
+    expired = event("checkout.session.expired", status="expired", payment_status="unpaid", key=key)
+    completed = event(key=key)
     assert await _deliver(webhook_services, completed) == "paid"
     assert await _deliver(webhook_services, expired) == "expired"
     assert await _deliver(webhook_services, completed) is None
@@ -250,10 +253,11 @@ async def test_events_in_any_order_leave_the_invoice_paid(webhook_services):
 
 async def test_async_payment_succeeded_pays_and_unpaid_completion_waits(webhook_services):
     invoice = (await renew(webhook_services)).invoice
-    pending = event(payment_status="unpaid")
+    key = await keys.key_of(webhook_services, invoice)
+    pending = event(payment_status="unpaid", key=key)
     assert await _deliver(webhook_services, pending) == "pending"
     assert (await invoice_rows.get(webhook_services.db, invoice.id)).status == "open"
-    succeeded = event("checkout.session.async_payment_succeeded", id="cs_test_1")
+    succeeded = event("checkout.session.async_payment_succeeded", id="cs_test_1", key=key)
     assert await _deliver(webhook_services, succeeded) == "paid"
 
 
@@ -271,7 +275,9 @@ async def test_a_wrong_amount_is_not_taken_as_payment(webhook_services):
     webhook_services.settings = dataclasses.replace(webhook_services.settings, staff_chat_id=-100)
     invoice = (await renew(webhook_services)).invoice
     bot = FakeBot()
-    assert await _deliver(webhook_services, event(amount_total=100), bot) == "amount_mismatch"
+    key = await keys.key_of(webhook_services, invoice)
+    mismatch = event(amount_total=100, key=key)
+    assert await _deliver(webhook_services, mismatch, bot) == "amount_mismatch"
     assert (await invoice_rows.get(webhook_services.db, invoice.id)).status == "open"
     assert bot.sent[0][0] == -100 and "attendus" in bot.sent[0][1]
 
@@ -338,8 +344,9 @@ async def test_a_card_link_is_reused_while_open_and_renewed_after_expiry(service
     fake_stripe.advance_clock(24 * 3600 + 1)
     fresh = await payments.card_link(services, invoice, "fr")
     assert not fresh.reused and fresh.url != first.url
-    keys = [r["idempotency_key"] for r in fake_stripe.requests if r["method"] == "POST"]
-    assert keys == ["checkout-OF-2026-000001-1", "checkout-OF-2026-000001-2"]
+    sent = [r["idempotency_key"] for r in fake_stripe.requests if r["method"] == "POST"]
+    key = await keys.key_of(services, invoice)  # the invoice's own: never another's after a restore
+    assert sent == [f"checkout-OF-2026-000001-{key}-1", f"checkout-OF-2026-000001-{key}-2"]
 
 
 async def test_a_link_close_to_its_end_is_not_handed_out(services, fake_stripe):
@@ -354,15 +361,18 @@ async def test_a_link_close_to_its_end_is_not_handed_out(services, fake_stripe):
 async def test_another_language_with_the_same_attempt_takes_the_next_key(services, fake_stripe):
     invoice = (await renew(services)).invoice
     # A run that created attempt 1 in French and stopped before storing it.
+    key = await keys.key_of(services, invoice)
     params = checkout._checkout_params(
-        services, invoice, await club_rows.get(services.db, invoice.club_id), "fr"
+        services, invoice, await club_rows.get(services.db, invoice.club_id), "fr", key
     )
-    await services.stripe.v1.checkout.sessions.create_async(
-        params, {"idempotency_key": "checkout-OF-2026-000001-1"}
+    orphan = await services.stripe.v1.checkout.sessions.create_async(
+        params, {"idempotency_key": f"checkout-OF-2026-000001-{key}-1"}
     )
     link = await payments.card_link(services, invoice, "en")
     assert link.url and len(fake_stripe.sessions) == 2
-    assert fake_stripe.requests[-1]["idempotency_key"] == "checkout-OF-2026-000001-2"
+    assert fake_stripe.requests[-1]["idempotency_key"] == f"checkout-OF-2026-000001-{key}-2"
+    # One payable session per invoice: the French one nobody stored is closed.
+    assert fake_stripe.session(orphan.id)["status"] == "expired"
 
 
 async def test_a_replayed_create_returns_the_same_session(services, fake_stripe):
@@ -405,7 +415,11 @@ async def test_reconcile_finds_paid_sessions_even_unstored_ones(services, fake_s
     link = await payments.card_link(services, first, "fr")
     # A session for the second invoice that the bot never stored (it stopped right after).
     params = checkout._checkout_params(
-        services, second, await club_rows.get(services.db, second.club_id), "fr"
+        services,
+        second,
+        await club_rows.get(services.db, second.club_id),
+        "fr",
+        await keys.key_of(services, second),
     )
     orphan = await services.stripe.v1.checkout.sessions.create_async(params)
     assert await fake_stripe.pay(link.url.rsplit("/", 1)[1])

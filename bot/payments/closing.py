@@ -1,0 +1,44 @@
+"""Closing Checkout Sessions that must take no more money: the invoice was paid another way,
+cancelled or replaced, or a newer link replaces the session (one payable session per invoice)."""
+
+from __future__ import annotations
+
+import logging
+
+import stripe
+
+from bot.payments.stripe_api import as_dict
+from bot.services import Services
+from storage import payments as payment_rows
+
+log = logging.getLogger(__name__)
+
+
+async def expire_session(services: Services, session_id: str) -> dict | None:
+    """Expire one session at Stripe; the session as Stripe then has it (status expired, or
+    complete when it was paid meanwhile), or None when Stripe could not be asked."""
+    sessions = services.stripe.v1.checkout.sessions
+    try:
+        current = as_dict(await sessions.expire_async(session_id))
+    except stripe.InvalidRequestError:
+        # Only an open session can be expired: it completed or expired meanwhile; see which.
+        try:
+            current = as_dict(await sessions.retrieve_async(session_id))
+        except (stripe.StripeError, TimeoutError) as exc:
+            log.warning("could not look at %s: %s", session_id, exc)
+            return None
+    except (stripe.StripeError, TimeoutError) as exc:
+        log.warning("could not expire %s: %s", session_id, exc)
+        return None
+    if current.get("status") == "expired":
+        await payment_rows.set_session_status(services.db, session_id, "expired")
+    return current
+
+
+async def expire_links(services: Services, invoice_id: int) -> None:
+    """Close the open Checkout Sessions of an invoice paid another way, cancelled or replaced
+    (best effort: the reconcile job closes what could not be closed now)."""
+    if services.stripe is None:
+        return
+    for session_id in await payment_rows.open_session_ids(services.db, invoice_id):
+        await expire_session(services, session_id)
