@@ -235,5 +235,22 @@ async def run_sandbox(base: Settings, args) -> int:
 
 
 def advance_clock(sandbox: Sandbox, days: int) -> dt.date:
+    """Move the date forward for the bot and for every stand-in: Stripe checks a session's
+    `expires_at` and settles debits on its own clock, Telegram dates its messages; a bot a day
+    ahead of them would be refused or misread (`:date +20`, "Move" on the sandbox page)."""
+    seconds = days * 86400
     sandbox.clock.advance(dt.timedelta(days=days))
+    if sandbox.stripe is not None:
+        sandbox.stripe.advance_clock(seconds)
+    if hasattr(sandbox.telegram, "date_offset"):
+        sandbox.telegram.date_offset += seconds
     return sandbox.clock.today()
+
+
+def align_clocks(sandbox: Sandbox) -> None:
+    """After a reset (the bot's clock back to today): the stand-ins' clocks back to today too."""
+    offset = sandbox.clock.offset.total_seconds()
+    if sandbox.stripe is not None:
+        sandbox.stripe.advance_clock(offset - sandbox.stripe._offset)
+    if hasattr(sandbox.telegram, "date_offset"):
+        sandbox.telegram.date_offset = offset

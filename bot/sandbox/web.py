@@ -267,7 +267,7 @@ async def reset_sandbox(sandbox) -> None:
     bot (its clock back to today) and empty the mailbox. The stand-ins keep running."""
     from bot.clock import Clock
     from bot.runtime import Runtime
-    from bot.sandbox.run import seed
+    from bot.sandbox.run import align_clocks, seed
 
     settings = sandbox.settings
     await sandbox.runtime.stop()
@@ -279,6 +279,7 @@ async def reset_sandbox(sandbox) -> None:
     await runtime.start()
     runtime.services.checkout_return_url = getattr(sandbox, "checkout_return_url", None)
     sandbox.runtime = runtime
+    align_clocks(sandbox)
     if getattr(sandbox, "stripe", None) is not None:
         sandbox.stripe.webhook_url = runtime.http.url + "/stripe/webhook"
     _mailbox(sandbox).clear()

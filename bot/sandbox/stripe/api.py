@@ -72,6 +72,8 @@ class ApiMixin:
             ("GET", r"/v1/webhook_endpoints/(?P<id>[^/]+)", "_api_retrieve_webhook_endpoint"),
             ("POST", r"/v1/webhook_endpoints/(?P<id>[^/]+)", "_api_update_webhook_endpoint"),
             ("DELETE", r"/v1/webhook_endpoints/(?P<id>[^/]+)", "_api_delete_webhook_endpoint"),
+            ("POST", r"/v1/refunds", "_api_create_refund"),
+            ("GET", r"/v1/refunds/(?P<id>[^/]+)", "_api_retrieve_refund"),
         )
     )
 
@@ -115,6 +117,7 @@ class ApiMixin:
         original_request = None
         try:
             self._authenticate(request.headers.get("authorization"))
+            self._check_version(request.headers.get("stripe-version"))
             handler, path_params = self._route(method, path)
             params = await _read_params(request)
             self.expire_due()

@@ -54,6 +54,7 @@ class CheckoutPageMixin:
             ],
             "customer_email": session["customer_email"],
             "cancel_href": f"/checkout/{session['id']}/cancel" if session["cancel_url"] else None,
+            "debit": self._accepts_debit(session),
         }
 
     def _closed_page(self, session: dict | None, lang: str = "en") -> HTMLResponse:
@@ -88,6 +89,19 @@ class CheckoutPageMixin:
         form = dict(
             parse_qsl((await request.body()).decode("utf-8", "replace"), keep_blank_values=True)
         )
+        if "iban" in form:
+            if not self.pay_by_debit(
+                session["id"], form["iban"], name=form.get("account_holder") or None
+            ):
+                return self._render(
+                    402,
+                    state="form",
+                    title=f"Pay {self._page_values(session)['total']}",
+                    error="This IBAN cannot be debited (use a test IBAN shown below).",
+                    values={},
+                    **self._page_values(session),
+                )
+            return self._after_payment(session)
         fields = {
             k: str(form.get(k) or "") for k in ("card_number", "expiry", "cvc", "name", "email")
         }
@@ -112,6 +126,9 @@ class CheckoutPageMixin:
                 values=fields,
                 **self._page_values(session),
             )
+        return self._after_payment(session)
+
+    def _after_payment(self, session: dict) -> Response:
         target = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
         if _is_telegram(target):
             return self._render(

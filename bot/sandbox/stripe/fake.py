@@ -24,6 +24,7 @@ from bot.sandbox.stripe.control import ControlMixin
 from bot.sandbox.stripe.events import EventsMixin
 from bot.sandbox.stripe.faults import FaultsMixin, _Fault, _install_drop_filter
 from bot.sandbox.stripe.model import ModelMixin
+from bot.sandbox.stripe.money import MoneyMixin
 from bot.sandbox.stripe.sessions import SessionsMixin
 from bot.sandbox.stripe.webhooks import WebhooksMixin
 
@@ -39,6 +40,7 @@ class FakeStripe(
     FaultsMixin,
     ControlMixin,
     AccountMixin,
+    MoneyMixin,
 ):
     """Stripe's Checkout Sessions and events API, its hosted checkout page and its webhooks.
 
@@ -58,8 +60,15 @@ class FakeStripe(
         api_version: str | None = None,
         webhook_timeout: float = 10.0,
         sweep_interval: float = 1.0,
+        require_version: str | None = None,
+        debit_enabled: bool = True,
     ) -> None:
         self.api_key = api_key
+        # The account's pinned API version: every request must name it (None: any valid one).
+        self.require_version = require_version
+        # SEPA Direct Debit among the account's payment methods (bot/sandbox/stripe/money.py).
+        self.debit_enabled = debit_enabled
+        self.refunds: dict[str, dict] = {}
         self.webhook_secret = webhook_secret
         self.webhook_url = webhook_url
         self.retry_delays = tuple(retry_delays)

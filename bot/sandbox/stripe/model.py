@@ -52,7 +52,9 @@ class ModelMixin:
         return self._session_view(self.sessions[session_id], ("line_items",))
 
     def expire_due(self) -> None:
-        """Sessions whose `expires_at` has passed become expired (with their event)."""
+        """Sessions whose `expires_at` has passed become expired (with their event); debits
+        due settle (bot/sandbox/stripe/money.py)."""
+        self.settle_debits()
         now = self.now()
         for session in self.sessions.values():
             if session["status"] == "open" and session["expires_at"] <= now:

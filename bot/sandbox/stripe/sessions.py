@@ -117,7 +117,7 @@ class SessionsMixin:
                     "Session creation.",
                     None,
                 )
-            if expires_at - now > MAX_EXPIRY:
+            if expires_at - now >= MAX_EXPIRY:  # Stripe: "less than 24 hours", on its clock
                 raise invalid(
                     "expires_at",
                     "The `expires_at` timestamp must be less than 24 hours from Checkout "
@@ -258,6 +258,11 @@ class SessionsMixin:
             "url": self.checkout_url(session_id),
             "wallet_options": None,
             "_payment_intent_data": intent_data,
+            # No list given: the account's payment methods (the Dashboard's), debits included.
+            "_methods_given": any(
+                _optional(params, key) is not None
+                for key in ("payment_method_types", "allowed_payment_method_types")
+            ),
         }
         self.sessions[session_id] = session
         self.line_items[session_id] = items

@@ -4,7 +4,6 @@ An edit that changes nothing is refused with Telegram's "message is not modified
 
 from __future__ import annotations
 
-import time
 from typing import Any, ClassVar
 
 from bot.sandbox.telegram.errors import ApiError, bad_request
@@ -55,7 +54,7 @@ class EditingMixin:
         self._take_rate(chat)
         message.clear()
         message.update(changed)
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(self.wall_clock())
         message["_edits"] += 1
         self._emit("edit", chat.info["id"], message)
         return message

@@ -69,6 +69,9 @@ class FakeTelegram(
     ) -> None:
         self.token = token
         self.clock = clock
+        # Seconds added to the wall clock for message dates: the sandbox's moved date
+        # (`:date +20`, "Move" on the page) moves every stand-in's clock, this one's too.
+        self.date_offset = 0.0
         self.url: str | None = None
         self.bot_user = {
             "id": int(token.split(":", 1)[0]),
@@ -116,6 +119,11 @@ class FakeTelegram(
             for name, attribute in vars(cls).get("api_methods", {}).items()
         }
         self.app = Starlette(routes=[*self.bot_api_routes(), *self.user_routes()])
+
+    def wall_clock(self) -> float:
+        """Unix seconds for dates Telegram stamps (message, edit): the wall clock plus the
+        sandbox's moved date."""
+        return time.time() + self.date_offset
 
     @property
     def stats(self) -> dict:

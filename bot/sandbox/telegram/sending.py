@@ -5,7 +5,6 @@ Each send is checked (lengths, markup, reply target) then counted against the ra
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any, ClassVar
 
 from bot.sandbox.telegram.entities import format_text, utf16_len
@@ -55,7 +54,7 @@ class SendingMixin:
             "message_id": chat.next_id,
             "from": copy.deepcopy(sender),
             "chat": copy.deepcopy(chat.info),
-            "date": int(time.time()),
+            "date": int(self.wall_clock()),
         }
         if reply_to is not None:
             message["reply_to_message"] = _public(

@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import copy
 import re
-import time
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
@@ -245,7 +244,7 @@ class UpdatesMixin:
                         self._updates.pop(0)
                     delay = 0.2
                     continue
-                self._webhook["last_error_date"] = int(time.time())
+                self._webhook["last_error_date"] = int(self.wall_clock())
                 self._webhook["last_error_message"] = error
                 await _first(asyncio.sleep(delay), self._closing.wait())
                 delay = min(delay * 2, 5.0)

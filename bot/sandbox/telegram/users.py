@@ -7,7 +7,6 @@ from __future__ import annotations
 import copy
 import mimetypes
 import re
-import time
 from typing import Any
 
 from bot.sandbox.telegram.entities import utf16_len
@@ -103,7 +102,7 @@ class UsersMixin:
             {
                 "chat": copy.deepcopy(chat.info),
                 "from": copy.deepcopy(self._users[user_id]),
-                "date": int(time.time()),
+                "date": int(self.wall_clock()),
                 "old_chat_member": self._bot_member(old),
                 "new_chat_member": self._bot_member(new),
             },

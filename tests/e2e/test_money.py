@@ -1,0 +1,204 @@
+"""Issue 13: money is never taken twice unseen, and the real Stripe's rules hold — each case end to
+end through the club chat, the staff group and the Stripe stand-in over HTTP."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.payments.stripe_api import STRIPE_API_VERSION
+from bot.sandbox.stripe.money import DEBIT_FAILS, DEBIT_SUCCEEDS
+from tests.conftest import STAFF_CHAT, STAFF_USERS, verify
+from tests.e2e.test_renew_and_pay import (
+    card_link,
+    invoices_of,
+    session_id,
+    settled,
+    to_invoice,
+)
+
+
+def advance(bot, stripe, seconds: int) -> None:
+    """Time passes for the bot and for Stripe alike."""
+    bot.services.clock.advance(dt.timedelta(seconds=seconds))
+    stripe.advance_clock(seconds)
+
+
+def staff_lines(telegram) -> list[dict]:
+    return telegram.bot_messages(STAFF_CHAT)
+
+
+# --- case 1: a link Stripe accepts; a refusal is not "try again" -------------------------------
+
+
+async def test_every_link_expires_less_than_24_hours_after_stripes_creation(
+    chat, smtp, bot, stripe
+):
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    session = stripe.session(session_id(await card_link(chat)))
+    assert 1800 <= session["expires_at"] - session["created"] < 24 * 3600
+
+
+async def test_after_the_sandbox_date_moves_card_links_still_work(chat, smtp, bot, stripe):
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    advance(bot, stripe, 20 * 86400)  # `:date +20` moves every clock
+    link = await card_link(chat)
+    assert link, chat.transcript()
+    assert await stripe.pay(session_id(link))
+    await settled(bot, stripe)
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+
+
+async def test_a_refusal_retrying_cannot_cure_is_not_told_as_an_outage(
+    chat, smtp, bot, stripe, telegram
+):
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    stripe.require_version = "2020-08-27"  # the account refuses the bot's requests, every time
+    replies = await chat.press("Carte")
+    text = replies[-1]["text"]
+    assert "Réessayez" not in text and "quelques minutes" not in text
+    assert "refusé" in text and "virement" in text
+    assert not any("Carte" in label for label in chat.buttons(replies[-1]))
+    assert any("refuse de créer" in m["text"] for m in staff_lines(telegram))
+
+
+# --- case 2: at most one payable session; money beyond an invoice is seen and refunded ---------
+
+
+async def test_asking_again_near_the_end_closes_the_old_link_first(chat, smtp, bot, stripe):
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    first = session_id(await card_link(chat))
+    advance(bot, stripe, 23 * 3600 - 10 * 60)  # 10 minutes left: not handed out again
+    await chat.press("Autre moyen")
+    second = session_id(await card_link(chat))
+    assert second != first
+    assert stripe.session(first)["status"] == "expired"
+    assert [s["id"] for s in stripe.sessions.values() if s["status"] == "open"] == [second]
+
+
+async def test_paid_by_hand_closes_the_open_card_link(chat, smtp, bot, stripe, alice):
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    await alice.say(f"/paid {number} virement")
+    assert stripe.session(link)["status"] == "expired"
+    assert not await stripe.pay(link)  # the club's open tab can no longer take a card
+
+
+async def test_a_second_payment_is_recorded_and_staff_refund_it_once(
+    chat, smtp, bot, stripe, telegram, alice
+):
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    stripe.inject_fault("500", count=10, path_prefix="/v1/checkout/sessions/")  # no expiring now
+    await alice.say(f"/paid {number} cheque")
+    assert await stripe.pay(link)  # the card is taken as well
+    await settled(bot, stripe)
+    [row] = await bot.services.db.fetchall("SELECT * FROM overpayments")
+    assert (row["reason"], row["amount_cents"]) == ("already_paid", 72000)
+    alert = next(m for m in staff_lines(telegram) if "en trop" in m["text"])
+    assert number in alert["text"] and "720,00" in alert["text"]
+    _, data = alice.find_button("Rembourser", alert)
+    for staff_user in STAFF_USERS:  # two staff press at the same moment
+        await telegram.press(staff_user, alert["message_id"], data, chat_id=STAFF_CHAT)
+    await bot.idle()
+    assert len(stripe.refunds) == 1
+    [refund] = stripe.refunds.values()
+    assert refund["amount"] == 72000 and refund["payment_intent"] == row["payment_intent"]
+    assert (await bot.services.db.fetchval("SELECT refund_id FROM overpayments")) == refund["id"]
+
+
+# --- case 3: a session is reused or paid only when it is provably this invoice's -----------------
+
+
+async def test_a_session_of_a_former_database_is_never_reused_nor_applied(
+    chat, smtp, bot, stripe, telegram
+):
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    old = session_id(await card_link(chat))
+    # The database is restored from a backup / the sandbox is reset: invoices start again.
+    db = bot.services.db
+    for table in ("checkout_sessions", "invoice_payment_keys"):
+        await db.execute(f"DELETE FROM {table}")
+    await chat.press("Autre moyen")
+    new = session_id(await card_link(chat))
+    assert new != old and stripe.session(new)["metadata"]["invoice"] == number
+    assert stripe.session(old)["metadata"]["invoice"] == number  # same number, other invoice
+    assert await stripe.pay(old)
+    await settled(bot, stripe)
+    assert (await invoices_of(bot))[0]["status"] == "open"  # not applied to today's invoice
+    [row] = await db.fetchall("SELECT * FROM overpayments")
+    assert row["reason"] == "not_ours" and row["session_id"] == old
+
+
+# --- case 4: payments that complete later ------------------------------------------------------
+
+
+async def test_a_delayed_payment_is_pending_blocks_a_second_link_then_pays(chat, smtp, bot, stripe):
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    assert stripe.pay_by_debit(link, DEBIT_SUCCEEDS)
+    await settled(bot, stripe)
+    assert "en cours" in chat.last()["text"]
+    assert (await invoices_of(bot))[0]["status"] == "open"
+    await chat.press("Autre moyen")
+    replies = await chat.press("Carte")
+    assert any("en cours" in m["text"] for m in replies) and len(stripe.sessions) == 1
+    advance(bot, stripe, 3 * 86400)
+    await settled(bot, stripe)
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+    assert "Paiement reçu" in chat.last()["text"]
+
+
+async def test_a_failed_delayed_payment_lets_the_club_pay_again(chat, smtp, bot, stripe):
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    assert stripe.pay_by_debit(link, DEBIT_FAILS)
+    await settled(bot, stripe)
+    advance(bot, stripe, 3 * 86400)
+    await settled(bot, stripe)
+    assert "échoué" in chat.last()["text"]
+    replies = await chat.press("Payer")
+    assert any("Carte" in label for label in chat.buttons(replies[-1]))
+    fresh = session_id(await card_link(chat))
+    assert fresh != link and await stripe.pay(fresh)
+    await settled(bot, stripe)
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+
+
+# --- case 7: one pinned API version on every request ----------------------------------------------
+
+
+async def test_every_stripe_request_names_the_pinned_version(chat, smtp, bot, stripe):
+    stripe.require_version = STRIPE_API_VERSION
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    assert await stripe.pay(link)
+    await settled(bot, stripe)
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+    versions = {r["stripe_version"] for r in stripe.requests}
+    assert versions == {STRIPE_API_VERSION}
+
+
+async def test_the_pinned_version_does_not_follow_the_librarys_default(stripe, monkeypatch):
+    import stripe as stripe_library
+
+    from bot.payments import make_stripe_client
+    from bot.settings import Settings
+
+    monkeypatch.setattr(stripe_library, "api_version", "2025-01-27.acacia")  # another package
+    settings = Settings(stripe_secret_key="sk_test_sandbox", stripe_api_url=stripe.base_url)
+    client, http = make_stripe_client(settings)
+    try:
+        await client.v1.checkout.sessions.list_async({"limit": 1})
+    finally:
+        await http.close_async()
+    assert stripe.requests[-1]["stripe_version"] == STRIPE_API_VERSION
