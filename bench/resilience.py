@@ -1,6 +1,7 @@
 """Resilience: `ofbot run` killed with kill -9 at random points of identify + verify + renewal
-(paid by transfer, or by card on FakeStripe's checkout page) and restarted each time; then Bot API
-faults injected by the sandbox, then Stripe faults on the bot's Checkout Session calls.
+(paid by transfer, by card on FakeStripe's checkout page, or by SEPA Direct Debit confirmed three
+days later) and restarted each time; then Bot API faults injected by the sandbox, then Stripe
+faults on the bot's Checkout Session calls. Everyone who paid also tries to pay the same link again.
 
 People act like people: each looks at the bot's latest message and does what it asks (types the
 address, the code from the mailbox, presses the renewal buttons, follows the checkout link and
@@ -8,7 +9,8 @@ pays, comes back to Telegram and waits for the receipt); when no answer comes (t
 their update in flight) they repeat themselves. Afterwards the database must show every flow
 completed once: one verified contact and one `contact.verified` audit line per chat, one renewal
 invoice per club and period, one payment per card journey and one receipt, no Checkout Session
-paid twice or left unknown to the bot, every Stripe event processed.
+paid twice or left unknown to the bot, every Stripe event processed, and no money taken unseen
+(every payment Stripe holds is a recorded payment or a recorded over-payment for staff to refund).
 
     .venv/bin/python -m bench.resilience [--kills 100] [--people 10] [--seed 1]
 """
@@ -28,11 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from bench.common import ROOT, machine
 from bench.harness import (
-    STAFF_CHAT,
     Child,
     Person,
     club_addresses,
@@ -41,11 +40,12 @@ from bench.harness import (
     prepare_database,
     sandbox,
 )
+from bench.money import check_payments, is_receipt, pay_on_checkout
+from bot.sandbox.stripe.money import DEBIT_DELAY
 from storage.db import open_database
 
 CLUBS = 500
 NUMBER = re.compile(r"OF-\d{4}-\d{6}")
-RECEIPT = ("Paiement reçu", "Payment received")
 CARD_UNAVAILABLE = ("Le paiement par carte est indisponible", "Card payment is unavailable")
 APOLOGY = ("Désolé, quelque chose s’est mal passé", "Sorry, something")
 # Stripe retries a failed delivery for days; the sandbox's default gives up after ~15 s, shorter
@@ -67,25 +67,6 @@ def _url(message: dict | None) -> str | None:
     return next((b["url"] for row in rows for b in row if b.get("url")), None)
 
 
-def is_receipt(message: dict) -> bool:
-    return (message.get("text") or "").lstrip("✅ ").startswith(RECEIPT)
-
-
-async def pay_on_checkout(url: str) -> str:
-    """What a person does on the checkout page: type the test card and press Pay.
-    Returns "paid", "closed" (already paid: 409), "expired" (410) or "failed"."""
-    form = {
-        "card_number": "4242 4242 4242 4242",
-        "expiry": "12 / 34",
-        "cvc": "123",
-        "name": "Pilote Banc",
-        "email": "pilote@example.fr",
-    }
-    async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
-        page = await client.post(url, data=form)
-    return {200: "paid", 409: "closed", 410: "expired"}.get(page.status_code, "failed")
-
-
 @dataclass
 class Journey:
     """One person's way through the flow, with what went wrong on the way."""
@@ -102,6 +83,7 @@ class Journey:
     code_limit: int = 0  # "three codes already sent this hour" (e-mail typed again and again)
     unavailable: int = 0  # "card payment unavailable" answers
     links: int = 0  # checkout links received
+    second_try: str | None = None  # paying the same link again after paying (a second tab)
     number: str | None = None
     paid: str | None = None  # what the checkout page said
     receipts: int = 0
@@ -199,7 +181,7 @@ async def journey(
         if method == "transfer" and _first(step, r"pay:\d+:sent:\w+"):
             j.done = True
             return j
-        link = _url(step) if method == "card" else None
+        link = _url(step) if method in ("card", "debit") else None
         if link:
             j.links += 1
             j.link_waits.append(time.perf_counter() - pressed_at)
@@ -210,17 +192,19 @@ async def journey(
             if ask_link_twice and j.links == 1:
                 action = ("press", _first(step, r"pay:\d+"))  # other method → card again
                 continue
-            j.paid = await pay_on_checkout(link)
+            j.paid = await pay_on_checkout(link, debit=method == "debit")
             j.log.append(f"checkout: {j.paid}")
             if j.paid in ("paid", "closed"):
+                # A second tab or a double click: the same link must take no more money.
+                j.second_try = await pay_on_checkout(link, debit=method == "debit")
                 action = ("say", f"/start paid_{j.number}")  # the page's "return to Telegram"
             else:
                 action = ("press", _first(step, r"pay:\d+"))
             continue
-        if method == "card" and "déjà payée" in (last.get("text") or ""):
+        if method in ("card", "debit") and "déjà payée" in (last.get("text") or ""):
             j.paid = j.paid or "already paid"
             break
-        pay_with = r"pay:\d+:card" if method == "card" else r"pay:\d+:transfer"
+        pay_with = r"pay:\d+:card" if method in ("card", "debit") else r"pay:\d+:transfer"
         data = (
             _first(step, pay_with)
             or _first(step, r"renew:confirm")
@@ -248,6 +232,8 @@ async def journey(
         # else: an apology or "not understood" answer: repeat what was asked.
     if method == "card" and j.paid:
         await _wait_for_receipt(j, person, still_killing, receipt_wait)
+    elif method == "debit" and j.paid:
+        j.done = True  # the bank confirms days later: the receipt comes then (checked after)
     return j
 
 
@@ -321,106 +307,6 @@ async def check_database(db_path: Path, journeys: list[Journey]) -> list[str]:
     return problems
 
 
-async def check_payments(db_path: Path, journeys: list[Journey], box) -> tuple[dict, list[str]]:
-    """Card payments after a run: each paid journey has one payment, its invoice paid once and
-    one receipt in its chat; Stripe holds no session unknown to the bot, none paid twice, and
-    every completed session is a recorded payment; every stored event was processed."""
-    problems: list[str] = []
-    figures: dict = {}
-    stripe = box.stripe
-    sessions_by_number: dict[str, list[dict]] = {}
-    for session in stripe.sessions.values():
-        number = (session.get("metadata") or {}).get("invoice")
-        sessions_by_number.setdefault(number, []).append(session)
-    db = await open_database(db_path, migrate=False)
-    try:
-        stored = {r["id"] for r in await db.fetchall("SELECT id FROM checkout_sessions")}
-        card = [j for j in journeys if j.method == "card"]
-        for j in card:
-            chat = j.person.user_id
-            receipts = sum(1 for m in box.telegram.bot_messages(chat) if is_receipt(m))
-            if receipts > 1:
-                problems.append(f"chat {chat}: {receipts} receipts")
-            if not j.paid:
-                continue
-            invoice = await db.fetchone(
-                "SELECT i.* FROM invoices i JOIN clubs c ON c.id = i.club_id"
-                " WHERE c.subdomain = ? AND i.kind = 'renewal' AND i.status != 'cancelled'",
-                (club_subdomain(j.club),),
-            )
-            if invoice is None:
-                problems.append(f"chat {chat}: paid at Stripe, no live invoice")
-                continue
-            payments = await db.fetchall(
-                "SELECT * FROM payments WHERE invoice_id = ?", (invoice["id"],)
-            )
-            paid_audits = await db.fetchval(
-                "SELECT count(*) FROM audit WHERE action = 'invoice.paid' AND target = ?",
-                (invoice["number"],),
-            )
-            if invoice["status"] != "paid" or len(payments) != 1 or paid_audits != 1:
-                problems.append(
-                    f"{invoice['number']}: {invoice['status']}, {len(payments)} payments,"
-                    f" {paid_audits} invoice.paid audit lines (payment lost or doubled)"
-                )
-            elif payments[0]["amount_cents"] != invoice["ttc_cents"]:
-                problems.append(f"{invoice['number']}: paid {payments[0]['amount_cents']} cents")
-            if receipts != 1:
-                problems.append(f"chat {chat}: {receipts} receipts for {invoice['number']}")
-            staff = sum(
-                invoice["number"] in (m.get("text") or "") and "payée" in (m.get("text") or "")
-                for m in box.telegram.bot_messages(STAFF_CHAT)
-            )
-            if staff != 1:
-                problems.append(f"{invoice['number']}: {staff} 'paid' lines in the staff group")
-        complete = 0
-        for number, sessions in sessions_by_number.items():
-            done = [s for s in sessions if s["status"] == "complete"]
-            complete += len(done)
-            if len(done) > 1:
-                problems.append(f"{number}: {len(done)} Checkout Sessions paid (charged twice)")
-            if len(sessions) > 1:
-                problems.append(f"{number}: {len(sessions)} Checkout Sessions created")
-            for session in sessions:
-                if session["id"] not in stored:
-                    problems.append(f"{number}: session {session['id']} unknown to the bot")
-            for session in done:
-                payment = await db.fetchone(
-                    "SELECT p.reference FROM payments p JOIN invoices i ON i.id = p.invoice_id"
-                    " WHERE i.number = ?",
-                    (number,),
-                )
-                if payment is None or payment["reference"] != session["payment_intent"]:
-                    problems.append(f"{number}: Stripe payment {session['id']} not recorded")
-        unprocessed = await db.fetchval(
-            "SELECT count(*) FROM stripe_events WHERE processed_at IS NULL"
-        )
-        if unprocessed:
-            problems.append(f"{unprocessed} Stripe events stored but never processed")
-        unnotified = await db.fetchval("SELECT count(*) FROM payments WHERE notified_at IS NULL")
-        if unnotified:
-            problems.append(f"{unnotified} payments with receipts or staff line still unsent")
-        actors = await db.fetchall(
-            "SELECT CASE WHEN actor LIKE 'stripe:evt_%' THEN 'webhook' ELSE actor END AS by,"
-            " count(*) AS n FROM payments WHERE method = 'card' GROUP BY by"
-        )
-        figures.update(
-            card_journeys=len(card),
-            card_completed=sum(j.done for j in card),
-            paid_at_stripe=sum(1 for j in card if j.paid),
-            sessions_created=len(stripe.sessions),
-            sessions_complete=complete,
-            payments=await db.fetchval("SELECT count(*) FROM payments WHERE method = 'card'"),
-            payments_by=dict((r["by"], r["n"]) for r in actors),
-            events=len(stripe.events),
-            failed_deliveries=sum(1 for d in stripe.deliveries if not d["ok"]),
-            events_stored=await db.fetchval("SELECT count(*) FROM stripe_events"),
-        )
-    finally:
-        await db.close()
-    return figures, problems
-
-
 async def settle(box, db_path: Path, timeout: float = 180.0) -> None:
     """Every webhook delivered (or given up), every stored Stripe event processed."""
     await box.stripe.drain(timeout)
@@ -479,7 +365,10 @@ async def kill_run(
             while not killer.done():
                 user = next(users)
                 person = Person(box, user)
-                method = "card" if card_every and user % card_every == 1 else "transfer"
+                method = "transfer"
+                if card_every and user % card_every == 1:
+                    # Half of them by SEPA Direct Debit: paid days later, after the run.
+                    method = "debit" if user % (2 * card_every) == 1 else "card"
                 j = await journey(
                     box,
                     person,
@@ -494,6 +383,9 @@ async def kill_run(
         lanes = [asyncio.create_task(lane()) for _ in range(people)]
         child = await killer
         await asyncio.gather(*lanes)
+        await settle(box, db_path)
+        # Three days later the debits settle: async_payment_succeeded for each.
+        box.stripe.advance_clock(DEBIT_DELAY + 60)
         await settle(box, db_path)
         await child.terminate()
         # As an operator would: settles what Stripe knows and sends what Telegram refused so far
