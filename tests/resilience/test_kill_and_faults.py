@@ -1,6 +1,6 @@
 """Short versions of bench/resilience.py: `ofbot run` killed with kill -9 five times while people
-identify, verify, renew and pay (by transfer, or by card on FakeStripe while its webhooks hit a
-dying bot); Bot API faults (5xx, 429) and Stripe faults (5xx, connection reset, a late answer) on
+identify, verify, renew and pay (by transfer, by card on FakeStripe while its webhooks hit a
+dying bot, or by SEPA debit confirmed days later, each paid link tried a second time); Bot API faults (5xx, 429) and Stripe faults (5xx, connection reset, a late answer) on
 the bot's calls. Every journey completes, nothing is created, charged or told twice."""
 
 from __future__ import annotations
@@ -17,7 +17,10 @@ async def test_kill_9_five_times_every_journey_completes_once(tmp_path):
     assert problems == []
     card = [j for j in journeys if j.method == "card"]
     assert card and all(j.receipts == 1 for j in card)
-    assert stats["card"]["payments"] == len(card)
+    # SEPA debits too: paid three days later, one payment and one receipt each.
+    debit = [j for j in journeys if j.method == "debit"]
+    assert stats["card"]["payments"] == len(card) + len(debit)
+    assert stats["card"]["money_taken_unseen"] == 0
     assert "paid: 0" in stats["reconcile"]  # nothing was left for the operator's reconcile
 
 
