@@ -26,7 +26,24 @@ log = logging.getLogger(__name__)
 
 
 class MailError(Exception):
-    """The message could not be handed to the SMTP server."""
+    """The message could not be handed to the SMTP server. `permanent`: the relay refused it for
+    good (a 5xx reply, SMTPUTF8 needed and not offered, an address no header can carry): sending
+    it again will not help, unlike a connection that failed or a 4xx reply (RFC 5321 §4.2.1)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def refused_for_good(exc: Exception) -> bool:
+    """A relay's refusal that retrying cannot cure: SMTPUTF8 not offered for a non-ASCII
+    address, or a 5xx reply (to MAIL, RCPT, DATA or AUTH)."""
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return True
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return all(500 <= error.code < 600 for error in exc.recipients)
+    code = getattr(exc, "code", None)
+    return isinstance(code, int) and 500 <= code < 600
 
 
 def header_value(text: str) -> str:
@@ -47,7 +64,9 @@ def build_message(sender: str, to: str, subject: str, body: str) -> EmailMessage
         domain = Address(addr_spec=ascii_email(message["From"].addresses[0].addr_spec)).domain
         message["Message-ID"] = make_msgid(domain=domain or "openflyers.fr")
     except (ValueError, IndexError, TypeError) as exc:
-        raise MailError(f"cannot write the message headers: {type(exc).__name__}") from exc
+        raise MailError(
+            f"cannot write the message headers: {type(exc).__name__}", permanent=True
+        ) from exc
     # Quoted-printable keeps the message 7-bit: no relay needs 8BITMIME (RFC 6152) to take it.
     message.set_content(body, cte="quoted-printable")
     return message
@@ -98,7 +117,7 @@ class Mailer:
             log.warning("mail to %s failed: %s", mask_email(to), type(exc).__name__)
             if self.metrics is not None:
                 self.metrics.mails.labels(outcome="failed").inc()
-            raise MailError(str(exc)) from exc
+            raise MailError(str(exc), permanent=refused_for_good(exc)) from exc
         if self.metrics is not None:
             self.metrics.mails.labels(outcome="sent").inc()
         log.info("mail sent to %s", mask_email(to))

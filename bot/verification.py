@@ -149,6 +149,7 @@ class CodeSent:
     sent: bool
     retry_at: dt.datetime | None = None
     mail_failed: bool = False
+    mail_refused: bool = False  # the relay refused this address for good: another one may work
     limit: str | None = None
 
 
@@ -246,7 +247,7 @@ async def send_code(
         await verification.delete_code(services.db, code_id)
         await verification.withdraw_attempt_record(services.db, record_id)
         if isinstance(exc, MailError):
-            return CodeSent(False, mail_failed=True)
+            return CodeSent(False, mail_failed=True, mail_refused=exc.permanent)
         raise
     await verification.mark_mailed(services.db, code_id, services.clock.timestamp())
     return CodeSent(True)

@@ -104,6 +104,9 @@ async def _send(
         )
     elif sent.retry_at:
         await reply(update, context, "verify/too_many_codes", until=_time(context, sent.retry_at))
+    elif sent.mail_refused:
+        # Retrying cannot cure it: never "try again in a few minutes".
+        await reply(update, context, "verify/mail_refused")
     else:
         await reply(update, context, "verify/mail_failed")
     return on_failure

@@ -71,3 +71,14 @@ async def test_a_code_not_mailed_never_counts_whatever_the_error(chat, bot, smtp
         await chat.say(MERMOZ["structure_email"])
     assert await codes_counted(bot) == 0
     assert not await bot.services.db.fetchval("SELECT count(*) FROM verification_codes")
+
+
+async def test_an_address_the_relay_refuses_for_good_is_not_told_try_again_later(
+    chat, bot, relay_without_smtputf8
+):
+    await set_club(bot, structure_email="bürö@mermoz.example.fr")
+    await chat.say("/start mermoz")
+    replies = await chat.say("bürö@mermoz.example.fr")
+    text = replies[-1]["text"]
+    assert "quelques minutes" not in text and "réessayer n’y changera rien" in text
+    assert await codes_counted(bot) == 0

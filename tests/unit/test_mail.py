@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
+import socket
 import unicodedata
 
 import pytest
@@ -55,9 +56,20 @@ async def test_an_internationalised_domain_reaches_a_relay_without_smtputf8(rela
     assert "à bientôt" in kept["text"]
 
 
-async def test_a_non_ascii_local_part_without_smtputf8_is_a_mail_error(relay):
-    with pytest.raises(MailError):
+async def test_a_non_ascii_local_part_without_smtputf8_is_refused_for_good(relay):
+    with pytest.raises(MailError) as refused:
         await mailer_for(relay).send("bürö@example.fr", "Votre code", "Code : 123456")
+    assert refused.value.permanent
+
+
+async def test_a_relay_that_cannot_be_reached_is_worth_another_try():
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_from="bot@openflyers.example")
+    with pytest.raises(MailError) as failed:
+        await Mailer(settings, timeout=5).send("a@club.example", "Votre code", "Code : 123456")
+    assert not failed.value.permanent
 
 
 async def test_a_line_break_in_the_subject_stays_on_one_line(relay):
