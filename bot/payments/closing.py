@@ -3,6 +3,7 @@ cancelled or replaced, or a newer link replaces the session (one payable session
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import stripe
@@ -13,17 +14,23 @@ from storage import payments as payment_rows
 
 log = logging.getLogger(__name__)
 
+# A person (a staff /paid, a club asking for a link) waits at most this long per session for
+# Stripe; the reconcile job closes later what could not be closed now.
+EXPIRE_WAIT = 10.0
+
 
 async def expire_session(services: Services, session_id: str) -> dict | None:
     """Expire one session at Stripe; the session as Stripe then has it (status expired, or
     complete when it was paid meanwhile), or None when Stripe could not be asked."""
     sessions = services.stripe.v1.checkout.sessions
     try:
-        current = as_dict(await sessions.expire_async(session_id))
+        async with asyncio.timeout(EXPIRE_WAIT):
+            current = as_dict(await sessions.expire_async(session_id))
     except stripe.InvalidRequestError:
         # Only an open session can be expired: it completed or expired meanwhile; see which.
         try:
-            current = as_dict(await sessions.retrieve_async(session_id))
+            async with asyncio.timeout(EXPIRE_WAIT):
+                current = as_dict(await sessions.retrieve_async(session_id))
         except (stripe.StripeError, TimeoutError) as exc:
             log.warning("could not look at %s: %s", session_id, exc)
             return None
