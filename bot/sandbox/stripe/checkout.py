@@ -95,13 +95,14 @@ class CheckoutPageMixin:
             ):
                 return self._render(
                     402,
+                    lang,
                     state="form",
-                    title=f"Pay {self._page_values(session)['total']}",
+                    title=f"{t['pay']} {self._page_values(session)['total']}",
                     error="This IBAN cannot be debited (use a test IBAN shown below).",
                     values={},
                     **self._page_values(session),
                 )
-            return self._after_payment(session)
+            return self._after_payment(session, lang)
         fields = {
             k: str(form.get(k) or "") for k in ("card_number", "expiry", "cvc", "name", "email")
         }
@@ -126,9 +127,10 @@ class CheckoutPageMixin:
                 values=fields,
                 **self._page_values(session),
             )
-        return self._after_payment(session)
+        return self._after_payment(session, lang)
 
-    def _after_payment(self, session: dict) -> Response:
+    def _after_payment(self, session: dict, lang: str) -> Response:
+        t = TEXT[lang]
         target = session["success_url"].replace("{CHECKOUT_SESSION_ID}", session["id"])
         if _is_telegram(target):
             return self._render(

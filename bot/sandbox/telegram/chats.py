@@ -5,7 +5,6 @@ Also the lookups every other method family uses (`chat_id` and `message_id` chec
 from __future__ import annotations
 
 import copy
-import time
 from typing import Any, ClassVar
 
 from bot.sandbox.telegram.errors import ApiError, bad_request
@@ -131,7 +130,7 @@ class ChatsMixin:
             {
                 "chat": copy.deepcopy(chat.info),
                 "from": copy.deepcopy(admin),
-                "date": int(time.time()),
+                "date": int(self.wall_clock()),
                 "old_chat_member": old,
                 "new_chat_member": self._bot_chat_member(chat),
             },

@@ -92,7 +92,7 @@ class EditingMixin:
             raise bad_request("message to delete not found")
         # Bot API, deleteMessage: "A message can only be deleted if it was sent less than 48
         # hours ago" (Telegram answers 400 "message can't be deleted").
-        if time.time() - message["date"] >= DELETE_WINDOW:
+        if self.wall_clock() - message["date"] >= DELETE_WINDOW:
             raise bad_request("message can't be deleted")
         chat.messages.pop(message_id)
         self._emit("delete", chat.info["id"], message)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import re
-import time
 from typing import Any
 
 from bot.sandbox.telegram.entities import utf16_len
@@ -189,7 +188,7 @@ class GroupsMixin:
             ]
         else:
             message.pop("entities", None)
-        message["edit_date"] = int(time.time())
+        message["edit_date"] = int(self.wall_clock())
         message["_edits"] = message.get("_edits", 0) + 1
         self._emit("edit", chat.info["id"], message)
         if self._reaches_bot(chat, message):
