@@ -12,21 +12,20 @@ import logging
 from collections import deque
 from collections.abc import Sequence
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, TelegramError
 
+from bot import notify
 from bot.context import BotContext
-from bot.telegram_limits import callback_data, checked_callback_data, read_id
+from bot.telegram_limits import callback_data, read_id
 from bot.texts import LANGUAGES, pick_language
 
 log = logging.getLogger(__name__)
 
 __all__ = ["callback_data", "read_id"]  # built and read here by handlers
 
-# (label template, callback data) or (label template, callback data, template values);
-# a callback data starting with "url:" makes a URL button instead.
-Button = tuple[str, str] | tuple[str, str, dict]
+Button = notify.Button  # (label template, callback data[, template values]); "url:…" is a link
 
 # user_data: the state a club button acts on (the club, and what is being typed or chosen), and
 # for each recent message with buttons, that state as the message showed it.
@@ -59,23 +58,8 @@ def keyboard(
     lang: str, context: BotContext, rows: Sequence[Sequence[Button]]
 ) -> InlineKeyboardMarkup:
     """Labels from `button/…` templates (plain text: Telegram shows labels as sent), callback
-    data checked against Telegram's limit."""
-    texts = context.services.texts
-    built = []
-    for row in rows:
-        buttons = []
-        for button in row:
-            label_name, data = button[0], button[1]
-            values = button[2] if len(button) > 2 else {}
-            label = texts.render(lang, f"button/{label_name}", **values)
-            if data.startswith("url:"):
-                buttons.append(InlineKeyboardButton(label, url=data[4:]))
-            else:
-                buttons.append(
-                    InlineKeyboardButton(label, callback_data=checked_callback_data(data))
-                )
-        built.append(buttons)
-    return InlineKeyboardMarkup(built)
+    data checked against Telegram's limit: the notifier's builder, for a handler's context."""
+    return notify.keyboard(context.services, lang, rows)
 
 
 def shown_state(context: BotContext) -> dict:

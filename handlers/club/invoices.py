@@ -76,6 +76,26 @@ async def send_invoice(update: Update, context: BotContext) -> None:
             ],
         )
     doc = await invoices.invoice_document(services, invoice, lang)
+    await _send_pdf(update, context, doc, lang, markup)
+
+
+async def send_credit_note(update: Update, context: BotContext) -> None:
+    """`creditnote:<id>`: the credit note as a PDF (to the club's verified contacts only)."""
+    services = context.services
+    note_id = read_id(update.callback_query.data.split(":")[1])
+    note = await invoice_rows.get_credit_note(services.db, note_id) if note_id else None
+    cancelled = await invoice_rows.get(services.db, note.invoice_id) if note else None
+    if await own_invoice(update, context, cancelled) is None:
+        return
+    await settle_button(update, context)
+    lang = lang_of(update, context)
+    doc = await invoices.credit_note_document(services, note, lang)
+    await _send_pdf(update, context, doc, lang)
+
+
+async def _send_pdf(update: Update, context: BotContext, doc, lang: str, markup=None) -> None:
+    """The document as `<number>.pdf` (rendered off the event loop), its caption in `lang`."""
+    services = context.services
     pdf = await invoices.render_pdf(services.texts, doc)
     await context.bot.send_document(
         update.effective_chat.id,
@@ -93,36 +113,6 @@ async def send_invoice(update: Update, context: BotContext) -> None:
         ),
         parse_mode=ParseMode.HTML,
         reply_markup=markup,
-    )
-
-
-async def send_credit_note(update: Update, context: BotContext) -> None:
-    """`creditnote:<id>`: the credit note as a PDF (to the club's verified contacts only)."""
-    services = context.services
-    note_id = read_id(update.callback_query.data.split(":")[1])
-    note = await invoice_rows.get_credit_note(services.db, note_id) if note_id else None
-    cancelled = await invoice_rows.get(services.db, note.invoice_id) if note else None
-    if await own_invoice(update, context, cancelled) is None:
-        return
-    await settle_button(update, context)
-    lang = lang_of(update, context)
-    doc = await invoices.credit_note_document(services, note, lang)
-    pdf = await invoices.render_pdf(services.texts, doc)
-    await context.bot.send_document(
-        update.effective_chat.id,
-        document=InputFile(pdf, filename=doc.filename),
-        caption=services.texts.render(
-            lang,
-            "invoice/caption",
-            kind=doc.kind,
-            number=doc.number,
-            amount=doc.ttc_cents,
-            status=doc.status,
-            paid_on=None,
-            due_on=doc.due_on,
-            related=doc.related_number,
-        ),
-        parse_mode=ParseMode.HTML,
     )
 
 
