@@ -135,3 +135,22 @@ def test_a_closed_pipe_is_quiet(tmp_path):
         os.close(writer)
     assert result.stderr == ""
     assert result.returncode != 0
+
+
+def test_a_bot_api_timing_out_during_reconcile_is_one_line(tmp_path):
+    assert ofbot(tmp_path, "db", "migrate").returncode == 0
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        api = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        result = ofbot(
+            tmp_path,
+            "payments",
+            "reconcile",
+            OFBOT_TELEGRAM_TOKEN=TOKEN,
+            OFBOT_TELEGRAM_API_URL=api,
+            OFBOT_STRIPE_SECRET_KEY="sk_test_unreachable",
+            OFBOT_STRIPE_API_URL=api,
+        )
+    assert result.returncode == 1
+    assert one_line(result) == f"ofbot: the Telegram Bot API at {api} failed: Timed out"
