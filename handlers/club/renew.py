@@ -47,7 +47,7 @@ async def _not_verified(update: Update, context: BotContext) -> str:
 # --- count ------------------------------------------------------------------------------------
 
 
-async def start_renewal(update: Update, context: BotContext) -> str:
+async def start_renewal(update: Update, context: BotContext) -> str | None:
     """`menu:renew` or `renew:start[:<club id>]`: the count step, from any step of the
     conversation. A reminder's button names its club: it renews that one, if this chat is still
     one of its verified contacts, whichever club the chat looked at last."""
@@ -55,7 +55,12 @@ async def start_renewal(update: Update, context: BotContext) -> str:
     named = read_id(data.removeprefix("renew:start:")) if data.startswith("renew:start:") else None
     if named is not None:
         if await contacts.get(context.services.db, named, update.effective_chat.id) is None:
-            return await _not_verified(update, context)
+            chat_id = update.effective_chat.id
+            if not await verification.verified_club_id(context.services, chat_id, None):
+                return await _not_verified(update, context)
+            # A verified chat pressing another club's button: said so, state left as it was.
+            await reply(update, context, "renew/other_club")
+            return None
         context.user_data["club_id"] = named
     club = await verified_club(update, context)
     if club is None:
@@ -122,7 +127,9 @@ async def _refuse_count(update: Update, context: BotContext, club: Club, error: 
         update,
         context,
         f"renew/count_{error.reason}",
-        buttons=[[("deactivated", "renew:deactivated")]] if by_activated else None,
+        # Every step has a way back (SPEC §3): "Back" leaves the count step for the menu.
+        buttons=([[("deactivated", "renew:deactivated")]] if by_activated else [])
+        + [[("back", "back")]],
         minimum=minimum,
         maximum=services.catalogue.max_resources,
         active=club.active_resources,

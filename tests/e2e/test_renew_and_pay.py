@@ -792,3 +792,24 @@ async def test_reconcile_command(bot, chat, smtp, stripe, tmp_path):
     assert "720,00" in receipt["text"]
     again = await asyncio.to_thread(ofbot_reconcile)
     assert "paid: 0" in again.stdout
+
+
+async def test_below_the_minimum_refusal_has_a_way_back(chat, smtp, bot):
+    # SPEC §3: every step has a way back, the refusal of a too-low count too.
+    await verify(chat, smtp)
+    await chat.press("Renouveler")
+    await chat.say("3")
+    replies = await chat.press("Retour")
+    assert "Renouveler" in str(replies[-1].get("reply_markup"))
+
+
+async def test_invoice_list_wording_in_english(chat_en, smtp, bot):
+    await verify(chat_en, smtp, "dublin", kind="contact_email")
+    await chat_en.press("Renew")
+    await chat_en.say("6")
+    await chat_en.press("Confirm")
+    await chat_en.say("/menu")
+    replies = await chat_en.press("My invoices")
+    text = replies[-1]["text"]
+    assert "to pay to pay" not in text
+    assert "or an unpaid invoice to pay it" in text

@@ -82,3 +82,19 @@ async def test_forged_replace_touches_only_the_clubs_renewal_of_the_period(
         a.get("text") or "" for a in telegram.callback_answers
     )
     assert foreign not in said and fee["number"] not in said
+
+
+async def test_forged_renew_of_another_club_in_a_verified_chat_says_so(
+    chat_en, telegram, bot, smtp
+):
+    await verify(chat_en, smtp, "dublin", kind="contact_email")
+    mermoz_id = await bot.services.db.fetchval("SELECT id FROM clubs WHERE subdomain = 'mermoz'")
+    before = dict(await bot.services.db.fetchone("SELECT * FROM contacts"))
+    replies = await forge_press(chat_en, f"renew:start:{mermoz_id}")
+    text = replies[-1]["text"]
+    assert "not verified for a club yet" not in text
+    assert "another club" in text or "not verified for" in text
+    assert dict(await bot.services.db.fetchone("SELECT * FROM contacts")) == before
+    await chat_en.say("/menu")
+    replies = await chat_en.press("Renew")  # still verified for Dublin, renewing Dublin
+    assert "Dublin" in replies[-1]["text"]
