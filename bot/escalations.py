@@ -389,15 +389,21 @@ async def post_card(services: Services, bot: Bot, escalation: Escalation) -> int
         return None
     text = await card_text(services, escalation)
     markup = card_buttons(services, escalation)
-    # In the club's topic when the staff group has topics.
-    message = await staff_topics.deliver(
-        services,
-        bot,
-        escalation.club_id,
-        lambda place: notify.send(
-            bot, place.chat_id, text, markup, message_thread_id=place.thread_id
-        ),
-    )
+    try:
+        # In the club's topic when the staff group has topics.
+        message = await staff_topics.deliver(
+            services,
+            bot,
+            escalation.club_id,
+            lambda place: notify.send(
+                bot, place.chat_id, text, markup, message_thread_id=place.thread_id
+            ),
+        )
+    except TelegramError as exc:
+        # The request is recorded: a card Telegram could not take now is posted later
+        # (post_missing_cards, at start-up and every CARD_RETRY_INTERVAL), never lost.
+        log.warning("escalation %s: card not posted yet (%s), retried later", escalation.id, exc)
+        return None
     # The chat the card landed in: the staff group's new id if Telegram had just migrated it.
     staff_chat = message.chat_id
     await rows.set_card(
@@ -415,6 +421,46 @@ async def post_card(services: Services, bot: Bot, escalation: Escalation) -> int
             escalation_id=escalation.id,
         )
     return message.message_id
+
+
+# How often live requests without a card are posted again (seconds), first run after start-up.
+CARD_RETRY_INTERVAL = 60.0
+CARD_RETRY_FIRST = 30.0
+
+
+async def post_missing_cards(services: Services, bot: Bot) -> int:
+    """Post the card of every live request that has none yet (Telegram refused or failed it
+    when the request was recorded); returns how many were posted now."""
+    if not services.settings.staff_chat_id:
+        return 0
+    posted = 0
+    for escalation in await rows.without_card(services.db):
+        fresh = await rows.get(services.db, escalation.id)  # a card may have landed meanwhile
+        if fresh is None or fresh.card_message_id is not None or not fresh.live:
+            continue
+        if await post_card(services, bot, fresh) is None:
+            break  # Telegram still refuses: the next run tries again, in order
+        posted += 1
+    return posted
+
+
+async def post_missing_cards_on_startup(app) -> None:
+    """Start-up hook: cards that could not be posted before a restart go out now."""
+    services = app.bot_data["services"]
+    try:
+        count = await post_missing_cards(services, app.bot)
+    except Exception:  # never keeps the bot from starting; the periodic job tries again
+        log.exception("posting missing escalation cards at start-up failed")
+        return
+    if count:
+        log.info("posted %s escalation card(s) Telegram had not taken", count)
+
+
+async def post_missing_cards_job(context) -> None:
+    """The periodic job of post_missing_cards."""
+    count = await post_missing_cards(context.application.bot_data["services"], context.bot)
+    if count:
+        log.info("posted %s escalation card(s) Telegram had not taken", count)
 
 
 async def refresh_card(services: Services, bot: Bot, escalation_id: int) -> None:

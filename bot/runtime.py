@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from telegram import Update
 from telegram.ext import Application
 
-from bot import backups, club_records, contacts, payments, staff
+from bot import backups, club_records, contacts, escalations, payments, staff
 from bot.app import build_application
 from bot.clock import Clock
 from bot.command_menu import cancel_command_menu, publish_command_menu
@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 STARTUP_HOOKS: list[Callable[[Application], Awaitable[None]]] = [
     publish_command_menu,  # Telegram's command menu, set in the background
     payments.replay_on_startup,  # Stripe events stored but not processed, receipts not sent
+    escalations.post_missing_cards_on_startup,  # request cards Telegram could not take before
     jobs.catch_up_reminders,  # today's reminders now, when the bot was down at 09:00
     backups.catch_up_backup,  # a backup now, when the last one is more than a day old
 ]
@@ -69,6 +70,14 @@ JOBS: list[Job] = [
         every=payments.RECONCILE_INTERVAL,
         first=payments.RECONCILE_FIRST,
         wanted=lambda s: s.stripe is not None,
+    ),
+    # Request cards Telegram could not take when the request was recorded are posted.
+    Job(
+        "escalation-cards",
+        escalations.post_missing_cards_job,
+        every=escalations.CARD_RETRY_INTERVAL,
+        first=escalations.CARD_RETRY_FIRST,
+        wanted=lambda s: bool(s.settings.staff_chat_id),
     ),
     # The daily backup into OFBOT_BACKUP_DIR, keeping OFBOT_BACKUP_KEEP.
     Job(

@@ -186,6 +186,16 @@ async def live(db: Database, limit: int = 50) -> list[Escalation]:
     return [Escalation.from_row(row) for row in rows]
 
 
+async def without_card(db: Database, limit: int = 50) -> list[Escalation]:
+    """Live requests whose staff card Telegram has not taken yet (oldest first)."""
+    rows = await db.fetchall(
+        "SELECT * FROM escalations WHERE status IN ('open', 'taken') AND card_message_id IS NULL"
+        " ORDER BY id LIMIT ?",
+        (limit,),
+    )
+    return [Escalation.from_row(row) for row in rows]
+
+
 async def live_for_club(db: Database, club_id: int) -> list[Escalation]:
     rows = await db.fetchall(
         "SELECT * FROM escalations WHERE club_id = ? AND status IN ('open', 'taken') ORDER BY id",

@@ -394,3 +394,34 @@ async def test_a_button_on_a_closed_request_says_so(chat, smtp, bot, telegram, a
     )
     await bot.idle()
     assert "déjà close" in telegram.callback_answers[-1]["text"]
+
+
+async def test_a_card_telegram_could_not_take_is_posted_later(chat, smtp, bot, telegram, alice):
+    # The request is recorded; Telegram fails the card once: the club is told its request was
+    # recorded (not an error), and the card with its buttons goes out on the next try.
+    from bot import escalations
+
+    await verify(chat, smtp, "mermoz")
+    await chat.press("Changer les e-mails")
+    await chat.press("E-mail du contact")
+    await chat.say("nouveau.chef@mermoz.example.fr")
+    telegram.inject_fault("sendMessage", "500", count=1)
+    escalation_id = await confirm_request(chat)
+    assert "Désolé" not in chat.transcript()
+    with pytest.raises(AssertionError):
+        card_of(telegram, escalation_id)
+
+    await escalations.post_missing_cards_on_startup(bot.runtime.app)  # start-up or the job
+    card = card_of(telegram, escalation_id)
+    await escalations.post_missing_cards(bot.services, bot.runtime.app.bot)  # not twice
+    cards = [
+        m
+        for m in telegram.bot_messages(STAFF_CHAT)
+        if (m.get("text") or "").startswith(f"🛎 Demande n° {escalation_id} ")
+    ]
+    assert len(cards) == 1
+    await alice.press("Je prends", card)
+    row = await bot.services.db.fetchone(
+        "SELECT status FROM escalations WHERE id = ?", (escalation_id,)
+    )
+    assert row["status"] == "taken"
