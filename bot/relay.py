@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import notify, staff_topics
 from bot.services import Services
@@ -72,23 +72,7 @@ async def start_talk(
         lang=speaker.lang,
     )
     if opened:
-        club = await club_rows.get(services.db, club_id)
-        plan = services.catalogue.plans.get(club.plan) if services.catalogue else None
-
-        def text(in_topic: bool) -> str:
-            return services.texts.render(
-                STAFF_LANG,
-                "staff/talk_opened",
-                id=talk.id,
-                club=club.name,
-                subdomain=club.subdomain,
-                plan=plan.label(STAFF_LANG) if plan else club.plan,
-                user=speaker.name,
-                username=speaker.username,
-                in_topic=in_topic,
-            )
-
-        await _post_header(services, bot, talk, text)
+        await _post_header(services, bot, talk, _header_text(services, talk, speaker))
         await staff_topics.sync_name(services, bot, club_id)
     return talk, opened
 
@@ -106,36 +90,65 @@ async def start_help_talk(
         verified=False,
         lang=speaker.lang,
     )
-    club = await club_rows.get(services.db, club_id) if club_id else None
-    text = services.texts.render(
-        STAFF_LANG,
-        "staff/verification_help",
-        club=club.name if club else "?",
-        subdomain=club.subdomain if club else "?",
-        user=speaker.name,
-        username=speaker.username,
-        chat_id=speaker.chat_id,
-    )
-    await _post_header(services, bot, talk, lambda in_topic: text)
+    await _post_header(services, bot, talk, _header_text(services, talk, speaker))
     return talk
 
 
-async def _post_header(services: Services, bot: Bot, talk: Talk, text: Callable[[bool], str]):
-    """The conversation's first message, in the club's topic when the group has topics
-    (`text(in_topic)` says how to answer there)."""
+def _header_text(
+    services: Services, talk: Talk, speaker: Speaker
+) -> Callable[[bool], Awaitable[str]]:
+    """The staff group's opening message of a talk, `text(in_topic)`: a verified contact's, or
+    a locked-out person's request for help with verification."""
+
+    async def text(in_topic: bool) -> str:
+        club = await club_rows.get(services.db, talk.club_id) if talk.club_id else None
+        if talk.verified and club is not None:
+            plan = services.catalogue.plans.get(club.plan) if services.catalogue else None
+            return services.texts.render(
+                STAFF_LANG,
+                "staff/talk_opened",
+                id=talk.id,
+                club=club.name,
+                subdomain=club.subdomain,
+                plan=plan.label(STAFF_LANG) if plan else club.plan,
+                user=speaker.name,
+                username=speaker.username,
+                in_topic=in_topic,
+            )
+        return services.texts.render(
+            STAFF_LANG,
+            "staff/verification_help",
+            club=club.name if club else "?",
+            subdomain=club.subdomain if club else "?",
+            user=speaker.name,
+            username=speaker.username,
+            chat_id=speaker.chat_id,
+        )
+
+    return text
+
+
+async def _post_header(
+    services: Services, bot: Bot, talk: Talk, text: Callable[[bool], Awaitable[str]]
+) -> int | None:
+    """The conversation's first message (with its Close button), in the club's topic when the
+    group has topics (`text(in_topic)` says how to answer there). None when Telegram did not
+    take it now: the talk is recorded, and the header goes out before the club's next message."""
     markup = _close_button(services, talk.id)
-    message = await staff_topics.deliver(
-        services,
-        bot,
-        talk.club_id,
-        lambda place: notify.send(
-            bot,
-            place.chat_id,
-            text(place.thread_id is not None),
-            markup,
-            message_thread_id=place.thread_id,
-        ),
-    )
+
+    async def send(place: StaffPlace):
+        shown = await text(place.thread_id is not None)
+        return await notify.send(
+            bot, place.chat_id, shown, markup, message_thread_id=place.thread_id
+        )
+
+    try:
+        message = await staff_topics.deliver(services, bot, talk.club_id, send)
+    except TelegramError as exc:
+        log.warning("talk %s: header not posted yet (%s), posted later", talk.id, exc)
+        return None
+    if message is None:
+        return None
     await rows.set_header(services.db, talk.id, message.message_id)
     await rows.add_pair(
         services.db,
@@ -146,6 +159,7 @@ async def _post_header(services: Services, bot: Bot, talk: Talk, text: Callable[
         kind="header",
         talk_id=talk.id,
     )
+    return message.message_id
 
 
 def is_relayable(message: Message) -> bool:
@@ -170,6 +184,11 @@ async def relay_to_staff(
             return None
     club = await club_rows.get(services.db, talk.club_id) if talk.club_id else None
     user = message.from_user
+    if talk.header_message_id is None and talk.chat_id is not None and user is not None:
+        # Telegram did not take the header when the talk opened: staff get it (and its Close
+        # button) now, before the first message.
+        speaker = Speaker(talk.chat_id, user.id, user.full_name, user.username, talk.lang)
+        await _post_header(services, bot, talk, _header_text(services, talk, speaker))
     header = services.texts.render(
         STAFF_LANG,
         "staff/relayed",

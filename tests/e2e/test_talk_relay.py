@@ -287,3 +287,23 @@ async def test_forget_then_start_must_verify_again(chat, smtp, bot, telegram):
     assert "adresse" in replies[-1]["text"] and not chat.buttons(replies[-1])
     replies = await chat.say("mermoz")
     assert "e-mail" in replies[-1]["text"]  # identify then verify again
+
+
+async def test_a_header_telegram_could_not_take_goes_out_before_the_first_message(
+    chat, smtp, bot, telegram, alice
+):
+    await verify(chat, smtp, "mermoz")
+    mark = last_staff_id(telegram)
+    telegram.inject_fault("sendMessage", "500", count=1)
+    replies = await open_talk(chat)
+    assert "Écrivez votre message" in replies[-1]["text"]  # not an error
+    assert "Désolé" not in chat.transcript()
+    assert staff_messages(telegram, mark) == []
+    await telegram.send_text(CLUB_USER_FR, "Bonjour")
+    await bot.idle()
+    header, relayed = staff_messages(telegram, mark)
+    assert "Conversation n°" in header["text"] and MERMOZ["name"] in header["text"]
+    assert "Bonjour" in relayed["text"]
+    await alice.press("Clore", header)
+    talk = await bot.services.db.fetchone("SELECT status FROM talks")
+    assert talk["status"] == "closed"
