@@ -14,6 +14,31 @@ from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+# Bot API methods whose second delivery changes nothing (RFC 9110 §9.2.2's "idempotent"): reads,
+# and settings that replace a whole value. Only these are sent again after a kept-alive
+# connection the server had already closed; a send (sendMessage, copyMessage…) may have reached
+# Telegram, so it is never repeated here: its caller records it and tries again later.
+IDEMPOTENT_METHODS = frozenset(
+    {
+        "getme",
+        "getupdates",
+        "getchat",
+        "getchatmember",
+        "getchatadministrators",
+        "getfile",
+        "getmycommands",
+        "getwebhookinfo",
+        "setmycommands",
+        "deletemycommands",
+        "setwebhook",
+        "deletewebhook",
+        "setchatmenubutton",
+        "setmydescription",
+        "setmyshortdescription",
+        "setmyname",
+    }
+)
+
 
 class AiohttpRequest(BaseRequest):
     """One keep-alive connection pool of `pool_size` connections to the Bot API.
@@ -93,23 +118,45 @@ class AiohttpRequest(BaseRequest):
             sock_read=read,
             total=None if None in parts else sum(parts),
         )
-        body: aiohttp.FormData | None = None
-        if request_data is not None:
-            # Unquoted: aiohttp would percent-encode a non-ASCII file name ("facture-%C3%A9…"),
-            # Telegram (and httpx, PTB's default) take it as UTF-8 (RFC 7578).
-            body = aiohttp.FormData(quote_fields=False)
-            for name, value in request_data.json_parameters.items():
-                body.add_field(name, value)
-            if files:
-                for name, (filename, content, mimetype) in request_data.multipart_data.items():
-                    body.add_field(name, content, filename=filename, content_type=mimetype)
-        try:
-            async with self._session.request(method, url, data=body, timeout=timeout) as response:
-                payload = await response.read()
-        except TimeoutError as err:
-            raise TimedOut from err
-        except aiohttp.ClientError as err:
-            raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+        api_method = url.rsplit("/", 1)[-1].lower()
+        # One more try, only for an idempotent method, only when the connection dropped before
+        # any answer (a kept-alive connection the server closed while idle: RFC 9112 §9.3.1).
+        retries = 1 if api_method in IDEMPOTENT_METHODS else 0
+        while True:
+            answered = False
+            try:
+                body = self._body(request_data, files)
+                async with self._session.request(
+                    method, url, data=body, timeout=timeout
+                ) as response:
+                    answered = True
+                    payload = await response.read()
+                break
+            except TimeoutError as err:
+                raise TimedOut from err
+            except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as err:
+                connecting = isinstance(err, aiohttp.ClientConnectorError)
+                if retries and not answered and not connecting:
+                    retries -= 1
+                    continue
+                raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
+            except aiohttp.ClientError as err:
+                raise NetworkError(f"aiohttp.{err.__class__.__name__}: {err}") from err
         if self.observe is not None:
             self.observe(url.rsplit("/", 1)[-1], response.status)
         return response.status, payload
+
+    @staticmethod
+    def _body(request_data: RequestData | None, files: bool) -> aiohttp.FormData | None:
+        """The request's form, built afresh for each try (aiohttp consumes a FormData once)."""
+        if request_data is None:
+            return None
+        # Unquoted: aiohttp would percent-encode a non-ASCII file name ("facture-%C3%A9…"),
+        # Telegram (and httpx, PTB's default) take it as UTF-8 (RFC 7578).
+        body = aiohttp.FormData(quote_fields=False)
+        for name, value in request_data.json_parameters.items():
+            body.add_field(name, value)
+        if files:
+            for name, (filename, content, mimetype) in request_data.multipart_data.items():
+                body.add_field(name, content, filename=filename, content_type=mimetype)
+        return body

@@ -99,3 +99,51 @@ async def test_requests_need_initialize_and_stop_after_shutdown():
     await request.shutdown()
     with pytest.raises(RuntimeError, match="not initialized"):
         await request.do_request("http://127.0.0.1:9/", "POST")
+
+
+async def test_a_kept_alive_connection_the_server_closed_is_retried_only_when_idempotent():
+    # The server answers the first request on a connection, then closes that connection when
+    # the next request arrives, unread (an idle timeout racing the client): that request never
+    # reached it. getMe is sent again on a new connection; sendMessage is not (it may have
+    # reached a real server): its caller records it and tries later.
+    seen: list[bytes] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        answered = 0
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            if answered:
+                writer.close()  # closed without reading it: the request was never processed
+                return
+            seen.append(head.split(b" ")[1])
+            body = b'{"ok":true,"result":{"id":1,"is_bot":true,"first_name":"B","username":"b"}}'
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                + str(len(body)).encode()
+                + b"\r\nConnection: keep-alive\r\n\r\n"
+                + body
+            )
+            await writer.drain()
+            answered += 1
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    request = AiohttpRequest()
+    await request.initialize()
+    url = f"http://127.0.0.1:{port}/bot{TOKEN}"
+    try:
+        await request.do_request(f"{url}/getMe", "POST")
+        status, _ = await request.do_request(f"{url}/getMe", "POST")  # retried on a new one
+        assert status == 200 and len(seen) == 2
+        with pytest.raises(NetworkError):
+            await request.do_request(f"{url}/sendMessage", "POST")  # never sent twice
+        assert len(seen) == 2
+    finally:
+        await request.shutdown()
+        server.close()
+        await server.wait_closed()
