@@ -430,10 +430,14 @@ CARD_RETRY_FIRST = 30.0
 
 async def post_missing_cards(services: Services, bot: Bot) -> int:
     """Post the card of every live request that has none yet (Telegram refused or failed it
-    when the request was recorded); returns how many were posted now."""
+    when the request was recorded), and bring up to date a card whose edit failed (the fee paid,
+    taken…); returns how many cards were posted now."""
     if not services.settings.staff_chat_id:
         return 0
     posted = 0
+    for escalation in await rows.live(services.db):
+        if escalation.card_message_id is not None:
+            await refresh_card(services, bot, escalation.id)  # nothing sent when it is current
     for escalation in await rows.without_card(services.db):
         fresh = await rows.get(services.db, escalation.id)  # a card may have landed meanwhile
         if fresh is None or fresh.card_message_id is not None or not fresh.live:
@@ -500,6 +504,11 @@ async def refresh_card(services: Services, bot: Bot, escalation_id: int) -> None
             await post_card(services, bot, escalation)
             return
         log.warning("escalation %s: card not refreshed (%s)", escalation_id, exc)
+        return
+    except TelegramError as exc:
+        # Not taken now (a network error, Telegram's 5xx, a flood wait): the stored digest still
+        # differs, so post_missing_cards' next run edits it (fee paid, taken, done…).
+        log.warning("escalation %s: card not refreshed yet (%s), retried later", escalation_id, exc)
         return
     await rows.set_card_digest(services.db, escalation_id, digest)
 

@@ -425,3 +425,17 @@ async def test_a_card_telegram_could_not_take_is_posted_later(chat, smtp, bot, t
         "SELECT status FROM escalations WHERE id = ?", (escalation_id,)
     )
     assert row["status"] == "taken"
+
+
+async def test_a_card_edit_telegram_could_not_take_is_made_later(chat, smtp, bot, telegram, alice):
+    from bot import escalations
+
+    await verify(chat, smtp, "lesailes")
+    await ask_manual_reset(chat)
+    escalation_id = await confirm_request(chat)
+    number = NUMBER.search(chat.last()["text"]).group(0)
+    telegram.inject_fault("editMessageText", "500", count=1)  # the card's "paid" edit
+    await alice.say(f"/paid {number} virement")
+    assert "✅ payés" not in card_of(telegram, escalation_id)["text"]
+    await escalations.post_missing_cards(bot.services, bot.runtime.app.bot)  # the periodic job
+    assert "✅ payés" in card_of(telegram, escalation_id)["text"]
