@@ -1,4 +1,4 @@
-"""`ofbot doctor [--webhook]` (SPEC §6): prints one line per check of bot/doctor.py and exits 1
+"""`ofbot doctor [--webhook]` (SPEC §6): prints one line per check of bot/doctor/ and exits 1
 when any check is an error."""
 
 from __future__ import annotations
