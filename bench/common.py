@@ -13,6 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def load() -> str:
+    """The machine's load as measured now: load averages over 1/5/15 min and the cores."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f} / {five:.2f} / {fifteen:.2f} (1/5/15 min) on {os.cpu_count()} cores"
+
+
 def machine() -> str:
     import telegram
 
@@ -22,12 +28,19 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
-    load = os.getloadavg()
     return (
         f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-        f"python-telegram-bot {telegram.__version__}, load average {load[0]:.1f} "
-        "(machine shared with other engineers' test runs)"
+        f"python-telegram-bot {telegram.__version__}; {load()}"
     )
+
+
+def verdict(checks: list[tuple[str, bool]]) -> int:
+    """Print each target as met or MISSED; the exit status: 0 when all are met, else 1."""
+    print()
+    for name, met in checks:
+        print(f"target {'met   ' if met else 'MISSED'}: {name}")
+    print(f"at the end: {load()}")
+    return 0 if all(met for _, met in checks) else 1
 
 
 def median(values) -> float:
@@ -80,12 +93,11 @@ def user_data(i: int) -> dict:
 
 
 def chat_data(i: int) -> dict:
-    """A few hundred bytes per chat: recent message ids and a flag or two."""
-    return {
-        "recent_messages": list(range(1000 + i, 1020 + i)),
-        "keyboard_message": 1019 + i,
-        "notice": "Votre devis est prêt : vérifiez les lignes avant de confirmer.",
-    }
+    """What the bot stores per chat: the ids of its last 16 handled updates (bot.updates)."""
+    from bot.updates import HANDLED, HANDLED_KEPT
+
+    first = 700_000_000 + 40 * i
+    return {HANDLED: list(range(first, first + HANDLED_KEPT))}
 
 
 def python() -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import ROOT, proc_cpu_seconds, proc_rss_peak_mb
+from bench.loopback import LoopbackWatch, check_environment
 from bot.clubs import import_clubs
 from bot.sandbox.smtp import start_smtp
 from bot.sandbox.stripe import start_fake_stripe
@@ -81,9 +82,26 @@ def clubs_csv(count: int) -> str:
     return out.getvalue()
 
 
+def stored_user_data(i: int, clubs: int) -> dict:
+    """A person's user_data as the bot writes it, at one of the steps people stop at."""
+    club = 1 + i % max(clubs, 1)
+    step = i % 4
+    if step == 0:  # identified, waiting for the code
+        return {"lang": "fr", "pending_club": club, "pending_kind": "structure"}
+    data = {"club_id": club, "talk_acknowledged": 1000 + i} if step == 1 else {"club_id": club}
+    if step == 2:  # left in the middle of a renewal
+        data["draft_renewal"] = {"club_id": club, "plan": PLANS[i % len(PLANS)], "count": 4}
+    if step == 3:
+        data["lang"] = "en"
+        data["draft_request"] = {"kind": "email_update", "field": "contact_email"}
+    return data
+
+
 async def prepare_database(path: Path, clubs: int, conversations: int = 0) -> dict:
-    """Migrated database with `clubs` generated clubs and `conversations` stored conversations
-    (with their user_data and chat_data) of people who are not the benchmark's drivers."""
+    """Migrated database with `clubs` generated clubs and `conversations` stored conversations of
+    people who are not the benchmark's drivers: their step, user_data and chat_data as the bot
+    writes them (chat_data: the ids of the chat's last 16 handled updates)."""
+    from bench.common import chat_data
     from bot.runtime import load_catalogue
     from bot.settings import Settings
 
@@ -93,7 +111,7 @@ async def prepare_database(path: Path, clubs: int, conversations: int = 0) -> di
         t0 = time.perf_counter()
         await import_clubs(db, clubs_csv(clubs), plans)
         imported = time.perf_counter() - t0
-        states = ("menu", "identify", "verify_email", "renew_count")
+        states = ("verify_code", "menu", "renew_count", "menu")
         async with db.transaction() as conn:
             await conn.executemany(
                 "INSERT INTO ptb_conversations (name, key, state) VALUES ('club', ?, ?)",
@@ -105,14 +123,13 @@ async def prepare_database(path: Path, clubs: int, conversations: int = 0) -> di
             await conn.executemany(
                 "INSERT INTO ptb_user_data (user_id, data) VALUES (?, ?)",
                 [
-                    (
-                        50_000_000 + i,
-                        json.dumps(
-                            {"lang": "fr", "club_id": 1 + i % max(clubs, 1), "pending_kind": "x"}
-                        ),
-                    )
+                    (50_000_000 + i, json.dumps(stored_user_data(i, clubs)))
                     for i in range(conversations)
                 ],
+            )
+            await conn.executemany(
+                "INSERT INTO ptb_chat_data (chat_id, data) VALUES (?, ?)",
+                [(50_000_000 + i, json.dumps(chat_data(i))) for i in range(conversations)],
             )
     finally:
         await db.close()
@@ -121,12 +138,12 @@ async def prepare_database(path: Path, clubs: int, conversations: int = 0) -> di
 
 @dataclass
 class Sandbox:
-    """FakeTelegram + SMTP (+ FakeStripe with `with_stripe`) in this process, with a router of the
-    bot's messages per chat."""
+    """FakeTelegram, SMTP and FakeStripe (every service the bot talks to) in this process, with a
+    router of the bot's messages per chat."""
 
     global_rate: float = 0
     chat_rate: float = 0
-    with_stripe: bool = False
+    with_stripe: bool = True
     telegram: object = None
     server: object = None
     smtp: object = None
@@ -215,6 +232,7 @@ class Sandbox:
         )
         if self.stripe is not None:
             env["OFBOT_STRIPE_API_URL"] = self.stripe.base_url
+        check_environment(env)
         return env
 
     def stripe_webhooks_to(self, http_port: int) -> None:
@@ -231,6 +249,10 @@ class Child:
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
+        self.watch: LoopbackWatch | None = None
+        # Loopback-only, checked twice: the bot's configured addresses, then its sockets.
+        if any(name.startswith("OFBOT_") for name in env):
+            check_environment(env)
 
     @classmethod
     def ofbot(
@@ -263,6 +285,13 @@ class Child:
             *self.argv, env=self.env, stdout=log, stderr=log, cwd=str(ROOT)
         )
         log.close()
+        self.watch = LoopbackWatch(self.process.pid)
+
+    async def check_loopback(self) -> None:
+        """Raises LeftLoopback if the child's sockets were ever seen off loopback."""
+        if self.watch is not None:
+            await self.watch.stop()
+            self.watch.check()
 
     async def wait_polling(self, telegram, timeout: float = 30.0) -> None:
         """Until the child's first getUpdates reached the fake."""
@@ -289,14 +318,17 @@ class Child:
         if self.process and self.process.returncode is None:
             self.process.kill()
             await self.process.wait()
+        await self.check_loopback()
 
     async def terminate(self, timeout: float = 20.0) -> int:
         self.process.send_signal(signal.SIGTERM)
         try:
-            return await asyncio.wait_for(self.process.wait(), timeout)
+            code = await asyncio.wait_for(self.process.wait(), timeout)
         except TimeoutError:
             await self.kill()
             return -9
+        await self.check_loopback()
+        return code
 
 
 class Person:
@@ -409,7 +441,7 @@ async def verified_contacts(db_path: Path) -> list[tuple[int, int]]:
 
 
 @contextlib.asynccontextmanager
-async def sandbox(global_rate: float = 0, chat_rate: float = 0, stripe: bool = False):
+async def sandbox(global_rate: float = 0, chat_rate: float = 0, stripe: bool = True):
     box = await Sandbox(global_rate=global_rate, chat_rate=chat_rate, with_stripe=stripe).start()
     try:
         yield box

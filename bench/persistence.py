@@ -19,6 +19,7 @@ import asyncio
 import datetime as dt
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -34,7 +35,8 @@ from telegram.ext import (
     filters,
 )
 
-from bench.common import chat_data, machine, median, user_data
+from bench.common import chat_data, machine, median, user_data, verdict
+from bot.updates import HANDLED, HANDLED_KEPT
 from storage.db import open_database
 from storage.persistence import SQLitePersistence
 
@@ -50,7 +52,10 @@ async def on_text(update: Update, context) -> str:
     n = update.effective_message.message_id
     context.user_data["last_menu_message"] = n
     context.user_data["draft_renewal"]["resources"] = n % 50
-    context.chat_data["keyboard_message"] = n
+    # As bot.updates.OfbotApplication does: the chat's last handled update ids.
+    handled = context.chat_data.setdefault(HANDLED, [])
+    handled.append(update.update_id)
+    del handled[:-HANDLED_KEPT]
     return STATES[n % len(STATES)]
 
 
@@ -273,6 +278,18 @@ def main() -> None:
     rows = asyncio.run(measure(sizes, args.runs, args.updates))
     print()
     print(report(rows))
+    by = {(r["kind"], r["size"]): r for r in rows}
+    large, small = sizes[-1], sizes[0]
+    ratio = by[("pickle", large)]["persist_cpu"] / by[("sqlite", large)]["persist_cpu"]
+    flat = by[("sqlite", large)]["persist_cpu"] / by[("sqlite", small)]["persist_cpu"]
+    sys.exit(
+        verdict(
+            [
+                (f"Pickle ÷ SQLite CPU per update at {large:,} ≥ 10× ({ratio:.0f}×)", ratio >= 10),
+                (f"SQLite CPU per update {large:,} ÷ {small:,} ≤ 2× ({flat:.2f})", flat <= 2),
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ from __future__ import annotations
 import ssl
 
 import certifi
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
 import handlers
 from bot.context import BotContext
+from bot.ratelimit import TelegramRateLimiter
 from bot.services import Services
 from bot.staff_group import follow_migration
 from bot.telegram_http import AiohttpRequest
@@ -41,8 +42,9 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
         base_file_url=f"{api}/file/bot",
         request=request,
         get_updates_request=get_updates_request,
-        # Telegram allows ~30 messages/s overall and 20/min per group; 429s are waited out.
-        rate_limiter=AIORateLimiter(max_retries=3),
+        # Paced as Telegram limits: per chat (~1/s), per group (20/min), broadcasts 30/s; a reply
+        # never queues behind other chats. 429s are waited out (3 times).
+        rate_limiter=TelegramRateLimiter(max_retries=3),
         ledger=UpdateLedger(),
     )
     builder = (

@@ -1,0 +1,180 @@
+"""Paces Bot API sends the way Telegram limits them: per chat, per group, and broadcasts overall,
+so that a reply to one person never waits behind other chats' replies or a reminders campaign.
+
+Telegram's limits (Bot FAQ "My bot is hitting limits, how do I avoid this?", and
+`telegram.constants.FloodLimit`): in a single chat, avoid more than about one message per second
+(short bursts pass); in a group, no more than 20 messages per minute; bulk notifications to many
+users, no more than about 30 messages per second. The sandbox enforces the stricter reading of
+each (bot/sandbox/telegram.py `RateLimits`: 1/s per private chat with a burst of 5, 20/min per
+group, 30/s overall)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from telegram.constants import FloodLimit
+from telegram.error import RetryAfter
+from telegram.ext import BaseRateLimiter
+
+log = logging.getLogger(__name__)
+
+PRIVATE_RATE = 1.0  # messages per second in one private chat
+PRIVATE_BURST = 5
+GROUP_PER_MINUTE = FloodLimit.MESSAGES_PER_MINUTE_PER_GROUP  # 20
+BROADCAST_RATE = FloodLimit.MESSAGES_PER_SECOND  # 30
+KEPT_BUCKETS = 1024
+
+
+@dataclass(frozen=True)
+class Broadcast:
+    """`rate_limit_args` of a message sent to many chats unprompted (reminders): such messages
+    are also paced by the overall 30/s bucket. `max_retries`: 429s waited out before giving up."""
+
+    max_retries: int = 3
+
+
+class _Bucket:
+    """A token bucket that hands out slots in order: `reserve()` returns how long to wait."""
+
+    __slots__ = ("capacity", "rate", "tokens", "updated")
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self.tokens = capacity
+        self.updated = now
+
+    def _refill(self, now: float) -> None:
+        self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def reserve(self, now: float) -> float:
+        self._refill(now)
+        self.tokens -= 1
+        return 0.0 if self.tokens >= 0 else -self.tokens / self.rate
+
+    def hold(self, seconds: float, now: float) -> None:
+        """Telegram said to wait `seconds`: the next slot is then (the failed request's slot is
+        given back, as it is retried)."""
+        self._refill(now)
+        self.tokens = min(self.tokens + 1, 1 - seconds * self.rate)
+
+    def idle(self, now: float) -> bool:
+        self._refill(now)
+        return self.tokens >= self.capacity
+
+
+class TelegramRateLimiter(BaseRateLimiter[int | Broadcast]):
+    """Per-chat pacing (1/s with a burst of 5 in a private chat, 20/min in a group), and 30/s
+    overall for broadcasts only (`rate_limit_args=Broadcast()`). Requests that name no chat
+    (getUpdates, answerCallbackQuery, getMe) are not paced.
+
+    A 429 holds only the chat (or the broadcast bucket) it was answered for, then the request is
+    retried, at most `max_retries` times (an int `rate_limit_args` overrides it per call)."""
+
+    def __init__(
+        self,
+        max_retries: int = 3,
+        *,
+        private_rate: float = PRIVATE_RATE,
+        private_burst: int = PRIVATE_BURST,
+        group_per_minute: float = GROUP_PER_MINUTE,
+        broadcast_rate: float = BROADCAST_RATE,
+        clock: Callable[[], float] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        """`clock` (monotonic seconds; the event loop's by default) and `sleep` are for tests."""
+        self.clock = clock
+        self.sleep = sleep
+        self.max_retries = max_retries
+        self.private_rate = private_rate
+        self.private_burst = private_burst
+        self.group_per_minute = group_per_minute
+        self.broadcast_rate = broadcast_rate
+        self._chats: dict[int | str, _Bucket] = {}
+        self._broadcast: _Bucket | None = None
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    def _chat_bucket(self, chat: int | str, now: float) -> _Bucket | None:
+        bucket = self._chats.get(chat)
+        if bucket is not None:
+            return bucket
+        group = isinstance(chat, str) or chat < 0
+        if group:
+            if self.group_per_minute <= 0:
+                return None
+            bucket = _Bucket(self.group_per_minute / 60, self.group_per_minute, now)
+        else:
+            if self.private_rate <= 0:
+                return None
+            bucket = _Bucket(self.private_rate, self.private_burst, now)
+        if len(self._chats) >= KEPT_BUCKETS:
+            # Forget the chats whose bucket is full again: they would start full anyway.
+            for key in [k for k, b in self._chats.items() if b.idle(now)]:
+                del self._chats[key]
+        self._chats[chat] = bucket
+        return bucket
+
+    def _buckets(self, chat: int | str | None, broadcast: bool, now: float) -> list[_Bucket]:
+        buckets = []
+        if chat is not None:
+            bucket = self._chat_bucket(chat, now)
+            if bucket is not None:
+                buckets.append(bucket)
+        if broadcast and self.broadcast_rate > 0:
+            if self._broadcast is None:
+                self._broadcast = _Bucket(self.broadcast_rate, 1, now)
+            buckets.append(self._broadcast)
+        return buckets
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict | list[dict]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | Broadcast | None,
+    ) -> bool | dict | list[dict]:
+        broadcast = isinstance(rate_limit_args, Broadcast)
+        if broadcast:
+            max_retries = rate_limit_args.max_retries
+        elif isinstance(rate_limit_args, int):
+            max_retries = rate_limit_args
+        else:
+            max_retries = self.max_retries
+        chat = data.get("chat_id")
+        if chat is not None:
+            with contextlib.suppress(ValueError, TypeError):
+                chat = int(chat)
+        clock = self.clock or asyncio.get_running_loop().time
+        for attempt in range(max_retries + 1):
+            now = clock()
+            buckets = self._buckets(chat, broadcast, now)
+            wait = max((b.reserve(now) for b in buckets), default=0.0)
+            if wait > 0:
+                await self.sleep(wait)
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as exc:
+                if attempt == max_retries:
+                    log.warning("429 from Telegram after %d retries: given up", max_retries)
+                    raise
+                seconds = exc._retry_after.total_seconds() + 0.1
+                log.info("429 from Telegram: this chat waits %.1f s", seconds)
+                now = clock()
+                for bucket in buckets:
+                    bucket.hold(seconds, now)
+                if not buckets:
+                    await self.sleep(seconds)
+        raise AssertionError("unreachable")  # pragma: no cover
