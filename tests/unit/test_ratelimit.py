@@ -47,7 +47,8 @@ async def send(limiter, time_, chat_id=None, rate_limit_args=None, callback=None
     return sum(time_.waits[before:])
 
 
-async def test_a_private_chat_gets_a_burst_of_five_then_one_per_second(limiter, time_):
+async def test_a_private_chat_gets_a_burst_then_one_per_second(time_):
+    limiter = TelegramRateLimiter(private_burst=5, clock=time_.clock, sleep=time_.sleep)
     waits = [await send(limiter, time_, 42) for _ in range(7)]
     assert waits == [0, 0, 0, 0, 0, pytest.approx(1.0), pytest.approx(2.0)]
 
