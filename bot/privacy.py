@@ -17,6 +17,7 @@ from bot.services import Services
 from storage import audit, contacts
 from storage import escalations as escalation_rows
 from storage import invoices as invoice_rows
+from storage import outbox as outbox_rows
 from storage import relay as relay_rows
 from storage import reminders as reminder_rows
 from storage import verification as verification_rows
@@ -48,6 +49,7 @@ async def forget_person(services: Services, bot: Bot | None, chat_id: int) -> Fo
     async with services.db.transaction() as conn:
         removed = await contacts.delete_for_chat(conn, chat_id)
         await verification_rows.forget_chat(conn, chat_id)
+        await outbox_rows.forget_chat(conn, chat_id)  # mail not sent yet: address and code
         escalation_ids = await escalation_rows.ids_of_chat(conn, chat_id)
         copies = await relay_rows.staff_copies_of_chat(conn, chat_id)
         relayed = await relay_rows.forget_chat(conn, chat_id)

@@ -18,6 +18,7 @@ from bot.command_menu import cancel_command_menu, publish_command_menu
 from bot.http import SERVER_LIMITS, build_http_app
 from bot.mail import Mailer
 from bot.metrics import Metrics
+from bot.outbox import MailOutbox
 from bot.sandbox.serve import RunningServer, start_server
 from bot.services import Services
 from bot.settings import Settings
@@ -178,6 +179,9 @@ class Runtime:
         services.bot_username = self.app.bot.username
         log_privacy_mode(self.app.bot.bot)
         await self.app.start()
+        # Mail goes out in the background (rows a previous run left first).
+        services.outbox = MailOutbox(services, bot=self.app.bot)
+        services.outbox.start()
         # Updates a flooding chat left in the inbox at the last stop come before new ones.
         replayed = await self.app.replay_inbox(await self.app.bot.inbox.pending())
         if replayed:
@@ -213,6 +217,8 @@ class Runtime:
                 await self.app.updater.stop()
             if self.app.running:
                 await self.app.stop()
+            if self.services.outbox is not None:
+                await self.services.outbox.stop()
         if self.http is not None:
             await self.http.stop()
             self.http = None

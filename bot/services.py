@@ -30,6 +30,7 @@ class Services:
     # (paid_… or pay_…). None in production: the bot's own t.me link, so Telegram opens the chat.
     # `ofbot sandbox` sets its page's address, since t.me cannot be reached offline.
     checkout_return_url: str | None = None
+    outbox: Any = None  # bot.outbox.MailOutbox: mail sent in the background (bot running)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def is_staff(self, user_id: int | None) -> bool:

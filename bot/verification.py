@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from bot.addresses import clean, same_email
 from bot.logs import mask_email
-from bot.mail import MailError
+from bot.mail import new_message_id
 from bot.services import Services
-from storage import audit, contacts, verification
+from storage import audit, contacts, outbox, verification
 from storage.clubs import Club
 
 log = logging.getLogger(__name__)
@@ -143,8 +143,11 @@ async def check_email(services: Services, club: Club, chat_id: int, typed: str) 
 
 @dataclass(frozen=True)
 class CodeSent:
-    """`sent` is True when the mail left (or the code mailed a moment ago stands); else
-    `retry_at` and `limit` (which budget is spent: club, address or chat) or `mail_failed`."""
+    """`sent` is True when the code's mail is on its way (recorded in the outbox with the code,
+    sent right after the reply; or the code mailed a moment ago stands); else `retry_at` and
+    `limit` (which budget is spent: club, address or chat) or `mail_failed` (no background
+    sender and the relay refused). With the background sender, a refused mail is reported to
+    the person later and its code and attempt record withdrawn (bot.outbox)."""
 
     sent: bool
     retry_at: dt.datetime | None = None
@@ -175,25 +178,41 @@ async def _spent(
 async def send_code(
     services: Services, club: Club, chat_id: int, kind: str, lang: str, *, fresh: bool = False
 ) -> CodeSent:
-    """Create a code (the limit check and the insert in one transaction), then mail it.
+    """Create a code and its mail in one transaction (with the limit check); the mail outbox
+    sends it right after, so the reply never waits for the mail relay, and a kill -9 loses no
+    mail (bot.outbox).
 
     Unless `fresh` (the "send a new code" button), an address typed again within a minute of a
-    code mailed to it gets that code back: a double send by the person, or Telegram resending the
-    update after a crash, must not mail a second code (and spend one of the club's three)."""
+    code mailed (or on its way) to it gets that code back: a double send by the person, or
+    Telegram resending the update after a crash, must not mail a second code (and spend one of
+    the club's three)."""
     now = services.clock.timestamp()
     code = f"{secrets.randbelow(1_000_000):06d}"
     salt = secrets.token_hex(16)
     code_hash = hash_code(code, salt, services.settings.code_key)
+    address = club.structure_email if kind == "structure" else club.contact_email
+    texts = services.texts
+    subject = texts.render(lang, "mail/code_subject", club=club.name)
+    body = texts.render(
+        lang,
+        "mail/code_body",
+        code=code,
+        club=club.name,
+        subdomain=club.subdomain,
+        minutes=CODE_TTL // 60,
+    )
     async with services.db.transaction() as conn:
         if not fresh:
             live = await verification.current_code(conn, club.id, chat_id)
             if (
                 live is not None
                 and live["email_kind"] == kind
-                and live["mailed_at"] is not None
                 and live["attempts"] == 0
                 and now - live["created_at"] < RECENT_CODE
                 and live["expires_at"] > now
+                and (
+                    live["mailed_at"] is not None or await outbox.waiting_for_code(conn, live["id"])
+                )
             ):
                 return CodeSent(True)
         spent = await _spent(
@@ -226,31 +245,28 @@ async def send_code(
             created_at=now,
             expires_at=now + CODE_TTL,
         )
-    address = club.structure_email if kind == "structure" else club.contact_email
-    texts = services.texts
-    try:
-        await services.mailer.send(
-            address,
-            texts.render(lang, "mail/code_subject", club=club.name),
-            texts.render(
-                lang,
-                "mail/code_body",
-                code=code,
-                club=club.name,
-                subdomain=club.subdomain,
-                minutes=CODE_TTL // 60,
-            ),
+        await outbox.add(
+            conn,
+            code_id=code_id,
+            attempt_id=record_id,
+            chat_id=chat_id,
+            lang=lang,
+            recipient=address,
+            subject=subject,
+            body=body,
+            message_id=new_message_id(services.settings.smtp_from),
+            created_at=now,
         )
-    except Exception as exc:
-        # A code that was not mailed never counts: the club must not lose one of its three
-        # hourly codes to our mail server, nor to a bug (an unexpected error is still raised).
-        await verification.delete_code(services.db, code_id)
-        await verification.withdraw_attempt_record(services.db, record_id)
-        if isinstance(exc, MailError):
-            return CodeSent(False, mail_failed=True, mail_refused=exc.permanent)
-        raise
-    await verification.mark_mailed(services.db, code_id, services.clock.timestamp())
-    return CodeSent(True)
+    if services.outbox is not None:
+        services.outbox.wake()
+        return CodeSent(True)
+    # No background sender (a tool, a unit test): send it here, as the outbox would.
+    from bot.outbox import MailOutbox
+
+    await MailOutbox(services).send_waiting()
+    if await outbox.code_is_live(services.db, code_id, now):
+        return CodeSent(True)
+    return CodeSent(False, mail_failed=True)
 
 
 @dataclass(frozen=True)

@@ -307,3 +307,40 @@ async def test_text_at_the_menu_shows_the_menu_again_under_a_notice(chat: Chat, 
     replies = await chat_en.say("hello?")
     assert "did not understand" in replies[0]["text"]
     assert "Renew" in " ".join(chat_en.buttons(replies[-1]))
+
+
+async def test_a_mail_the_relay_refuses_is_reported_after_the_reply_and_does_not_count(
+    chat: Chat, smtp, bot, telegram
+):
+    """The code step answers at once; the relay refusing the mail (every try) is told to the
+    person in a follow-up message with the buttons to try again, and that code does not count
+    toward the club's three codes per hour."""
+    refused = 0
+
+    async def refuse(server, session, envelope):
+        nonlocal refused
+        refused += 1
+        return "554 5.7.1 Relay refused"
+
+    original = smtp.mailbox.handle_DATA
+    smtp.mailbox.handle_DATA = refuse
+    await chat.say("/start")
+    await chat.say("mermoz")
+    replies = await chat.say(MERMOZ["structure_email"])
+    assert "6 chiffres" in replies[-1]["text"]
+    failed = await telegram.wait_for_bot_message(
+        chat.chat_id, after=replies[-1]["message_id"], contains="n’a pas pu partir", timeout=15
+    )
+    assert refused == 3
+    assert "Renvoyer un code" in chat.buttons(failed)
+    db = bot.services.db
+    assert await db.fetchval("SELECT COUNT(*) FROM verification_codes") == 0
+    assert await db.fetchval("SELECT COUNT(*) FROM mail_outbox WHERE body IS NOT NULL") == 0
+
+    smtp.mailbox.handle_DATA = original
+    await chat.press("Renvoyer un code", failed)
+    code = await read_code(smtp, MERMOZ["structure_email"])
+    replies = await chat.say(code)
+    assert "vérifié" in replies[0]["text"], chat.transcript()
+    sent = await db.fetchone("SELECT sent_at, body FROM mail_outbox WHERE sent_at IS NOT NULL")
+    assert sent is not None and sent["body"] is None  # the code does not stay in the database

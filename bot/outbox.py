@@ -1,0 +1,155 @@
+"""Sends the mail outbox in the background, so that a reply never waits for the mail relay.
+
+A mail is recorded (storage/outbox.py) in the same transaction as the code it carries; this task
+sends it right after over the Mailer's kept connection and marks it sent. After a kill -9 the
+rows still waiting are sent at start-up. A code whose mail cannot go out does not count and is
+dropped, and the person is told in a follow-up message with the buttons to try again."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+
+from bot.logs import mask_email
+from bot.mail import MailError
+from bot.services import Services
+from storage import outbox as rows
+
+log = logging.getLogger(__name__)
+
+TRIES = 3  # a relay that refuses or drops three times in a row is down: tell the person
+RETRY_WAIT = (0.5, 2.0)  # seconds before the second and third tries
+
+
+class MailOutbox:
+    """One background task; `wake()` after a commit that added a row (cheap, never blocks)."""
+
+    def __init__(self, services: Services, bot=None) -> None:
+        self.services = services
+        self.bot = bot  # for the follow-up when a mail cannot go out; None in tools and tests
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self.idle = asyncio.Event()  # set while nothing is waiting (tests wait on it)
+        self.idle.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._wake.set()  # rows left by a previous run
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="mail-outbox")
+
+    def wake(self) -> None:
+        self.idle.clear()
+        self._wake.set()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        """Let what is waiting go out (at most `grace` s; the rest goes at the next start)."""
+        if self._task is not None and not self.idle.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.idle.wait(), grace)
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.services.mailer.close()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                while await self.send_waiting():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database closing under us at shutdown, a bug: keep going
+                log.exception("mail outbox: sending failed")
+                await asyncio.sleep(1)
+                self._wake.set()
+                continue
+            if not self._wake.is_set():
+                self.idle.set()
+
+    async def send_waiting(self) -> int:
+        """Send what is waiting (one batch); returns how many rows were settled."""
+        mails = await rows.waiting(self.services.db)
+        for mail in mails:
+            await self._send_one(mail)
+        return len(mails)
+
+    async def _send_one(self, mail: rows.OutgoingMail) -> None:
+        services = self.services
+        now = services.clock.timestamp()
+        if mail.code_id is not None and not await rows.code_is_live(services.db, mail.code_id, now):
+            # Used, replaced or expired while the bot was down: a stale code helps no one.
+            async with services.db.transaction() as conn:
+                await rows.mark_failed(conn, mail.id, services.clock.timestamp())
+            return
+        for attempt in range(TRIES):
+            if attempt:
+                await asyncio.sleep(RETRY_WAIT[min(attempt, len(RETRY_WAIT)) - 1])
+            try:
+                await services.mailer.send(
+                    mail.recipient, mail.subject, mail.body, message_id=mail.message_id
+                )
+            except MailError as error:
+                await rows.add_attempt(services.db, mail.id)
+                if error.permanent:  # retrying cannot cure it
+                    await self._give_up(mail, refused=True)
+                    return
+                continue
+            except Exception:
+                # A bug, not the relay: still a try, so that a mail that cannot be sent ends
+                # (and its code does not count) rather than being retried for ever.
+                log.exception("mail outbox: sending raised")
+                await rows.add_attempt(services.db, mail.id)
+                continue
+            now = services.clock.timestamp()
+            async with services.db.transaction() as conn:
+                await rows.mark_sent(conn, mail.id, now)
+                if mail.code_id is not None:
+                    await rows.mark_code_mailed(conn, mail.code_id, now)
+            return
+        await self._give_up(mail)
+
+    async def _give_up(self, mail: rows.OutgoingMail, refused: bool = False) -> None:
+        services = self.services
+        log.warning("mail to %s given up after %d tries", mask_email(mail.recipient), TRIES)
+        async with services.db.transaction() as conn:
+            await rows.mark_failed(conn, mail.id, services.clock.timestamp())
+            if mail.code_id is not None:
+                # The club must not lose one of its three hourly codes to our mail relay.
+                await rows.drop_code(conn, mail.code_id, mail.attempt_id)
+        if self.bot is None or mail.chat_id is None:
+            return
+        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+        texts = services.texts
+        markup = InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        texts.render(mail.lang, "button/resend_code"), callback_data="verify:resend"
+                    ),
+                    InlineKeyboardButton(
+                        texts.render(mail.lang, "button/other_address"),
+                        callback_data="verify:other",
+                    ),
+                ]
+            ]
+        )
+        with contextlib.suppress(TelegramError):
+            await self.bot.send_message(
+                chat_id=mail.chat_id,
+                text=(
+                    texts.render(mail.lang, "verify/mail_refused")
+                    if refused
+                    else texts.render(mail.lang, "verify/mail_failed_later", address=mail.recipient)
+                ),
+                parse_mode=ParseMode.HTML,
+                reply_markup=markup,
+            )
