@@ -45,7 +45,9 @@ def build_application(services: Services, *, polling: bool = True) -> Applicatio
         # Paced as Telegram limits: per chat (~1/s), per group (20/min), broadcasts 30/s; a reply
         # never queues behind other chats. 429s are waited out (3 times).
         rate_limiter=TelegramRateLimiter(max_retries=3),
-        ledger=UpdateLedger(),
+        # Polling: every update written to the inbox before it is confirmed (webhook: answered
+        # once handled).
+        ledger=UpdateLedger(journal_all=polling),
     )
     builder = (
         ApplicationBuilder()

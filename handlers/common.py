@@ -103,16 +103,20 @@ async def reply(
     template_name: str,
     /,
     buttons: Sequence[Sequence[Button]] | None = None,
+    lead: str | None = None,
     **values: object,
 ) -> Message:
     """Answer in the chat the update came from. A pressed button is acknowledged and its keyboard
     removed, so the history reads well and old buttons cannot be pressed twice. A message with
-    buttons remembers the state it showed (see `button_is_current`)."""
+    buttons remembers the state it showed (see `button_is_current`). `lead`: text already
+    rendered (a notice) put above the template's, in the same message: one message per step,
+    not a notice and then the question."""
     lang = lang_of(update, context)
     markup = keyboard(lang, context, buttons) if buttons else None
+    body = context.services.texts.render(lang, template_name, **values)
     sending = context.bot.send_message(
         chat_id=update.effective_chat.id,
-        text=context.services.texts.render(lang, template_name, **values),
+        text=f"{lead}\n\n{body}" if lead else body,
         parse_mode=ParseMode.HTML,
         reply_markup=markup,
         disable_web_page_preview=True,

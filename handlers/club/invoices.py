@@ -23,8 +23,7 @@ async def list_invoices(update: Update, context: BotContext) -> str:
     club = await verified_club(update, context)
     items = await invoices.club_documents(context.services, club.id, LISTED) if club else []
     if not items:
-        await reply(update, context, "invoice/none")
-        return await menu.show_menu(update, context)
+        return await menu.show_menu(update, context, notice="invoice/none")
     buttons = [
         [
             (

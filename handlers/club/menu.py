@@ -20,8 +20,14 @@ def plan_label(context: BotContext, plan_id: str, lang: str) -> str:
     return plan.labels.get(lang, plan_id) if plan else plan_id
 
 
-async def show_menu(update: Update, context: BotContext, notice: str | None = None) -> str:
-    """Render the menu for the chat's current club; back to identify if the link is gone."""
+async def show_menu(
+    update: Update,
+    context: BotContext,
+    notice: str | None = None,
+    notice_values: dict | None = None,
+) -> str:
+    """Render the menu for the chat's current club; back to identify if the link is gone.
+    `notice` (a template, with `notice_values`) is said above the menu, in the same message."""
     services = context.services
     club_id = context.user_data.get("club_id")
     club = await club_rows.get(services.db, club_id) if club_id else None
@@ -30,14 +36,14 @@ async def show_menu(update: Update, context: BotContext, notice: str | None = No
         context.user_data.pop("club_id", None)
         await reply(update, context, "start/welcome")
         return IDENTIFY
-    if notice:
-        await reply(update, context, notice)
     lang = lang_of(update, context)
+    lead = services.texts.render(lang, notice, **(notice_values or {})) if notice else None
     reminders = "reminders_off" if contact.reminders_on else "reminders_on"
     await reply(
         update,
         context,
         "menu/menu",
+        lead=lead,
         buttons=[
             [("renew", "menu:renew")],
             [("invoices", "menu:invoices"), ("password_help", "menu:password")],
@@ -56,8 +62,7 @@ async def show_menu(update: Update, context: BotContext, notice: str | None = No
 
 async def not_available_yet(update: Update, context: BotContext) -> str:
     """A menu entry whose capability is not built yet."""
-    await reply(update, context, "menu/not_available_yet")
-    return await show_menu(update, context)
+    return await show_menu(update, context, notice="menu/not_available_yet")
 
 
 async def text_in_menu(update: Update, context: BotContext) -> str:

@@ -27,11 +27,8 @@ async def toggle(update: Update, context: BotContext) -> str:
         return IDENTIFY
     context.user_data["club_id"] = club_id
     club = await club_rows.get(services.db, club_id)
-    if now_on:
-        await reply(update, context, "reminders/turned_on", club=club.name)
-    else:
-        await reply(update, context, "reminders/turned_off", club=club.name)
-    return await menu.show_menu(update, context)
+    notice = "reminders/turned_on" if now_on else "reminders/turned_off"
+    return await menu.show_menu(update, context, notice=notice, notice_values={"club": club.name})
 
 
 STATES = {

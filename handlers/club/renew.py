@@ -467,8 +467,9 @@ async def _after_issue(update: Update, context: BotContext, issued: Issued) -> s
         await payments.tell_staff_replaced(services, context.bot, issued.replaced, invoice)
     if invoice.status == "paid":
         context.user_data.pop(DRAFT, None)
-        await reply(update, context, "renew/already_paid", number=invoice.number)
-        return await menu.show_menu(update, context)
+        return await menu.show_menu(
+            update, context, notice="renew/already_paid", notice_values={"number": invoice.number}
+        )
     if not issued.created and not invoices.same_terms(
         invoice, plan_id=draft["plan"], resources=draft["count"]
     ):
@@ -606,8 +607,12 @@ async def pay_by_card(update: Update, context: BotContext, invoice: Invoice) -> 
         )
         return RENEW_PAY
     if link.paid:
-        await reply(update, context, "pay/not_open", number=invoice.number, status="paid")
-        return await menu.show_menu(update, context)
+        return await menu.show_menu(
+            update,
+            context,
+            notice="pay/not_open",
+            notice_values={"number": invoice.number, "status": "paid"},
+        )
     # A link Telegram would refuse in a button (a host without a dot) is given in the text.
     as_button = button_url_accepted(link.url)
     await reply(
@@ -674,8 +679,9 @@ async def announce_sent(update: Update, context: BotContext, invoice: Invoice, m
     await payments.announce_sent_by_hand(
         context.services, context.bot, invoice, method, update.effective_user.full_name
     )
-    await reply(update, context, "pay/sent_thanks", method=method)
-    return await menu.show_menu(update, context)
+    return await menu.show_menu(
+        update, context, notice="pay/sent_thanks", notice_values={"method": method}
+    )
 
 
 async def on_start_payload(update: Update, context: BotContext, payload: str) -> str | None:
@@ -686,8 +692,12 @@ async def on_start_payload(update: Update, context: BotContext, payload: str) ->
     if invoice is None:
         return await menu.show_menu(update, context)  # or the identify step when not verified
     if kind == "paid" or not invoice.is_open:
-        await reply(update, context, "pay/returned", number=invoice.number, status=invoice.status)
-        return await menu.show_menu(update, context)
+        return await menu.show_menu(
+            update,
+            context,
+            notice="pay/returned",
+            notice_values={"number": invoice.number, "status": invoice.status},
+        )
     return await show_pay_choice(update, context, invoice)
 
 

@@ -64,8 +64,7 @@ async def on_talk(update: Update, context: BotContext) -> str:
     try:
         await relay.start_talk(services, context.bot, _speaker(update, context), club_id)
     except RelayUnavailable:
-        await reply(update, context, "talk/unavailable")
-        return await menu.show_menu(update, context)
+        return await menu.show_menu(update, context, notice="talk/unavailable")
     await reply(update, context, "talk/intro", buttons=[[("back", "back")]])
     return TALK
 

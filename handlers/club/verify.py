@@ -131,8 +131,9 @@ async def on_code(update: Update, context: BotContext) -> str:
         for key in ("pending_club", "pending_kind"):
             context.user_data.pop(key, None)
         context.user_data["club_id"] = club.id
-        await reply(update, context, "verify/done", club=club.name)
-        return await menu.show_menu(update, context)
+        return await menu.show_menu(
+            update, context, notice="verify/done", notice_values={"club": club.name}
+        )
     if (
         result.status == "missing"
         and await verification.verified_club_id(context.services, update.effective_chat.id, club.id)

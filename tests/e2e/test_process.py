@@ -68,6 +68,38 @@ async def test_the_code_step_answers_while_the_mail_hangs_and_kill_9_loses_no_ma
     assert len(sent) == 1 and len(smtp.mailbox.messages_to(MERMOZ["structure_email"])) == 1
 
 
+async def test_an_update_confirmed_to_telegram_survives_kill_9_before_its_answer(
+    bot_process, telegram
+):
+    """Polling confirms updates as soon as they are stored (long polling stays long): killed
+    with -9 while its answer hangs at the Bot API, the update is no longer held by Telegram, and
+    the bot handles it from its inbox after the restart, once."""
+    await bot_process.start()
+    await _say(telegram, "/start", "l’adresse de la plateforme")
+    sends = telegram.calls.get("sendmessage", 0)
+    telegram.inject_fault("sendMessage", "timeout", delay=60)
+    await telegram.send_text(CLUB_USER_FR, "mermoz")
+    for _ in range(300):
+        if telegram.calls.get("sendmessage", 0) > sends:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("the bot never answered")
+    token = bot_process.settings.telegram_token
+    async with httpx.AsyncClient() as client:
+        for _ in range(100):  # the next poll confirms it
+            info = (await client.get(f"{telegram.url}/bot{token}/getWebhookInfo")).json()
+            if info["result"]["pending_update_count"] == 0:
+                break
+            await asyncio.sleep(0.05)
+    assert info["result"]["pending_update_count"] == 0
+    await bot_process.kill()
+
+    await bot_process.start()
+    await telegram.wait_for_bot_message(CLUB_USER_FR, contains=MERMOZ["name"], timeout=15)
+    await _say(telegram, MERMOZ["structure_email"], "6 chiffres")  # the step moved on
+
+
 async def test_sigterm_stops_cleanly_and_health_answers(bot_process, telegram):
     await bot_process.start()
     await _say(telegram, "/start", "l’adresse de la plateforme")

@@ -103,3 +103,19 @@ async def test_the_offset_moves_past_a_flooding_chat_and_its_updates_are_kept():
     assert ledger.receive(101, chat_of(other), other)
     await journal(ledger, inbox)
     assert ledger.offset() == 101 and 101 not in inbox.rows  # a normal chat: held as before
+
+
+async def test_polling_journals_every_update_so_the_offset_moves_at_once():
+    """Polling (`journal_all`): every update goes to the inbox before the next getUpdates, so the
+    offset moves past it while it is still being handled and long polling stays long (issue 19:
+    holding the offset cost ~1.2 getUpdates per update)."""
+    ledger = UpdateLedger(journal_all=True)
+    for i in (10, 11, 12):
+        ledger.receive(i, ("chat", 100 + i), {"update_id": i})
+    due = ledger.to_journal()
+    assert [i for i, _ in due] == [10, 11, 12]  # one update per chat: all the same
+    ledger.journaled([i for i, _ in due])
+    assert ledger.offset() == 13 and not ledger.holding
+    held = UpdateLedger()  # webhook mode, or before: one update per chat stays in hand
+    held.receive(10, ("chat", 1), {"update_id": 10})
+    assert held.to_journal() == [] and held.offset() == 10
