@@ -249,6 +249,7 @@ class Child:
         self.log_path = log_path
         self.process: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
+        self.cwd = ROOT
         self.watch: LoopbackWatch | None = None
         # Loopback-only, checked twice: the bot's configured addresses, then its sockets.
         if any(name.startswith("OFBOT_") for name in env):
@@ -282,7 +283,7 @@ class Child:
         log = self.log_path.open("ab")
         self.started_at = time.perf_counter()
         self.process = await asyncio.create_subprocess_exec(
-            *self.argv, env=self.env, stdout=log, stderr=log, cwd=str(ROOT)
+            *self.argv, env=self.env, stdout=log, stderr=log, cwd=str(self.cwd)
         )
         log.close()
         self.watch = LoopbackWatch(self.process.pid)

@@ -379,6 +379,7 @@ def main() -> None:
         summed["machine"] = machine()
         summed["command"] = " ".join(sys.argv)
         summed["targets"] = [[name, met] for name, met in targets(summed, levels)]
+        summed["report"] = report(summed, levels)
         Path(args.json).write_text(json.dumps(summed, indent=1, default=str), encoding="utf-8")
     sys.exit(status)
 

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import datetime as dt
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -118,6 +117,8 @@ async def main() -> int:
     parser.add_argument("--limit", type=float, default=30.0, help="sandbox messages/s overall")
     args = parser.parse_args()
 
+    from bench.common import machine, verdict
+    from bench.loopback import LoopbackWatch, check_environment
     from bot.sandbox.telegram import start_fake_telegram
     from storage import reminders as reminder_rows
     from storage.db import open_database
@@ -148,7 +149,11 @@ async def main() -> int:
         OFBOT_TELEGRAM_API_URL=server.url,
         OFBOT_DB=str(db_path),
         OFBOT_STAFF_CHAT_ID=str(STAFF_CHAT),
+        # No Stripe key and no mail in this command; still, nothing may default off loopback.
+        OFBOT_STRIPE_API_URL="http://127.0.0.1:9",
+        OFBOT_SMTP_HOST="127.0.0.1",
     )
+    check_environment(env)
     command = [sys.executable, "-m", "bot.cli", "reminders", "run", "--today", TODAY.isoformat()]
     log_path = workdir / "cli.log"
     print("sending: " + " ".join(command[1:]), flush=True)
@@ -157,6 +162,7 @@ async def main() -> int:
         process = await asyncio.create_subprocess_exec(
             *command, env=env, cwd=str(ROOT), stdout=log, stderr=log
         )
+        watch = LoopbackWatch(process.pid)
         while process.returncode is None:
             try:
                 await asyncio.wait_for(process.wait(), 30)
@@ -164,6 +170,8 @@ async def main() -> int:
                 elapsed = loop.time() - started
                 print(f"  {len(arrivals)} delivered after {elapsed:.0f} s", flush=True)
     wall = loop.time() - started
+    await watch.stop()
+    watch.check()  # raises LeftLoopback if the sender ever had a socket off loopback
     await asyncio.sleep(0.2)
     watcher.cancel()
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -196,9 +204,7 @@ async def main() -> int:
         t += 10
 
     print()
-    print(
-        f"machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.machine()}"
-    )
+    print(f"machine: {machine()}")
     print(f"exit code {process.returncode}; log {log_path}")
     print(f"clubs: {args.clubs}; sandbox limit {args.limit:g}/s overall, 1/s per chat")
     print(f"delivered: {len(arrivals)} in {span:.1f} s (process wall time {wall:.1f} s)")
@@ -215,7 +221,19 @@ async def main() -> int:
     print(f"peak memory (ru_maxrss) of the sending process: {child.ru_maxrss / 1024:.1f} MiB")
     await telegram.close()
     await server.stop()
-    return 0 if not (duplicates or missing or unretried_429) else 1
+    return verdict(
+        [
+            (
+                f"achieved rate ≥ 95 % of the limit ({sustained / args.limit:.1%})",
+                sustained >= 0.95 * args.limit,
+            ),
+            (
+                f"no duplicate ({duplicates}), none missing ({missing}), no 429 left unretried "
+                f"({unretried_429})",
+                not (duplicates or missing or unretried_429),
+            ),
+        ]
+    )
 
 
 if __name__ == "__main__":

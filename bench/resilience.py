@@ -30,7 +30,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import ROOT, machine
+import httpx
+
+from bench.common import ROOT, machine, verdict
 from bench.harness import (
     Child,
     Person,
@@ -506,23 +508,26 @@ def main() -> None:
     args = parser.parse_args()
     print(machine())
 
-    async def run() -> None:
+    async def run() -> list:
+        found: list = []
         with tempfile.TemporaryDirectory(prefix="ofbot-resilience-") as tmp:
             folder = Path(tmp)
             if args.keep:
                 folder = args.keep
                 folder.mkdir(parents=True, exist_ok=True)
             if args.only in (None, "kills"):
-                await report_kills(folder, args)
+                found += await report_kills(folder, args)
             if args.only in (None, "faults"):
-                await report_faults(folder, args)
+                found += await report_faults(folder, args)
             if args.only in (None, "stripe"):
-                await report_stripe_faults(folder, args)
+                found += await report_stripe_faults(folder, args)
+        return found
 
-    asyncio.run(run())
+    found = asyncio.run(run())
+    sys.exit(verdict([(f"no problem found ({len(found)})", not found)]))
 
 
-async def report_kills(folder: Path, args) -> None:
+async def report_kills(folder: Path, args) -> list:
     t0 = time.perf_counter()
     journeys, stats, problems = await kill_run(folder, args.kills, args.people, args.seed)
     done = sum(j.done for j in journeys)
@@ -554,9 +559,12 @@ async def report_kills(folder: Path, args) -> None:
             steps = j.log if j.done else j.log[-12:]
             print(f"  {state}: chat {j.person.user_id} ({j.method}): {' | '.join(steps)}")
     print("  problems:", problems or "none")
+    return list(problems) + [
+        f"journey not completed: chat {j.person.user_id}" for j in journeys if not j.done
+    ]
 
 
-async def report_faults(folder: Path, args) -> None:
+async def report_faults(folder: Path, args) -> list:
     faults = [
         ("sendMessage", "500"),
         ("sendMessage", "429"),
@@ -572,9 +580,10 @@ async def report_faults(folder: Path, args) -> None:
             f"apologies={j.apologies}, duplicated replies={duplicates}"
         )
     print("  problems:", fault_problems or "none")
+    return list(fault_problems)
 
 
-async def report_stripe_faults(folder: Path, args) -> None:
+async def report_stripe_faults(folder: Path, args) -> list:
     faults = STRIPE_FAULTS + ([] if args.no_timeout_fault else SLOW_STRIPE_FAULTS)
     results, figures, problems = await stripe_fault_run(folder, faults)
     for fault, j, duplicates in results:
@@ -589,6 +598,7 @@ async def report_stripe_faults(folder: Path, args) -> None:
         )
     print(f"  card: {figures}")
     print("  problems:", problems or "none")
+    return list(problems)
 
 
 if __name__ == "__main__":

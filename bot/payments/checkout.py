@@ -11,14 +11,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from telegram import Bot
 
 from bot.payments.closing import expire_session
 from bot.payments.keys import METADATA_KEY, charges_the_invoice, key_of
 from bot.payments.notifications import staff_alert
 from bot.payments.sessions import settle_session
-from bot.payments.stripe_api import as_dict
+from bot.payments.stripe_api import as_dict, stripe
 from bot.services import Services
 from storage import clubs as club_rows
 from storage import invoices as invoice_rows

@@ -6,8 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import stripe
-
+from bot.payments.stripe_api import stripe
 from bot.services import Services
 from storage import payments as payment_rows
 
