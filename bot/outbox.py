@@ -3,7 +3,7 @@
 A mail is recorded (storage/outbox.py) in the same transaction as the code it carries; this task
 sends it right after over the Mailer's kept connection and marks it sent. After a kill -9 the
 rows still waiting are sent at start-up. A code whose mail cannot go out does not count and is
-dropped, and the person is told in a follow-up message with the buttons to try again."""
+dropped, and the person is told in a follow-up message."""
 
 from __future__ import annotations
 
@@ -126,22 +126,10 @@ class MailOutbox:
                 await rows.drop_code(conn, mail.code_id, mail.attempt_id)
         if self.bot is None or mail.chat_id is None:
             return
-        from telegram import InlineKeyboardButton, InlineKeyboardMarkup
-
+        # No buttons of its own: a button is only taken when its message showed the chat's
+        # current step (handlers/common.py: button_is_current), which this message, sent
+        # outside any handler, cannot record. It points at the buttons just above.
         texts = services.texts
-        markup = InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        texts.render(mail.lang, "button/resend_code"), callback_data="verify:resend"
-                    ),
-                    InlineKeyboardButton(
-                        texts.render(mail.lang, "button/other_address"),
-                        callback_data="verify:other",
-                    ),
-                ]
-            ]
-        )
         with contextlib.suppress(TelegramError):
             await self.bot.send_message(
                 chat_id=mail.chat_id,
@@ -151,5 +139,4 @@ class MailOutbox:
                     else texts.render(mail.lang, "verify/mail_failed_later", address=mail.recipient)
                 ),
                 parse_mode=ParseMode.HTML,
-                reply_markup=markup,
             )
