@@ -260,7 +260,8 @@ class OfbotBot(TelegramSendPath, ExtBot):
             self.inbox: Inbox | None = None
 
     def keep_in(self, inbox: Inbox) -> None:
-        """Where updates of a flooding chat are written so the offset can move past them."""
+        """Where updates of a flooding chat (or, polling, every update) are written so the
+        offset can move past them."""
         with self._unfrozen():
             self.inbox = inbox
 
