@@ -61,7 +61,7 @@ def requests_since(box, before: dict[str, int]) -> tuple[int, int, dict[str, int
     return sum(calls.values()) - polls, polls, calls
 
 
-async def echo_flow(person: Person, club: int, timeout: float = 30.0) -> None:
+async def echo_flow(person: Person, club: int, timeout: float = 120.0) -> None:
     from bench.harness import club_addresses, club_subdomain
 
     for text in ("/start", club_subdomain(club), club_addresses(club)[0], "123456"):

@@ -24,7 +24,7 @@ def section(name: str, result: dict) -> str:
     lines = [
         f"### {name} (`bench/{name}.py`)",
         "",
-        f"    {result['command'].replace(str(HERE.parent) + '/', '')}",
+        f"    .venv/bin/python -m bench.{name} {result['command'].partition(' ')[2]}".rstrip(),
         "",
         f"Machine: {result['machine']}.",
         "",
