@@ -30,8 +30,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from bench.common import ROOT, machine, verdict
 from bench.harness import (
     Child,

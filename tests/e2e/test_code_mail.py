@@ -82,6 +82,10 @@ async def test_an_address_the_relay_refuses_for_good_is_not_told_try_again_later
     await set_club(bot, structure_email="bürö@mermoz.example.fr")
     await chat.say("/start mermoz")
     replies = await chat.say("bürö@mermoz.example.fr")
-    text = replies[-1]["text"]
-    assert "quelques minutes" not in text and "réessayer n’y changera rien" in text
+    # The code step answers at once; the relay's refusal is told right after (bot/outbox.py).
+    told = await chat.telegram.wait_for_bot_message(
+        chat.chat_id, after=replies[-1]["message_id"], contains="réessayer", timeout=15
+    )
+    assert "quelques minutes" not in told["text"] and "réessayer n’y changera rien" in told["text"]
+    await asyncio.wait_for(bot.services.outbox.idle.wait(), 30)
     assert await codes_counted(bot) == 0
