@@ -320,7 +320,7 @@ async def test_a_mail_the_relay_refuses_is_reported_after_the_reply_and_does_not
     async def refuse(server, session, envelope):
         nonlocal refused
         refused += 1
-        return "554 5.7.1 Relay refused"
+        return "451 4.3.0 Try again later"  # a temporary refusal: tried three times
 
     original = smtp.mailbox.handle_DATA
     smtp.mailbox.handle_DATA = refuse
