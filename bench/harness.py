@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -42,7 +43,26 @@ PLANS = ("first_price", "business", "business_plus", "premiere", "corporate")
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
+    """A free loopback port below the kernel's ephemeral range.
+
+    A bot restarted after kill -9 binds its HTTP port again (Stripe's webhooks go there); a port
+    from the ephemeral range (what `bind(0)` hands out) can meanwhile be taken as the local port
+    of any outgoing connection on the machine, and the restart then fails with "Address already
+    in use". Ports below the range are never handed out to connections."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(10_000, max(low, 10_001))
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as sock:  # the range below is full: any free port
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 

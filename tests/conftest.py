@@ -319,11 +319,10 @@ def bot_environment(settings: Settings) -> dict[str, str]:
 
 
 def free_port() -> int:
-    import socket
+    """A free loopback port that stays free across a bot's restarts (bench/harness.py)."""
+    from bench.harness import free_port as stable_free_port
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return stable_free_port()
 
 
 class BotProcess:
