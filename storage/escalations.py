@@ -171,6 +171,12 @@ async def finish(
         f" WHERE id = ? AND status IN ('open', 'taken'){fee_guard}",
         (status, staff_id, name, reason, escalation_id),
     )
+    # A request whose requester used /forget kept the personal address only until staff act.
+    await conn.execute(
+        "UPDATE escalations SET new_email = 'forgotten@invalid' WHERE id = ? AND chat_id IS NULL"
+        " AND requester IS NULL AND new_email IS NOT NULL AND status IN ('done', 'refused')",
+        (escalation_id,),
+    )
     return cursor.rowcount == 1
 
 

@@ -108,6 +108,11 @@ class SQLitePersistence(BasePersistence[dict, dict, dict]):
             await self._write(slot, sql, (name, dumped_key, state), state)
 
     async def update_user_data(self, user_id: int, data: dict) -> None:
+        if not data:
+            # An empty mapping is what PTB gives an id it holds nothing for: no row at all, so a
+            # person dropped by /forget is not written back as an empty row by a later update.
+            await self.drop_user_data(user_id)
+            return
         dumped = _dump(data)
         sql = (
             "INSERT INTO ptb_user_data (user_id, data) VALUES (?, ?)"
@@ -116,6 +121,9 @@ class SQLitePersistence(BasePersistence[dict, dict, dict]):
         await self._write(("user", user_id), sql, (user_id, dumped), dumped)
 
     async def update_chat_data(self, chat_id: int, data: dict) -> None:
+        if not data:
+            await self.drop_chat_data(chat_id)
+            return
         dumped = _dump(data)
         sql = (
             "INSERT INTO ptb_chat_data (chat_id, data) VALUES (?, ?)"

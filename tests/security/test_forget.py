@@ -101,3 +101,55 @@ async def test_staff_copies_older_than_48_hours_are_edited_not_left(bot, telegra
     shown = {m["message_id"]: m.get("text") or "" for m in telegram.bot_messages(STAFF_CHAT)}
     assert copy["message_id"] in shown and SECRET_WORDS not in shown[copy["message_id"]]
     assert "oubliée" in shown[copy["message_id"]]
+
+
+async def test_a_later_update_from_someone_else_writes_nothing_of_the_person_back(
+    bot, telegram, smtp, alice
+):
+    """PTB keeps an empty mapping for a dropped id; a later update must not store it again."""
+    telegram.add_user(PERSON, NAME, language_code="fr")
+    person = Chat(telegram, bot, PERSON)
+    await person.say("/start mermoz")
+    await person.say(MERMOZ["structure_email"])
+    await person.say(await read_code(smtp, MERMOZ["structure_email"]))
+    await person.say("/forget")
+    await person.press("Oui")
+    await bot.idle()
+    await alice.say("/pending")  # somebody else uses the bot afterwards
+    await bot.idle()
+    traces = [(t, v) for t, v in await _everything(bot.services.db) if str(PERSON) in v]
+    assert traces == []
+
+
+async def test_a_request_left_open_at_forget_loses_the_address_when_staff_act(
+    bot, telegram, smtp, alice
+):
+    telegram.add_user(PERSON, NAME, language_code="fr")
+    person = Chat(telegram, bot, PERSON)
+    await person.say("/start mermoz")
+    await person.say(MERMOZ["structure_email"])
+    await person.say(await read_code(smtp, MERMOZ["structure_email"]))
+    await person.press("Changer les e-mails")
+    await person.press("E-mail du contact")
+    await person.say(PERSONAL)
+    replies = await person.press("Confirmer la demande")
+    number = REQUEST.search(" ".join(m.get("text") or "" for m in replies)).group(1)
+    await person.say("/forget")
+    await person.press("Oui")
+    await bot.idle()
+    card = next(
+        m
+        for m in telegram.bot_messages(STAFF_CHAT)
+        if f"n° {number} " in (m.get("text") or "") and m.get("reply_markup")
+    )
+    prompt = (await alice.press("Refuser", card))[-1]
+    await telegram.send_text(
+        STAFF_USERS[0], "Inconnue", chat_id=STAFF_CHAT, reply_to_message_id=prompt["message_id"]
+    )
+    await bot.idle()
+    status = await bot.services.db.fetchval(
+        "SELECT status FROM escalations WHERE id = ?", (int(number),)
+    )
+    assert status == "refused"
+    traces = [(t, v) for t, v in await _everything(bot.services.db) if PERSONAL in v]
+    assert traces == []
