@@ -48,7 +48,7 @@ async def forget_person(services: Services, bot: Bot | None, chat_id: int) -> Fo
     were removed (a bot may edit its own messages at any time), else counted as left."""
     async with services.db.transaction() as conn:
         removed = await contacts.delete_for_chat(conn, chat_id)
-        await verification_rows.forget_chat(conn, chat_id)
+        await verification_rows.forget_chat(conn, chat_id, services.clock.timestamp())
         await outbox_rows.forget_chat(conn, chat_id)  # mail not sent yet: address and code
         escalation_ids = await escalation_rows.ids_of_chat(conn, chat_id)
         copies = await relay_rows.staff_copies_of_chat(conn, chat_id)

@@ -4,8 +4,10 @@ Limits (SPEC §3.2) are counted on an append-only log no user action empties (`/
 a code lasts 10 minutes and allows 5 tries; per club and hour at most 3 codes and 15 guesses;
 5 wrong addresses per chat per hour, then a lock. So that a stranger who knows one registered
 address cannot spend the club's whole budget, each address and each chat has a share of it (2
-codes, 10 guesses): what one chat or one address used up leaves the rest to the other.
-docs/SECURITY.md gives the reasoning and what remains possible."""
+codes, 10 guesses): what one chat or one address used up leaves the rest to the other. Every code
+mail also carries a one-tap link (`/start v_<token>`, 192 random bits) that verifies whichever chat
+taps it, under no budget: codes a stranger had sent still reach the club's mailbox, and their
+links let its real contacts in. docs/SECURITY.md gives the reasoning and what remains possible."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import datetime as dt
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 
@@ -46,6 +49,24 @@ def hash_code(code: str, salt: str, key: bytes) -> str:
     A 6-digit code has 10⁶ values, so key stretching (PBKDF2) cannot protect a leaked table: it
     only slowed every verification by ~20 ms of CPU. Without the key, the hashes give nothing."""
     return hmac.new(key, bytes.fromhex(salt) + code.encode(), hashlib.sha256).hexdigest()
+
+
+LINK_PREFIX = "v_"
+# 24 random bytes → 32 URL-safe characters (192 bits); "v_" + 32 fits Telegram's 64-character
+# start parameter of A-Z a-z 0-9 _ - (Bot API, "Deep linking").
+LINK_BYTES = 24
+_LINK_TOKEN = re.compile(r"[A-Za-z0-9_-]{32}")
+
+
+def hash_link(token: str, key: bytes) -> str:
+    """HMAC-SHA256 of a link token, keyed by `Settings.code_key`: unsalted, so that a tapped
+    token finds its row by an index; 192 random bits need no salt against precomputation."""
+    return hmac.new(key, b"link:" + token.encode(), hashlib.sha256).hexdigest()
+
+
+def code_link(bot_username: str, token: str) -> str:
+    """The t.me deep link that opens the bot with `/start v_<token>`."""
+    return f"https://t.me/{bot_username}?start={LINK_PREFIX}{token}"
 
 
 def _at(timestamp: float, services: Services) -> dt.datetime:
@@ -190,6 +211,7 @@ async def send_code(
     code = f"{secrets.randbelow(1_000_000):06d}"
     salt = secrets.token_hex(16)
     code_hash = hash_code(code, salt, services.settings.code_key)
+    token = secrets.token_urlsafe(LINK_BYTES)
     address = club.structure_email if kind == "structure" else club.contact_email
     texts = services.texts
     subject = texts.render(lang, "mail/code_subject", club=club.name)
@@ -197,6 +219,7 @@ async def send_code(
         lang,
         "mail/code_body",
         code=code,
+        link=code_link(services.bot_username, token),
         club=club.name,
         subdomain=club.subdomain,
         minutes=CODE_TTL // 60,
@@ -244,6 +267,7 @@ async def send_code(
             salt=salt,
             created_at=now,
             expires_at=now + CODE_TTL,
+            link_hash=hash_link(token, services.settings.code_key),
         )
         await outbox.add(
             conn,
@@ -333,26 +357,91 @@ async def check_code(
             left = CODE_TRIES - row["attempts"] - 1
             return CodeCheck("wrong", tries_left=left) if left > 0 else CodeCheck("exhausted")
         await verification.mark_used(conn, row["id"], now)
-        verified_at = services.clock.now().isoformat(timespec="seconds")
-        await contacts.upsert(
-            conn,
-            club_id=club.id,
-            chat_id=chat_id,
-            user_id=user_id,
-            display_name=display_name,
-            language=lang,
-            email_kind=row["email_kind"],
-            verified_at=verified_at,
-        )
-        await audit.record(
-            conn,
-            actor=f"chat:{chat_id}",
-            action="contact.verified",
-            club_id=club.id,
-            target=f"chat:{chat_id}",
-            after={"email_kind": row["email_kind"], "user_id": user_id},
+        await _make_contact(
+            conn, services, club.id, chat_id, user_id, display_name, lang, row["email_kind"]
         )
     return CodeCheck("ok")
+
+
+async def _make_contact(
+    conn,
+    services: Services,
+    club_id: int,
+    chat_id: int,
+    user_id: int,
+    display_name: str | None,
+    lang: str,
+    email_kind: str,
+    via: str | None = None,
+) -> None:
+    """The chat becomes a verified contact of the club, with its audit record."""
+    await contacts.upsert(
+        conn,
+        club_id=club_id,
+        chat_id=chat_id,
+        user_id=user_id,
+        display_name=display_name,
+        language=lang,
+        email_kind=email_kind,
+        verified_at=services.clock.now().isoformat(timespec="seconds"),
+    )
+    after = {"email_kind": email_kind, "user_id": user_id}
+    if via:
+        after["via"] = via
+    await audit.record(
+        conn,
+        actor=f"chat:{chat_id}",
+        action="contact.verified",
+        club_id=club_id,
+        target=f"chat:{chat_id}",
+        after=after,
+    )
+
+
+async def check_link(
+    services: Services,
+    payload: str,
+    *,
+    chat_id: int,
+    user_id: int,
+    display_name: str | None,
+    lang: str,
+) -> int | None:
+    """`/start v_<token>` from any private chat: the id of the club the chat is now a verified
+    contact of, or None for a malformed, unknown, expired or used link (one answer for all, so
+    a tap tells nothing). The code and its link are spent. No guess budget applies (192 random
+    bits cannot be guessed), but every tap is appended to the limits log for audit."""
+    token = payload.removeprefix(LINK_PREFIX)
+    now = services.clock.timestamp()
+    key = chat_key(services, chat_id)
+    async with services.db.transaction() as conn:
+        row = None
+        if payload.startswith(LINK_PREFIX) and _LINK_TOKEN.fullmatch(token):
+            link_hash = hash_link(token, services.settings.code_key)
+            row = await verification.live_link(conn, link_hash, now)
+        await verification.add_attempt_record(
+            conn,
+            club_id=row["club_id"] if row else None,
+            chat_key=key,
+            kind="link",
+            email_kind=row["email_kind"] if row else None,
+            at=now,
+        )
+        if row is None or not await verification.use_link(conn, row["id"], now):
+            log.info("invalid verification link from chat %s", chat_id)
+            return None
+        await _make_contact(
+            conn,
+            services,
+            row["club_id"],
+            chat_id,
+            user_id,
+            display_name,
+            lang,
+            row["email_kind"],
+            via="link",
+        )
+    return row["club_id"]
 
 
 async def has_live_code(services: Services, club: Club, chat_id: int) -> bool:

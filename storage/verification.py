@@ -20,8 +20,10 @@ async def insert_code(
     salt: str,
     created_at: float,
     expires_at: float,
+    link_hash: str | None = None,
 ) -> int:
-    # A new code replaces any code this chat still holds for the club.
+    # A new code replaces any code this chat still holds for the club. The links of replaced
+    # codes stay valid until they expire: the chat that asked cannot take back what was mailed.
     await conn.execute(
         "UPDATE verification_codes SET used_at = ? WHERE club_id = ? AND chat_id = ?"
         " AND used_at IS NULL",
@@ -29,8 +31,8 @@ async def insert_code(
     )
     cursor = await conn.execute(
         "INSERT INTO verification_codes (club_id, chat_id, email_kind, code_hash, salt,"
-        " created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (club_id, chat_id, email_kind, code_hash, salt, created_at, expires_at),
+        " created_at, expires_at, link_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (club_id, chat_id, email_kind, code_hash, salt, created_at, expires_at, link_hash),
     )
     return cursor.lastrowid
 
@@ -61,7 +63,29 @@ async def add_attempt(conn: aiosqlite.Connection, code_id: int) -> None:
 
 
 async def mark_used(conn: aiosqlite.Connection, code_id: int, at: float) -> None:
-    await conn.execute("UPDATE verification_codes SET used_at = ? WHERE id = ?", (at, code_id))
+    """The code, and the link mailed with it, are spent."""
+    await conn.execute(
+        "UPDATE verification_codes SET used_at = ?, link_hash = NULL WHERE id = ?", (at, code_id)
+    )
+
+
+async def live_link(conn: aiosqlite.Connection, link_hash: str, now: float) -> sqlite3.Row | None:
+    """The code row whose mailed link has this hash, if it is unexpired and unused."""
+    async with conn.execute(
+        "SELECT * FROM verification_codes WHERE link_hash = ? AND expires_at > ?",
+        (link_hash, now),
+    ) as cursor:
+        return await cursor.fetchone()
+
+
+async def use_link(conn: aiosqlite.Connection, code_id: int, at: float) -> bool:
+    """Spend a link (and its code); False when another tap spent it first."""
+    cursor = await conn.execute(
+        "UPDATE verification_codes SET used_at = COALESCE(used_at, ?), link_hash = NULL"
+        " WHERE id = ? AND link_hash IS NOT NULL",
+        (at, code_id),
+    )
+    return cursor.rowcount == 1
 
 
 async def add_attempt_record(
@@ -73,7 +97,7 @@ async def add_attempt_record(
     at: float,
     email_kind: str | None = None,
 ) -> int:
-    """Append one counted event (kind: code, guess, miss, help); returns its id."""
+    """Append one counted event (kind: code, guess, miss, help, link); returns its id."""
     cursor = await conn.execute(
         "INSERT INTO verification_attempts (club_id, chat_key, kind, email_kind, at)"
         " VALUES (?, ?, ?, ?, ?)",
@@ -118,6 +142,14 @@ async def attempts_since(
     return [row[0] for row in rows]
 
 
-async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> None:
-    """Personal data of a chat that asked to be forgotten (codes are hashes, misses are counts)."""
+async def forget_chat(conn: aiosqlite.Connection, chat_id: int, now: float) -> None:
+    """Personal data of a chat that asked to be forgotten (codes are hashes, misses are counts).
+
+    A code whose mailed link is still live loses its chat (0: no Telegram chat has that id)
+    instead of going: a stranger's `/forget` must not void the link the club's contact holds."""
+    await conn.execute(
+        "UPDATE verification_codes SET chat_id = 0 WHERE chat_id = ? AND link_hash IS NOT NULL"
+        " AND expires_at > ?",
+        (chat_id, now),
+    )
     await conn.execute("DELETE FROM verification_codes WHERE chat_id = ?", (chat_id,))

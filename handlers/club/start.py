@@ -17,7 +17,7 @@ from telegram.ext import (
 from bot import privacy, verification
 from bot.context import BotContext
 from bot.texts import LANGUAGES
-from handlers.club import identify, invoices, menu, renew
+from handlers.club import identify, invoices, menu, renew, verify
 from handlers.club.reminders import toggle as toggle_reminders
 from handlers.club.states import IDENTIFY, VERIFY_CODE
 from handlers.common import answer_query, button_is_current, lang_of, reply, settle_button
@@ -28,12 +28,15 @@ PRIVATE = filters.ChatType.PRIVATE
 
 
 async def start(update: Update, context: BotContext) -> str:
-    """/start [subdomain]: the menu for a verified chat, else the identify step."""
+    """/start [subdomain | pay_… | paid_… | v_<token>]: the menu for a verified chat, else the
+    identify step; `v_<token>` is the one-tap link of a code mail (verify.on_link)."""
     payload = context.args[0] if context.args else None
     context.user_data.pop("pending_club", None)
     club_id = await verification.verified_club_id(
         context.services, update.effective_chat.id, context.user_data.get("club_id")
     )
+    if payload and payload.startswith(verification.LINK_PREFIX):
+        return await verify.on_link(update, context, payload)
     if payload and payload.startswith(("paid_", "pay_")):
         # Back from Stripe's checkout page (success or cancel URL).
         return await renew.on_start_payload(update, context, payload)

@@ -155,6 +155,35 @@ async def on_code(update: Update, context: BotContext) -> str:
     return VERIFY_CODE
 
 
+async def on_link(update: Update, context: BotContext, payload: str) -> str:
+    """`/start v_<token>`: the link of a code mail tapped, in any private chat (start.py)."""
+    user = update.effective_user
+    club_id = await verification.check_link(
+        context.services,
+        payload,
+        chat_id=update.effective_chat.id,
+        user_id=user.id,
+        display_name=user.full_name,
+        lang=lang_of(update, context),
+    )
+    club = await club_rows.get(context.services.db, club_id) if club_id else None
+    if club is None:
+        await reply(update, context, "verify/link_invalid")
+        verified = await verification.verified_club_id(
+            context.services, update.effective_chat.id, context.user_data.get("club_id")
+        )
+        if verified:
+            context.user_data["club_id"] = verified
+            return await menu.show_menu(update, context)
+        await reply(update, context, "start/welcome")
+        return IDENTIFY
+    for key in ("pending_club", "pending_kind"):
+        context.user_data.pop(key, None)
+    context.user_data["club_id"] = club.id
+    await reply(update, context, "verify/done", club=club.name)
+    return await menu.show_menu(update, context)
+
+
 async def on_resend(update: Update, context: BotContext) -> str:
     club = await _pending_club(update, context)
     kind = context.user_data.get("pending_kind")
