@@ -17,6 +17,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from storage import sqlite_file
 from storage.db import migration_files
 
 log = logging.getLogger(__name__)
@@ -68,17 +69,16 @@ def _check(conn: sqlite3.Connection, what: str) -> int:
     """integrity_check must say `ok`; the file must be an ofbot database. Returns its last
     migration number."""
     try:
-        rows = conn.execute("PRAGMA integrity_check").fetchall()
+        problems = sqlite_file.integrity_problems(conn)
     except sqlite3.DatabaseError as exc:
         raise BackupError(f"{what} is not a readable SQLite database: {exc}") from None
-    if [tuple(r) for r in rows] != [("ok",)]:
-        first = "; ".join(str(r[0]) for r in rows[:3])
-        raise BackupError(f"{what} fails PRAGMA integrity_check: {first}")
+    if problems:
+        raise BackupError(f"{what} fails PRAGMA integrity_check: {'; '.join(problems[:3])}")
     try:
-        last = conn.execute("SELECT max(number) FROM schema_migrations").fetchone()[0]
+        applied = sqlite_file.applied_migrations(conn)
     except sqlite3.DatabaseError:
         raise BackupError(f"{what} is not an ofbot database (no schema_migrations)") from None
-    return int(last or 0)
+    return max(applied, default=0)
 
 
 def _fsync_dir(path: Path) -> None:

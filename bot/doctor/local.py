@@ -12,6 +12,7 @@ from pathlib import Path
 
 from bot.doctor.checks import ERROR, OK, TIMEOUT, WARNING, Check
 from bot.settings import DEFAULT_CATALOGUE
+from storage import sqlite_file
 
 # Free space under the database: below the first an error (SQLite cannot grow, backups fail),
 # below the second a warning.
@@ -67,7 +68,7 @@ class LocalChecks:
             return [Check("database", ERROR, f"{path} cannot be opened: {exc}")]
         try:
             try:
-                rows = conn.execute("PRAGMA integrity_check").fetchall()
+                problems = sqlite_file.integrity_problems(conn)
             except sqlite3.DatabaseError as exc:
                 return [
                     Check(
@@ -77,18 +78,18 @@ class LocalChecks:
                         "restore the last backup: `ofbot db restore FILE`",
                     )
                 ]
-            if [tuple(r) for r in rows] != [("ok",)]:
+            if problems:
                 return [
                     Check(
                         "database",
                         ERROR,
-                        f"integrity_check: {rows[0][0]}",
+                        f"integrity_check: {problems[0]}",
                         "stop the bot and restore the last backup: `ofbot db restore FILE`",
                     )
                 ]
             try:
-                applied = {r[0] for r in conn.execute("SELECT number FROM schema_migrations")}
-                clubs = conn.execute("SELECT count(*) FROM clubs").fetchone()[0]
+                applied = sqlite_file.applied_migrations(conn)
+                clubs = sqlite_file.club_count(conn)
             except sqlite3.DatabaseError:
                 return [
                     Check(
