@@ -67,6 +67,8 @@ async def one_start(
     if source is not None:  # no bytecode for the project's modules
         child.cwd = source
         child.env = dict(child.env, PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(source))
+    else:  # bytecode written by the first start, read by the next ones (whatever this shell says)
+        child.env = {k: v for k, v in child.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     await child.spawn()
     if profile:
         # Attached right after spawn (py-spy slows the child: the figures of this run are not

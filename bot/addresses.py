@@ -9,8 +9,6 @@ import unicodedata
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from email_validator import EmailNotValidError, validate_email
-
 OPENFLYERS_DOMAINS = ("openflyers.fr", "openflyers.com", "openflyers.org")
 SUBDOMAIN_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _NAME_LOGIN_RE = re.compile(r"^[a-zà-ÿ][a-zà-ÿ'-]*[._][a-zà-ÿ][a-zà-ÿ'-]*\d*$")
@@ -69,16 +67,29 @@ def read_platform_address(text: str) -> AddressReading:
     return AddressReading(free_text=value)
 
 
+def _read_email(value: str):
+    """email_validator's reading of `value` (its `ValidatedEmail`: `normalized`, `local_part`,
+    `domain`, `ascii_domain`), or None when it is no address. No DNS lookup (works offline).
+
+    Imported on first use: its regular expressions take ~14 ms to build, and the first update
+    after start-up seldom carries an address (bot/lazy_imports.py checks it is installed)."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        return validate_email(
+            value, check_deliverability=False, globally_deliverable=False, test_environment=True
+        )
+    except EmailNotValidError:
+        return None
+
+
 def normalize_email(text: str) -> str | None:
     """A syntactically valid address in its normal form, or None. No DNS lookup (works offline)."""
     value = clean(text)
     if not value or len(value) > 254 or " " in value:
         return None
-    try:
-        result = validate_email(
-            value, check_deliverability=False, globally_deliverable=False, test_environment=True
-        )
-    except EmailNotValidError:
+    result = _read_email(value)
+    if result is None:
         return None
     if "." not in result.domain:
         return None  # a bare host name is no address a club can be reached at
@@ -91,11 +102,8 @@ def email_key(text: str) -> str:
     `bureau@xn--aroclub-vreux-bhbh.fr` are one address. Text that is no address is compared as
     typed (NFC, case-folded)."""
     value = clean(text)
-    try:
-        result = validate_email(
-            value, check_deliverability=False, globally_deliverable=False, test_environment=True
-        )
-    except EmailNotValidError:
+    result = _read_email(value)
+    if result is None:
         return unicodedata.normalize("NFC", value).casefold()
     local = unicodedata.normalize("NFC", result.local_part).casefold()
     return f"{local}@{result.ascii_domain.lower()}"
@@ -112,10 +120,7 @@ def ascii_email(address: str) -> str:
     non-ASCII local part is kept (only a relay offering SMTPUTF8 can carry it). Text that is no
     valid address is returned unchanged (the relay will refuse it)."""
     value = clean(address)
-    try:
-        result = validate_email(
-            value, check_deliverability=False, globally_deliverable=False, test_environment=True
-        )
-    except EmailNotValidError:
+    result = _read_email(value)
+    if result is None:
         return value
     return f"{result.local_part}@{result.ascii_domain}"

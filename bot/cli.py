@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import logging
 import os
 import signal
@@ -18,11 +19,6 @@ try:
 except ImportError:  # Windows: asyncio's own loop
     uvloop = None
 
-from bot.commands.db import db_backup, db_restore
-from bot.commands.doctor import doctor
-from bot.commands.invoices import invoices_export
-from bot.commands.payments import payments_reconcile
-from bot.commands.reminders import reminders_run
 from bot.logs import configure_logging
 from bot.settings import Settings, SettingsError, load_settings
 
@@ -170,11 +166,14 @@ async def _cmd_run(settings: Settings, args) -> int:
     from filelock import Timeout
 
     from bot.backups import run_lock
+    from bot.lazy_imports import missing_libraries
     from bot.runtime import Runtime
 
     settings.require("OFBOT_TELEGRAM_TOKEN")
     if args.webhook:
         settings.require("OFBOT_PUBLIC_URL", "OFBOT_TELEGRAM_SECRET_TOKEN")
+    if missing := missing_libraries():  # imported on first use: checked now, not at first use
+        return _fail(f"not installed: {'; '.join(missing)} (install ofbot again)", 1)
     lock = run_lock(settings.db)
     try:
         lock.acquire()
@@ -186,9 +185,56 @@ async def _cmd_run(settings: Settings, args) -> int:
         return 1
     try:
         runtime = Runtime(settings, webhook=args.webhook)
-        return await _serve_until_signal(runtime.start, runtime.stop)
+
+        async def start() -> None:
+            await runtime.start()
+            # Start-up ran with the cyclic garbage collector off (see main): what it built lives
+            # as long as the process, so it is frozen (never scanned again) and the collector
+            # turned back on for what handling updates creates.
+            gc.freeze()
+            gc.enable()
+
+        return await _serve_until_signal(start, runtime.stop)
     finally:
         lock.release()
+
+
+# The bodies of feature commands (bot/commands/) are imported when their command runs: `ofbot run`
+# does not pay for the reminders' or the doctor's imports.
+async def _cmd_doctor(settings: Settings, args) -> int:
+    from bot.commands.doctor import doctor
+
+    return await doctor(settings, args)
+
+
+async def _cmd_db_backup(settings: Settings, args) -> int:
+    from bot.commands.db import db_backup
+
+    return await db_backup(settings, args)
+
+
+async def _cmd_db_restore(settings: Settings, args) -> int:
+    from bot.commands.db import db_restore
+
+    return await db_restore(settings, args)
+
+
+async def _cmd_reminders_run(settings: Settings, args) -> int:
+    from bot.commands.reminders import reminders_run
+
+    return await reminders_run(settings, args)
+
+
+async def _cmd_payments_reconcile(settings: Settings, args) -> int:
+    from bot.commands.payments import payments_reconcile
+
+    return await payments_reconcile(settings, args)
+
+
+async def _cmd_invoices_export(settings: Settings, args) -> int:
+    from bot.commands.invoices import invoices_export
+
+    return await invoices_export(settings, args)
 
 
 async def _cmd_sandbox(settings: Settings, args) -> int:
@@ -201,15 +247,15 @@ async def _cmd_sandbox(settings: Settings, args) -> int:
 # features never add themselves (their bodies are in bot/commands/).
 COMMANDS: dict[tuple[str, str | None], Callable] = {
     ("run", None): _cmd_run,
-    ("doctor", None): doctor,
+    ("doctor", None): _cmd_doctor,
     ("db", "migrate"): _cmd_migrate,
-    ("db", "backup"): db_backup,
-    ("db", "restore"): db_restore,
+    ("db", "backup"): _cmd_db_backup,
+    ("db", "restore"): _cmd_db_restore,
     ("clubs", "import"): _cmd_clubs_import,
     ("clubs", "show"): _cmd_clubs_show,
-    ("reminders", "run"): reminders_run,
-    ("payments", "reconcile"): payments_reconcile,
-    ("invoices", "export"): invoices_export,
+    ("reminders", "run"): _cmd_reminders_run,
+    ("payments", "reconcile"): _cmd_payments_reconcile,
+    ("invoices", "export"): _cmd_invoices_export,
     ("sandbox", None): _cmd_sandbox,
 }
 
@@ -226,6 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         print(f"ofbot: {args.command} is not available yet", file=sys.stderr)
         return 2
+    if command is _cmd_run:
+        # Start-up builds some hundred thousand objects that live as long as the process
+        # (modules, the stored conversations): the cyclic collector would scan them again and
+        # again while they are built (~60 ms of CPU before the first update). Turned back on
+        # once the bot runs (_cmd_run), or when the command ends.
+        gc.disable()
     from telegram.error import NetworkError
 
     from bot.catalogue import CatalogueError
@@ -254,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"{where}{exc.strerror or exc}", 1)
     except KeyboardInterrupt:
         return 130
+    finally:
+        gc.enable()
 
 
 def _fail(message: str, code: int) -> int:

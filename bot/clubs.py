@@ -11,8 +11,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rapidfuzz import fuzz, process
-
 from bot.addresses import SUBDOMAIN_RE, AddressReading, normalize_email, read_platform_address
 from storage import audit
 from storage import clubs as club_rows
@@ -60,6 +58,9 @@ async def identify_club(db: Database, text: str, limit: int = 3) -> Identificati
 
 async def suggest_clubs(db: Database, query: str, limit: int = 3) -> list[tuple[str, str]]:
     """Close subdomains (typos) and club names (people type "aéroclub mermoz")."""
+    # rapidfuzz (41 modules) on first use: start-up does not need it (bot/lazy_imports.py).
+    from rapidfuzz import fuzz, process
+
     entries = await club_rows.list_names(db)
     by_subdomain = dict(entries)
     scores: dict[str, float] = {}

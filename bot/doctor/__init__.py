@@ -1,5 +1,6 @@
 """`ofbot doctor` (SPEC §6): every real dependency checked with real calls before clubs write to
-the bot — Telegram, the staff group, the webhook, Stripe, the SMTP relay, the catalogue, the database.
+the bot — the libraries loaded on first use, Telegram, the staff group, the webhook, Stripe, the
+SMTP relay, the catalogue, the database.
 
 Each check gives one line: ok, warning or error, and what to do. Any error → exit status 1.
 The checks live by service (telegram.py, stripe.py, smtp.py, local.py); this module runs them in
@@ -67,6 +68,7 @@ class Doctor(TelegramChecks, StripeChecks, SmtpChecks, LocalChecks):
         checks: list[Check] = []
         async with httpx.AsyncClient(timeout=TIMEOUT) as self.http:
             steps: list[Callable[[], Awaitable[list[Check]]]] = [
+                self.check_libraries,
                 self.check_token,
                 self.check_staff_group,
                 self.check_webhook,

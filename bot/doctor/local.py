@@ -1,9 +1,11 @@
-"""`ofbot doctor`'s checks of this machine: the catalogue file, the SQLite database (integrity,
-migrations, club records), the daily backups and the free disk space."""
+"""`ofbot doctor`'s checks of this machine: the libraries the bot loads on first use, the catalogue
+file, the SQLite database (integrity, migrations, club records), the daily backups and the free
+disk space."""
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import shutil
 import sqlite3
@@ -23,6 +25,31 @@ DISK_WARNING_BYTES = 1024 * 1024 * 1024
 class LocalChecks:
     """The local checks of `Doctor` (bot/doctor/__init__.py): they use its `settings` and its disk
     thresholds."""
+
+    async def check_libraries(self) -> list[Check]:
+        return await asyncio.to_thread(self._libraries)
+
+    def _libraries(self) -> list[Check]:
+        """Each library `ofbot run` imports on first use (bot/lazy_imports.py), imported now: a
+        broken one (WeasyPrint without Debian's pango) fails here, not at a club's first invoice."""
+        from bot.lazy_imports import LAZY_IMPORTS
+
+        broken = []
+        for name, use in LAZY_IMPORTS.items():
+            try:
+                importlib.import_module(name)
+            except Exception as exc:  # ImportError; OSError for a missing system library
+                broken.append(f"{name} for {use}: {type(exc).__name__}: {exc}")
+        if broken:
+            return [
+                Check(
+                    "libraries",
+                    ERROR,
+                    "; ".join(broken),
+                    "install ofbot again with its dependencies (system packages: README)",
+                )
+            ]
+        return [Check("libraries", OK, f"{', '.join(LAZY_IMPORTS)} load")]
 
     async def check_catalogue(self) -> list[Check]:
         from bot.catalogue import CatalogueError, load_catalogue

@@ -3,8 +3,6 @@ endpoint (its URL and the events the bot acts on), called with the official clie
 
 from __future__ import annotations
 
-import stripe
-
 from bot.doctor.checks import ERROR, OK, TIMEOUT, WARNING, Check
 from bot.payments.events import STRIPE_EVENTS as EVENT_TABLE
 
@@ -25,6 +23,8 @@ class StripeChecks:
     async def _stripe(self, call: str) -> dict:
         """One Stripe call with the official client (as the bot makes them); StripeAnswer for an
         error Stripe answered, httpx-free APIConnectionError when it cannot be reached."""
+        import stripe  # a missing library is the "libraries" check's error, not a traceback
+
         s = self.settings
         http = stripe.HTTPXClient(timeout=TIMEOUT)
         client = stripe.StripeClient(
@@ -55,6 +55,8 @@ class StripeChecks:
                     "set the secret key from the Stripe dashboard (docs/PAYMENTS.md)",
                 )
             ]
+        import stripe
+
         mode = "live" if "_live_" in key else "test" if "_test_" in key else "unknown"
         try:
             balance = await self._stripe("balance")

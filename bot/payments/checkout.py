@@ -17,7 +17,7 @@ from bot.payments.closing import expire_session
 from bot.payments.keys import METADATA_KEY, charges_the_invoice, key_of
 from bot.payments.notifications import staff_alert
 from bot.payments.sessions import settle_session
-from bot.payments.stripe_api import as_dict, stripe
+from bot.payments.stripe_api import as_dict
 from bot.services import Services
 from storage import clubs as club_rows
 from storage import invoices as invoice_rows
@@ -171,6 +171,8 @@ async def _after_completion(services: Services, invoice: Invoice, outcome: str) 
 
 
 async def _retrieve(services: Services, session_id: str) -> dict | None:
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
     try:
         async with asyncio.timeout(LINK_WAIT):
             return as_dict(await services.stripe.v1.checkout.sessions.retrieve_async(session_id))
@@ -194,6 +196,8 @@ async def _close(
 
 
 async def _create(services: Services, invoice: Invoice, lang: str, bot: Bot | None) -> CardLink:
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
     sessions = services.stripe.v1.checkout.sessions
     now = int(services.clock.timestamp())
     latest = await payment_rows.latest_session(services.db, invoice.id)
@@ -276,6 +280,8 @@ async def _unstored_open_session(
     """An open Checkout Session of this invoice (its key in the metadata, its amount), in `lang`,
     that Stripe created but we never stored (its answer was lost), among the sessions created
     since the last day; else None. One in another language is expired (one payable session)."""
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
     sessions = services.stripe.v1.checkout.sessions
     since = int(services.clock.timestamp()) - 24 * 3600
     params: dict[str, Any] = {"status": "open", "created": {"gte": since}, "limit": 100}

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import logging
 
-import stripe
-
 from bot.payments.stripe_api import as_dict
 from bot.services import Services
 from storage import payments as payment_rows
@@ -22,6 +20,8 @@ EXPIRE_WAIT = 10.0
 async def expire_session(services: Services, session_id: str) -> dict | None:
     """Expire one session at Stripe; the session as Stripe then has it (status expired, or
     complete when it was paid meanwhile), or None when Stripe could not be asked."""
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
     sessions = services.stripe.v1.checkout.sessions
     try:
         async with asyncio.timeout(EXPIRE_WAIT):

@@ -10,7 +10,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from telegram import Bot
 
 from bot.payments.closing import expire_session
@@ -67,6 +66,8 @@ async def reconcile(services: Services, bot: Bot | None) -> ReconcileSummary:
             await alert_overpayment(services, bot, overpayment)
     if services.stripe is None:
         return summary
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
     sessions = services.stripe.v1.checkout.sessions
     seen: set[str] = set()
     for stored in await payment_rows.open_sessions(services.db):

@@ -7,8 +7,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import stripe
-
 from bot.payments.stripe_api import as_dict
 from bot.services import Services
 from storage import payments as payment_rows
@@ -37,6 +35,8 @@ async def refund_overpayment(services: Services, overpayment_id: int, actor: str
         return RefundResult("unknown")
     if services.stripe is None or not overpayment.payment_intent:
         return RefundResult("not_refundable", overpayment)
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
     if not await payment_rows.claim_refund(services.db, overpayment_id, actor):
         return RefundResult("done", overpayment, overpayment.refund_id)
     params = {

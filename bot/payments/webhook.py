@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from bot.payments.stripe_api import stripe
 from bot.services import Services
 from storage import payments as payment_rows
 
@@ -46,6 +45,8 @@ async def receive_webhook(
         raise WebhookRefused("no webhook secret configured")
     if not signature:
         raise WebhookRefused("missing Stripe-Signature")
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
     try:
         stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, secret, 300)
     except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:

@@ -1,0 +1,165 @@
+"""Start-up imports only what the first update needs (issue 19 item 4): the libraries of
+bot/lazy_imports.py are loaded on first use, and a missing one still stops `ofbot run` at once and
+shows in `ofbot doctor`.
+
+The bot is started in a fresh interpreter (this test process has imported everything already):
+the real Runtime against the sandbox Bot API, a person's /start answered, then its `sys.modules`
+read. No timing here; the time it saves is in bench/startup.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from bot import lazy_imports
+from bot.doctor.checks import ERROR, OK
+from bot.doctor.local import LocalChecks
+from bot.lazy_imports import LAZY_IMPORTS, missing_libraries
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Besides bot/lazy_imports.py's list: what `stripe` brings along.
+ALSO_NOT_AT_START = ("requests", "urllib3", "charset_normalizer")
+
+START_AND_ANSWER = textwrap.dedent(
+    """
+    import asyncio, json, sys, tempfile
+    from pathlib import Path
+
+    from bot.sandbox.smtp import start_smtp
+    from bot.sandbox.telegram import start_fake_telegram
+
+    LIBRARIES = json.loads(sys.argv[1])
+
+    async def main():
+        fake, server = await start_fake_telegram(token="123456:TEST-token_abcdefghijklmnopqrstuv")
+        fake.add_user(1001, "Jeanne", language_code="fr")
+        smtp = await start_smtp()
+        before = sorted(name for name in LIBRARIES if name in sys.modules)
+        from bot.runtime import Runtime
+        from bot.settings import Settings
+
+        with tempfile.TemporaryDirectory() as tmp:
+            settings = Settings(
+                telegram_token="123456:TEST-token_abcdefghijklmnopqrstuv",
+                telegram_api_url=server.url,
+                db=Path(tmp) / "ofbot.sqlite3",
+                smtp_host=smtp.host,
+                smtp_port=smtp.port,
+                smtp_from="OpenFlyers <no-reply@openflyers.example>",
+                http_port=0,
+                stripe_secret_key="sk_test_sandbox",
+                stripe_webhook_secret="whsec_sandbox",
+                stripe_api_url="http://127.0.0.1:9",
+            )
+            runtime = Runtime(settings)
+            await runtime.start()
+            try:
+                await fake.send_text(1001, "/start")
+                answer = await fake.wait_for_bot_message(1001, timeout=30)
+                after = sorted(name for name in LIBRARIES if name in sys.modules)
+            finally:
+                await runtime.stop()
+        await server.stop()
+        smtp.stop()
+        print(json.dumps({"before": before, "after": after, "answered": bool(answer["text"])}))
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_starting_the_bot_and_answering_a_first_update_imports_none_of_them():
+    libraries = [*LAZY_IMPORTS, *ALSO_NOT_AT_START]
+    done = subprocess.run(
+        [sys.executable, "-c", START_AND_ANSWER, json.dumps(libraries)],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["before"] == []  # the stand-ins load none of them: the check below means something
+    assert seen["answered"]
+    assert seen["after"] == []
+
+
+def test_importing_the_command_line_loads_no_command_body():
+    # `ofbot run` pays only for what it runs: the reminders' and the doctor's modules wait.
+    code = (
+        "import sys, bot.cli; "
+        "print(sorted(m for m in sys.modules if m.startswith(('bot.commands.', 'bot.doctor', "
+        "'bot.reminders', 'bot.runtime', 'telegram'))))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_every_lazy_library_is_installed():
+    assert missing_libraries() == []
+
+
+@pytest.fixture
+def one_missing(monkeypatch):
+    monkeypatch.setitem(
+        lazy_imports.LAZY_IMPORTS, "ofbot_no_such_library", "a feature that needs it (test)"
+    )
+
+
+def test_a_missing_library_is_named_without_importing_the_others(one_missing):
+    assert missing_libraries() == ["ofbot_no_such_library (a feature that needs it (test))"]
+
+
+async def test_the_doctor_imports_each_and_names_a_missing_one(one_missing):
+    (check,) = await LocalChecks().check_libraries()
+    assert check.name == "libraries" and check.status == ERROR
+    assert "ofbot_no_such_library for a feature that needs it (test)" in check.message
+    assert "ModuleNotFoundError" in check.message
+    assert "stripe" not in check.message  # the installed ones are not reported
+
+
+async def test_the_doctor_is_content_when_all_load():
+    (check,) = await LocalChecks().check_libraries()
+    assert check.status == OK, check.message
+    assert all(name in check.message for name in LAZY_IMPORTS)
+
+
+def test_ofbot_run_stops_at_once_naming_a_missing_library(tmp_path):
+    # A copy of the list with one library that is not installed, seen by a real `ofbot run`.
+    wrapper = (
+        "import runpy, sys\n"
+        "from bot import lazy_imports\n"
+        "lazy_imports.LAZY_IMPORTS['ofbot_no_such_library'] = 'a feature that needs it'\n"
+        "sys.argv = ['ofbot', 'run']\n"
+        "runpy.run_module('bot.cli', run_name='__main__')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")}
+    env.update(
+        OFBOT_TELEGRAM_TOKEN="123456:TEST-token_abcdefghijklmnopqrstuv",
+        OFBOT_TELEGRAM_API_URL="http://127.0.0.1:9",
+        OFBOT_DB=str(tmp_path / "ofbot.sqlite3"),
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", wrapper],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "ofbot: not installed: ofbot_no_such_library (a feature that needs it) (install ofbot again)"
+    ]
+    assert not (tmp_path / "ofbot.sqlite3").exists()  # stopped before touching anything
