@@ -203,16 +203,26 @@ class Sandbox:
         self.smtp.stop()
 
     async def _route_messages(self, events: asyncio.Queue) -> None:
+        """Each bot message to its chat's inbox: a new one, or one the bot edited into its
+        answer (a pressed button's message edited in place); an edit that leaves the text as
+        it was (a keyboard removed) is no answer."""
         bot_id = self.telegram.bot_user["id"]
+        texts: dict[tuple[int, int], str | None] = {}  # what each bot message says
         while True:
             event = await events.get()
             if event is None:
                 return
             message = event["message"]
-            if event["kind"] == "message" and message["from"]["id"] == bot_id:
-                self.inbox.setdefault(event["chat_id"], asyncio.Queue()).put_nowait(
-                    (time.perf_counter(), message)
-                )
+            if event["kind"] not in ("message", "edit") or message["from"]["id"] != bot_id:
+                continue
+            key = (event["chat_id"], message["message_id"])
+            text = message.get("text") or message.get("caption")
+            if event["kind"] == "edit" and texts.get(key) == text:
+                continue
+            texts[key] = text
+            self.inbox.setdefault(event["chat_id"], asyncio.Queue()).put_nowait(
+                (time.perf_counter(), message)
+            )
 
     async def _route_mails(self, mails: asyncio.Queue) -> None:
         while True:

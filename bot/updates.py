@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable
 from typing import Any, Protocol
 
@@ -252,12 +252,39 @@ class OfbotBot(TelegramSendPath, ExtBot):
     and updates received before are dropped from the answer before PTB parses them."""
 
     HOLD_WAIT = 0.05
+    LATEST_KEPT = 10_000  # chats whose latest message id is remembered (in memory)
 
     def __init__(self, *args: Any, ledger: UpdateLedger, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         with self._unfrozen():
             self.ledger = ledger
             self.inbox: Inbox | None = None
+            self._latest: OrderedDict[int, int] = OrderedDict()
+
+    def latest_message_id(self, chat_id: int) -> int | None:
+        """The id of the chat's latest message this process knows of: sent by the bot, whatever
+        sent it (replies, receipts, reminders, copies), or received (`saw_message`). None: none
+        since the start (handlers/common.py then answers a press with a new message)."""
+        return self._latest.get(chat_id)
+
+    def saw_message(self, chat_id: int, message_id: int) -> None:
+        """A message in the chat (message ids grow within a chat: the highest is the latest)."""
+        latest = self._latest
+        if message_id >= latest.get(chat_id, 0):
+            latest[chat_id] = message_id
+            latest.move_to_end(chat_id)
+            if len(latest) > self.LATEST_KEPT:
+                latest.popitem(last=False)
+
+    def _saw_sent(self, data: dict | None, result: Any) -> None:
+        # sendX and forwardMessage answer a Message; copyMessage a MessageId (no chat); the
+        # …Messages and sendMediaGroup methods a list of them.
+        for sent in result if isinstance(result, list) else (result,):
+            if not isinstance(sent, dict) or not isinstance(sent.get("message_id"), int):
+                continue
+            chat_id = (sent.get("chat") or {}).get("id", (data or {}).get("chat_id"))
+            if isinstance(chat_id, int):
+                self.saw_message(chat_id, sent["message_id"])
 
     def keep_in(self, inbox: Inbox) -> None:
         """Where updates of a flooding chat (or, polling, every update) are written so the
@@ -280,7 +307,9 @@ class OfbotBot(TelegramSendPath, ExtBot):
 
     async def _post(self, endpoint: str, data: dict | None = None, **kwargs: Any) -> Any:
         result = await super()._post(endpoint, data, **kwargs)
-        if endpoint == "getUpdates" and isinstance(result, list):
+        if endpoint.startswith(("send", "copy", "forward")):
+            self._saw_sent(data, result)
+        elif endpoint == "getUpdates" and isinstance(result, list):
             ledger = self.ledger
             result = [u for u in result if ledger.receive(u["update_id"], chat_of(u), u)]
             await journal(ledger, self.inbox)
@@ -320,6 +349,8 @@ class OfbotApplication(Application):
             if handled is not None:
                 handled.append(update.update_id)
                 del handled[:-HANDLED_KEPT]
+            if update.message is not None and chat is not None:
+                self.bot.saw_message(chat.id, update.message.message_id)
             await self._process_and_save(update)
         finally:
             try:

@@ -201,12 +201,32 @@ class Chat:
         return self.new_since(before)
 
     async def press(self, label: str, message: dict | None = None) -> list[dict]:
-        """Press the button whose label contains `label` on the latest message that has it."""
+        """Press the button whose label contains `label` on the latest message that has it.
+        Returns the bot messages sent in answer, oldest first: the pressed message first when
+        the bot answered by editing it in place."""
         before = self._last_id()
         target, data = self.find_button(label, message)
         await self.telegram.press(self.user_id, target["message_id"], data, chat_id=self.chat_id)
         await self.bot.idle()
-        return self.new_since(before)
+        return self.answered_in_place(target) + self.new_since(before)
+
+    def answered_in_place(self, pressed: dict) -> list[dict]:
+        """[the pressed message] when the bot edited it into an answer (new text, or new
+        buttons), [] when it is as it was or only lost its keyboard (the press answered below)."""
+        now = self.message(pressed["message_id"])
+        if now is None or not now.get("text"):
+            return []
+        if now["text"] != pressed.get("text"):
+            return [now]
+        changed = now.get("reply_markup") != pressed.get("reply_markup")
+        return [now] if changed and now.get("reply_markup") else []
+
+    def message(self, message_id: int) -> dict | None:
+        """The message as it is now (edits applied), None once deleted."""
+        return next(
+            (m for m in self.telegram.messages(self.chat_id) if m["message_id"] == message_id),
+            None,
+        )
 
     def find_button(self, label: str, message: dict | None = None) -> tuple[dict, str]:
         candidates = [message] if message else reversed(self.telegram.bot_messages(self.chat_id))

@@ -66,8 +66,9 @@ class TerminalChat:
         self.chat_id = CLUB_CONTACT
         # https://no-color.org: NO_COLOR set (to anything) turns colours off.
         self.colour = sys.stdout.isatty() and not os.environ.get("NO_COLOR")
-        # (chat id, message id) → text shown; message ids are counted per chat, as in Telegram.
-        self.shown: dict[tuple[int, int], str | None] = {}
+        # (chat id, message id) → (text, buttons) shown; message ids are counted per chat, as in
+        # Telegram.
+        self.shown: dict[tuple[int, int], tuple] = {}
         self.seen_upto: dict[int, int] = {}  # chat id → the last message id shown there
 
     def _style(self, code: str, text: str) -> str:
@@ -205,14 +206,23 @@ class TerminalChat:
     def switched(self) -> None:
         """Now in another chat: what arrived there while you were away, then who you are."""
         with contextlib.suppress(KeyError):  # a private chat the person never opened
-            missed = [
-                message
-                for message in self.telegram.messages(self.chat_id)
-                if message["message_id"] > self.seen_upto.get(self.chat_id, 0)
-                and message.get("from", {}).get("id") != self.user_id
-            ]
+            missed, edited = [], []
+            for message in self.telegram.messages(self.chat_id):
+                key = (self.chat_id, message["message_id"])
+                now = (message.get("text") or message.get("caption"), message.get("reply_markup"))
+                if message["message_id"] > self.seen_upto.get(self.chat_id, 0):
+                    if message.get("from", {}).get("id") != self.user_id:
+                        missed.append(message)
+                elif key in self.shown and self.shown[key] != now:
+                    before = self.shown[key]
+                    if before[0] != now[0] or (now[1] and now[1] != before[1]):
+                        edited.append(message)  # edited into an answer while you were away
+                if message.get("from", {}).get("is_bot"):
+                    self.shown[key] = now
             if missed:
                 print(self._style(DIM, f"\n({len(missed)} new while you were away)"))
+            for message in edited:
+                self.show(message, edited=True)
             for message in missed:
                 self.show(message)
         print(f"now: {self._who()}")
@@ -292,13 +302,17 @@ class TerminalChat:
             message = event.get("message") or {}
             key = (event["chat_id"], message.get("message_id"))
             text = message.get("text") or message.get("caption")
+            markup = message.get("reply_markup") or None
             if event["kind"] == "message" and message.get("from", {}).get("is_bot"):
-                self.shown[key] = text
+                self.shown[key] = (text, markup)
                 self.show(message)
-            elif event["kind"] == "edit" and self.shown.get(key) != text:
-                # An edit that only removes a pressed keyboard is not worth reprinting.
-                self.shown[key] = text
-                self.show(message, edited=True)
+            elif event["kind"] == "edit":
+                # A pressed message edited into the bot's answer is printed again, with its new
+                # buttons; an edit that only removes a pressed keyboard is not worth reprinting.
+                before, shown_markup = self.shown.get(key, (None, None))
+                self.shown[key] = (text, markup)
+                if before != text or (markup and markup != shown_markup):
+                    self.show(message, edited=True)
             elif event["kind"] == "callback_answer" and (event.get("answer") or {}).get("text"):
                 # The notice Telegram shows over the chat (a toast, or a box with show_alert).
                 answer = event["answer"]

@@ -120,6 +120,7 @@ async def pay_by_card(update: Update, context: BotContext, invoice: Invoice) -> 
         update,
         context,
         "pay/card_link",
+        keep=True,  # the link stays at hand until it expires
         buttons=[
             *(
                 [[("pay_link", f"url:{link.url}", {"amount": invoice.ttc_cents})]]
@@ -154,6 +155,7 @@ async def pay_by_hand(update: Update, context: BotContext, invoice: Invoice, met
             context,
             "pay/transfer",
             buttons=buttons,
+            keep=True,  # the bank details stay readable: a later press answers below them
             number=invoice.number,
             amount=invoice.ttc_cents,
             holder=transfer["holder"],
@@ -167,6 +169,7 @@ async def pay_by_hand(update: Update, context: BotContext, invoice: Invoice, met
             context,
             "pay/cheque",
             buttons=buttons,
+            keep=True,
             number=invoice.number,
             amount=invoice.ttc_cents,
             payee=cheque["payee"],

@@ -56,9 +56,26 @@ async def say(page, text: str) -> None:
 
 
 async def press(page, label: re.Pattern) -> None:
+    await click_and_wait_for_answer(page, latest_button(page, label))
+
+
+async def click_and_wait_for_answer(page, button) -> None:
+    """Click an inline button; returns once the bot answered: a new bot message, or the pressed
+    message edited into the answer (its text changed in place)."""
+    message = button.locator("xpath=ancestor::li[contains(@class, 'msg')][1]")
+    node_id = await message.get_attribute("id")
+    text = await message.locator(".text").first.inner_text()
     before = await bot_messages(page).count()
-    await latest_button(page, label).click()
-    await expect(bot_messages(page).nth(before)).to_be_visible()
+    await button.click()
+    await page.wait_for_function(
+        """([id, text, before]) => {
+            const bot = document.querySelectorAll("#messages > li.from-bot");
+            const node = document.getElementById(id);
+            const now = node && node.querySelector(".text");
+            return bot.length > before || (now !== null && now.innerText !== text);
+        }""",
+        arg=[node_id, text, before],
+    )
 
 
 async def verify_with_the_mailbox(page, club: dict) -> None:
@@ -78,9 +95,7 @@ async def renew_for_the_minimum(page) -> None:
     """Renew: the first count offered (the minimum), then confirm the quote."""
     await press(page, RENEW)
     keyboard = page.locator("#messages > li.from-bot .keyboard").last
-    before = await bot_messages(page).count()
-    await keyboard.locator(".kb-button").first.click()
-    await expect(bot_messages(page).nth(before)).to_be_visible()
+    await click_and_wait_for_answer(page, keyboard.locator(".kb-button").first)
     await press(page, CONFIRM)
 
 

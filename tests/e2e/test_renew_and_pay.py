@@ -695,6 +695,7 @@ class Person:
         )
 
     async def press(self, label: str, contains: str, timeout: float = 15.0) -> dict:
+        """Press; the answer is a new message or the pressed one edited in place."""
         last = self._last()
         for message in reversed(self.telegram.bot_messages(self.user_id)):
             for row in (message.get("reply_markup") or {}).get("inline_keyboard", []):
@@ -704,7 +705,11 @@ class Person:
                             self.user_id, message["message_id"], button["callback_data"]
                         )
                         return await self.telegram.wait_for_bot_message(
-                            self.user_id, after=last, contains=contains, timeout=timeout
+                            self.user_id,
+                            after=last,
+                            contains=contains,
+                            timeout=timeout,
+                            pressed=message,
                         )
         raise AssertionError(f"no button {label!r}:\n{self.telegram.transcript(self.user_id)}")
 

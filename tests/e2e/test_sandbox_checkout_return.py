@@ -53,8 +53,9 @@ async def press(sandbox, message: dict, label: str, contains: str) -> dict:
         b for row in message["reply_markup"]["inline_keyboard"] for b in row if label in b["text"]
     )
     await telegram.press(CLUB_CONTACT, message["message_id"], button["callback_data"])
+    # The answer: a new message, or the pressed one edited in place.
     return await telegram.wait_for_bot_message(
-        CLUB_CONTACT, after=last, contains=contains, timeout=15
+        CLUB_CONTACT, after=last, contains=contains, timeout=15, pressed=message
     )
 
 

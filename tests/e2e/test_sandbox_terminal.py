@@ -106,7 +106,10 @@ def test_the_readme_walkthrough_works_in_order(tmp_path):
         terminal.read_until(r"Que voulez-vous faire")
         # 2. Renew (the label typed with a straight apostrophe and no emoji), 3 refused, pay by card.
         terminal.type("Renouveler l'abonnement")
-        terminal.read_until(r"Au minimum 4")
+        # The menu pressed becomes the answer (edited in place): printed again, as edited.
+        menu = terminal.output.rindex("Que voulez-vous faire")
+        number = re.findall(r"bot #(\d+):", terminal.output[:menu])[-1]
+        terminal.read_until(rf"bot #{number} \(edited\):[^#]*Au minimum 4")
         terminal.type("3")
         terminal.read_until(r"moins de 4 ressources")
         terminal.type("4")

@@ -190,19 +190,67 @@ async def test_notices_and_labels_show_apostrophes_as_typed(chat, bot, telegram)
 # --- case 10: no request Telegram refuses, no input crashes a handler ------------------------
 
 
-async def test_a_double_press_removes_the_keyboard_once(chat, smtp, bot, telegram):
+async def test_a_double_press_edits_once_and_the_second_is_no_longer_current(
+    chat, smtp, bot, telegram
+):
+    """Both presses reach the bot before it answers: the first edits the menu into the count
+    step (issue 19: edited in place), the second was made under the menu as it was and is told
+    so; it neither removes the count step's keyboard (Telegram would refuse a second removal
+    with "message is not modified") nor acts on it."""
     await verify(chat, smtp, "mermoz")
     menu = chat.last()
     _, data = chat.find_button("Renouveler", menu)
-    for _ in range(2):  # both presses reach the bot before it answers
+    for _ in range(2):
         await telegram.press(CLUB_USER_FR, menu["message_id"], data)
     await bot.idle()
-    edits = [
-        p
-        for p in bot_calls(telegram, "editMessageReplyMarkup")
-        if int(p["message_id"]) == menu["message_id"]
-    ]
-    assert len(edits) == 1, edits
+    id_ = menu["message_id"]
+    assert len([p for p in bot_calls(telegram, "editMessageText") if p["message_id"] == id_]) == 1
+    assert not [p for p in bot_calls(telegram, "editMessageReplyMarkup")]
+    assert chat.last()["message_id"] == id_, chat.transcript()  # no second answer below
+    assert "(minimum)" in " ".join(chat.buttons(chat.last()))
+    assert "plus à jour" in telegram.callback_answers[-1]["text"]
+
+    # "Back" pressed twice on the count step: one step back, not two ("Back" is on both).
+    _, data = chat.find_button("Retour", chat.last())
+    for _ in range(2):
+        await telegram.press(CLUB_USER_FR, id_, data)
+    await bot.idle()
+    assert "Renouveler" in " ".join(chat.buttons(chat.last())), chat.transcript()
+    assert (
+        chat.last()["message_id"] == id_ and "plus à jour" in telegram.callback_answers[-1]["text"]
+    )
+    assert not [p for p in bot_calls(telegram, "editMessageReplyMarkup")]
+
+
+async def test_a_raced_self_contained_press_leaves_the_new_keyboard(chat, smtp, bot, telegram):
+    """A button that carries what it acts on ("transfer" for invoice N) still acts when the
+    message changed under it, but the keyboard it would remove is the new step's: it stays."""
+    await verify(chat, smtp, "mermoz")
+    for label in ("Renouveler", "(minimum)", "Confirmer"):
+        await chat.press(label)
+    issued = chat.last()
+    _, data = chat.find_button("Virement", issued)
+    for _ in range(2):
+        await telegram.press(CLUB_USER_FR, issued["message_id"], data)
+    await bot.idle()
+    details = chat.message(issued["message_id"])
+    assert "IBAN" in details["text"] and "envoyé" in " ".join(chat.buttons(details))
+    assert not [p for p in bot_calls(telegram, "editMessageReplyMarkup")]
+    assert not apologies(telegram, CLUB_USER_FR), chat.transcript()
+
+
+async def test_an_answer_identical_to_the_pressed_message_comes_below_it(chat, smtp, bot, telegram):
+    """Telegram refuses an edit that changes nothing ("message is not modified"): "send a new
+    code" answers with the same words as the message it is under, so the answer comes as a new
+    message (the person sees the press was answered) and the old keyboard goes."""
+    await chat.say("/start")
+    await chat.say("mermoz")
+    sent = (await chat.say(sample_club("mermoz")["structure_email"]))[-1]
+    replies = await chat.press("Renvoyer", sent)
+    assert replies and replies[-1]["message_id"] > sent["message_id"], chat.transcript()
+    assert "6 chiffres" in replies[-1]["text"]
+    assert not chat.message(sent["message_id"]).get("reply_markup")
+    assert not apologies(telegram, CLUB_USER_FR), chat.transcript()
 
 
 async def test_huge_numbers_in_buttons_and_start_links_are_nobodys(chat, smtp, bot, telegram):

@@ -10,7 +10,8 @@ from tests.conftest import Chat
 
 async def forge_press(chat: Chat, data: str, message: dict | None = None) -> list[dict]:
     """Press `data` on `message` (default: the bot's latest message in the chat), whatever
-    buttons that message really carries; returns the bot's new messages in the chat."""
+    buttons that message really carries; returns the bot's answers in the chat (the pressed
+    message first when the bot edited it into the answer)."""
     telegram = chat.telegram
     target = message or chat.telegram.bot_messages(chat.chat_id)[-1]
     stored = telegram._user_chat(chat.user_id, chat.chat_id).messages[target["message_id"]]
@@ -27,7 +28,7 @@ async def forge_press(chat: Chat, data: str, message: dict | None = None) -> lis
             else:
                 stored["reply_markup"] = original
     await chat.bot.idle()
-    return chat.new_since(before)
+    return chat.answered_in_place(target) + chat.new_since(before)
 
 
 def staff_messages(telegram, bot) -> list[dict]:

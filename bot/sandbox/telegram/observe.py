@@ -88,12 +88,24 @@ class ObserveMixin:
         after: int | None = None,
         contains: str | None = None,
         timeout: float = 5.0,
+        pressed: dict | None = None,
     ) -> dict:
         """The oldest bot message with id > `after` whose text or caption contains `contains`.
 
-        Messages are seen in their current state, so one edited to match counts too."""
+        Messages are seen in their current state, so one edited to match counts too.
+        `pressed` (a message as read before a button under it was pressed): that message too,
+        once the bot edited its text into the answer (a keyboard removed is no answer)."""
 
         def find() -> dict | None:
+            if pressed is not None:
+                now = self._chats[chat_id].messages.get(pressed["message_id"])
+                if (
+                    now is not None
+                    and now.get("_edits", 0) > pressed.get("_edits", 0)
+                    and now.get("text") != pressed.get("text")
+                    and _contains(now, contains)
+                ):
+                    return copy.deepcopy(now)
             for message in self.bot_messages(chat_id):
                 if message["message_id"] > (after or 0) and _contains(message, contains):
                     return message

@@ -1,0 +1,63 @@
+"""Bot API requests per person's update in the renewal flow (issue 19 item 2): at most 1.5,
+polling aside. A step answers with one message; a pressed button's message is edited into the
+answer (answerCallbackQuery + editMessageText, sent together) instead of the answer, the removal
+of the pressed keyboard and a new message."""
+
+from __future__ import annotations
+
+from tests.conftest import Chat, read_code, sample_club
+
+MERMOZ = sample_club("mermoz")
+
+
+def requests_so_far(telegram) -> dict[str, int]:
+    """Bot API calls by method, polling aside (getUpdates is counted apart by the benchmark)."""
+    return {m: n for m, n in telegram.calls.items() if m != "getupdates"}
+
+
+async def test_the_renewal_flow_costs_at_most_one_and_a_half_requests_per_update(
+    chat: Chat, smtp, bot, telegram
+):
+    await bot.idle()
+    before = requests_so_far(telegram)
+    updates_before = telegram.update_count
+    await chat.say("/start")
+    await chat.say("mermoz")
+    await chat.say(MERMOZ["structure_email"])
+    replies = await chat.say(await read_code(smtp, MERMOZ["structure_email"]))
+    assert len(replies) == 1 and "Renouveler" in " ".join(chat.buttons(replies[0]))  # one message
+    for label in ("Renouveler", "(minimum)", "Confirmer", "Virement"):
+        replies = await chat.press(label)
+        assert replies, chat.transcript()
+    assert "IBAN" in replies[-1]["text"], chat.transcript()
+    after = requests_so_far(telegram)
+    spent = {m: n - before.get(m, 0) for m, n in after.items() if n != before.get(m, 0)}
+    updates = telegram.update_count - updates_before
+    assert updates == 8
+    assert sum(spent.values()) / updates <= 1.5, spent
+    # Each press: its answer and the edit that answers it, nothing else.
+    assert spent.get("editmessagereplymarkup", 0) == 0, spent
+    assert spent.get("answercallbackquery", 0) == 4, spent
+    assert spent.get("editmessagetext", 0) == 4, spent
+    # One message in the chat carries the renewal from the menu to the bank details.
+    assert len(telegram.bot_messages(chat.chat_id)) == 4, chat.transcript()
+
+
+async def test_bank_details_stay_and_a_press_under_them_answers_below(
+    chat: Chat, smtp, bot, telegram
+):
+    """Payment instructions are kept: "I have sent it" leaves them readable (keyboard removed)
+    and the thanks and the menu come as a new message."""
+    await bot.idle()
+    await chat.say("/start")
+    await chat.say("mermoz")
+    await chat.say(MERMOZ["structure_email"])
+    await chat.say(await read_code(smtp, MERMOZ["structure_email"]))
+    for label in ("Renouveler", "(minimum)", "Confirmer"):
+        await chat.press(label)
+    details = (await chat.press("Virement"))[-1]
+    assert "IBAN" in details["text"]
+    replies = await chat.press("envoyé", details)
+    assert replies and replies[-1]["message_id"] > details["message_id"], chat.transcript()
+    kept = chat.message(details["message_id"])
+    assert kept["text"] == details["text"] and not kept.get("reply_markup"), kept
