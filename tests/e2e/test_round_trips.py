@@ -61,3 +61,34 @@ async def test_bank_details_stay_and_a_press_under_them_answers_below(
     assert replies and replies[-1]["message_id"] > details["message_id"], chat.transcript()
     kept = chat.message(details["message_id"])
     assert kept["text"] == details["text"] and not kept.get("reply_markup"), kept
+
+
+async def test_a_press_answers_below_a_message_that_is_not_the_chats_latest_or_a_notice(
+    chat: Chat, smtp, bot, telegram
+):
+    """Only the chat's latest message, and only one of the conversation's own answers, becomes
+    the answer: under an older message, or under a notice sent outside the conversation (a
+    reminder, a receipt), the answer comes below and the pressed text stays as it was."""
+    from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+
+    from tests.conftest import verify
+
+    menu = await verify(chat, smtp, "mermoz")
+    tg_bot = bot.runtime.app.bot
+    await tg_bot.send_message(chat.chat_id, "Rappel : votre abonnement se termine bientôt.")
+    replies = await chat.press("Renouveler", menu)
+    assert replies and replies[0]["message_id"] > menu["message_id"], chat.transcript()
+    assert chat.message(menu["message_id"])["text"] == menu["text"]
+    assert "Pour combien" in replies[-1]["text"]
+
+    # A notice with a button of its own, pressed while it is the latest: kept as sent.
+    notice = await tg_bot.send_message(
+        chat.chat_id,
+        "Rappel : votre abonnement se termine bientôt.",
+        reply_markup=InlineKeyboardMarkup(
+            [[InlineKeyboardButton("Menu", callback_data="renew:start")]]
+        ),
+    )
+    replies = await chat.press("Menu", chat.message(notice.message_id))
+    assert replies and replies[0]["message_id"] > notice.message_id, chat.transcript()
+    assert chat.message(notice.message_id)["text"] == notice.text

@@ -444,6 +444,28 @@ async def test_edit_message_text_applies_edits_and_refuses_what_telegram_refuses
     await tg.bot.edit_message_text("<i>Version 2</i>", JEANNE, sent.message_id, parse_mode="HTML")
     assert "reply_markup" not in tg.fake.messages(JEANNE)[0]
 
+    # The new text has a sent text's limit (4096 UTF-16 units after parsing); a document's
+    # caption is no text: editMessageText refuses it (editMessageCaption is for captions).
+    with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+        await tg.bot.edit_message_text("😀" * 2049, JEANNE, sent.message_id)
+    document = await tg.bot.send_document(
+        JEANNE, InputFile(b"%PDF-1.4\n", filename="f.pdf"), caption="Facture"
+    )
+    with pytest.raises(BadRequest, match=r"(?i)there is no text in the message to edit"):
+        await tg.bot.edit_message_text("x", JEANNE, document.message_id)
+
+
+async def test_a_press_carries_the_message_as_the_person_saw_it(tg: Sandbox):
+    """Two quick taps before the bot edits the message: both queries carry the first version."""
+    buttons = keyboard(InlineKeyboardButton("Oui", callback_data="ok"))
+    sent = await tg.bot.send_message(JEANNE, "Version 1", reply_markup=buttons)
+    await tg.fake.press(JEANNE, sent.message_id, "ok")
+    await tg.bot.edit_message_text("Version 2", JEANNE, sent.message_id, reply_markup=buttons)
+    await tg.fake.press(JEANNE, sent.message_id, "ok")
+    first, second = await tg.bot.get_updates()
+    assert first.callback_query.message.text == "Version 1"
+    assert second.callback_query.message.text == "Version 2"
+
 
 async def test_edit_reply_markup_and_wait_for_edit(tg: Sandbox):
     sent = await tg.bot.send_message(
