@@ -110,7 +110,13 @@ async def test_verify_renew_pay_by_card_then_staff_record_a_cheque(page, shots, 
     await open_chat(page, "Jeanne")
     await verify_with_the_mailbox(page, MERMOZ)
     await shots.take(page, "verified")
+    menu_id = await bot_messages(page).last.get_attribute("id")
     await renew_for_the_minimum(page)
+    # Each press edited the menu in place, step by step: it now shows the invoice issued.
+    issued = page.locator(f"#{menu_id}")
+    await expect(issued).to_contain_text(INVOICE_NUMBER)
+    await expect(issued.locator(".edited")).to_be_visible()
+    await expect(bot_messages(page).last).to_have_attribute("id", menu_id)
     await press(page, CARD)
     pay = page.locator("#messages a.kb-button.url").last
     await expect(pay).to_be_visible()
