@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 
 from bot import notify
 from bot.context import BotContext
@@ -263,10 +263,11 @@ async def _edit_in_place(
     update: Update, context: BotContext, text: str, markup: InlineKeyboardMarkup | None
 ) -> Message | None:
     """Answer the press and edit its message into `text`, both at once; None when Telegram
-    refuses the edit: the keyboard is then removed and the caller sends the answer as a new
-    message. Among the refusals, Telegram's 400 "message is not modified" (the answer says
-    exactly what the message says, e.g. "a new code was sent"): edited, nothing would show that
-    the press was answered."""
+    refuses the edit (a 400), or surely did not make it (a 5xx, no connection): the keyboard is
+    then removed and the caller sends the answer as a new message. Among the refusals,
+    Telegram's 400 "message is not modified" (the answer says exactly what the message says,
+    e.g. "a new code was sent"): edited, nothing would show that the press was answered. An
+    edit perhaps made (a timeout) raises, as a send does."""
     query = update.callback_query
     _answered(context).append(query.id)
 
@@ -279,6 +280,11 @@ async def _edit_in_place(
                 disable_web_page_preview=True,
             )
         except BadRequest as error:
+            log.info("pressed message not edited (%s): answered below it", error.message)
+            return None
+        except NetworkError as error:
+            if not notify.surely_not_delivered(error):
+                raise  # perhaps edited (a timeout): the error handler says so
             log.info("pressed message not edited (%s): answered below it", error.message)
             return None
         return edited if isinstance(edited, Message) else None

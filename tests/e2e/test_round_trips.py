@@ -92,3 +92,23 @@ async def test_a_press_answers_below_a_message_that_is_not_the_chats_latest_or_a
     replies = await chat.press("Menu", chat.message(notice.message_id))
     assert replies and replies[0]["message_id"] > notice.message_id, chat.transcript()
     assert chat.message(notice.message_id)["text"] == notice.text
+
+
+async def test_an_edit_telegram_fails_to_make_is_answered_by_a_new_message(
+    chat: Chat, smtp, bot, telegram
+):
+    """editMessageText answered 500 (Telegram surely did not edit): the answer comes as a new
+    message, as before edits in place, and the flow goes on; no apology."""
+    from tests.conftest import verify
+
+    menu = await verify(chat, smtp, "mermoz")
+    telegram.inject_fault("editMessageText", "500", 1)
+    replies = await chat.press("Renouveler", menu)
+    assert replies and replies[-1]["message_id"] > menu["message_id"], chat.transcript()
+    assert "Pour combien" in replies[-1]["text"]
+    assert not chat.message(menu["message_id"]).get("reply_markup")
+    assert not any(
+        "référence" in (m.get("text") or "") for m in telegram.bot_messages(chat.chat_id)
+    )
+    replies = await chat.press("(minimum)")
+    assert "Devis" in replies[-1]["text"], chat.transcript()
