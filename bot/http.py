@@ -21,7 +21,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from bot.club_records import MAX_CLUBS_BYTES
 from bot.clubs import ClubImportError, import_clubs
-from bot.metrics import CONTENT_TYPE
 from bot.updates import chat_of, journal
 
 log = logging.getLogger(__name__)
@@ -299,8 +298,8 @@ def build_http_app(
         """Prometheus' text format, only for `Authorization: Bearer <OFBOT_METRICS_TOKEN>`."""
         if not bearer_matches(request, services.settings.metrics_token):
             return unauthorized()
-        body = await services.metrics.render(services.db)
-        return Response(body, media_type=CONTENT_TYPE)
+        body, content_type = await services.metrics.render(services.db)
+        return Response(body, media_type=content_type)
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),

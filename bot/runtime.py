@@ -161,7 +161,7 @@ class Runtime:
         s = self.settings
         catalogue = load_catalogue(s)
         self.db = await open_database(s.db)
-        metrics = Metrics()
+        metrics = Metrics(enabled=bool(s.metrics_token))  # read only through GET /metrics
         services = Services(
             metrics=metrics,
             settings=s,

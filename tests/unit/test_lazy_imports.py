@@ -24,8 +24,9 @@ from bot.lazy_imports import LAZY_IMPORTS, missing_libraries
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Besides bot/lazy_imports.py's list: what `stripe` brings along.
-ALSO_NOT_AT_START = ("requests", "urllib3", "charset_normalizer")
+# Besides bot/lazy_imports.py's list: what `stripe` brings along, and prometheus_client when
+# OFBOT_METRICS_TOKEN is unset (no GET /metrics: bot/metrics.py).
+ALSO_NOT_AT_START = ("requests", "urllib3", "charset_normalizer", "prometheus_client")
 
 START_AND_ANSWER = textwrap.dedent(
     """
