@@ -173,7 +173,7 @@ async def _cmd_run(settings: Settings, args) -> int:
     if args.webhook:
         settings.require("OFBOT_PUBLIC_URL", "OFBOT_TELEGRAM_SECRET_TOKEN")
     if missing := missing_libraries():  # imported on first use: checked now, not at first use
-        return _fail(f"not installed: {'; '.join(missing)} (install ofbot again)", 1)
+        return _fail(f"not installed: {'; '.join(missing)}. Install ofbot again", 1)
     lock = run_lock(settings.db)
     try:
         lock.acquire()

@@ -22,10 +22,10 @@ LAZY_IMPORTS: dict[str, str] = {
 
 
 def missing_libraries() -> list[str]:
-    """Each library of LAZY_IMPORTS that is not installed, as "name (what needs it)"; found by
-    the import system's path search (`importlib.util.find_spec`), nothing imported."""
+    """Each library of LAZY_IMPORTS that is not installed, as "name, for what needs it"; found
+    by the import system's path search (`importlib.util.find_spec`), nothing imported."""
     return [
-        f"{name} ({use})"
+        f"{name}, for {use}"
         for name, use in LAZY_IMPORTS.items()
         if importlib.util.find_spec(name) is None
     ]

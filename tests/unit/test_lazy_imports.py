@@ -119,7 +119,7 @@ def one_missing(monkeypatch):
 
 
 def test_a_missing_library_is_named_without_importing_the_others(one_missing):
-    assert missing_libraries() == ["ofbot_no_such_library (a feature that needs it (test))"]
+    assert missing_libraries() == ["ofbot_no_such_library, for a feature that needs it (test)"]
 
 
 async def test_the_doctor_imports_each_and_names_a_missing_one(one_missing):
@@ -161,6 +161,7 @@ def test_ofbot_run_stops_at_once_naming_a_missing_library(tmp_path):
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert done.stderr.strip().splitlines() == [
-        "ofbot: not installed: ofbot_no_such_library (a feature that needs it) (install ofbot again)"
+        "ofbot: not installed: ofbot_no_such_library, for a feature that needs it. "
+        "Install ofbot again"
     ]
     assert not (tmp_path / "ofbot.sqlite3").exists()  # stopped before touching anything
