@@ -63,6 +63,30 @@ def proc_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def proc_threads_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """User and system CPU seconds of each live thread of `pid`, from /proc/<pid>/task/*/stat:
+    {"main" | "thread <tid>": (user, system)}. Threads that ended are not listed."""
+    out: dict[str, tuple[float, float]] = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = "main" if int(tid) == pid else f"thread {tid}"
+        out[name] = (int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS)
+    return out
+
+
+def threads_cpu_delta(before: dict, after: dict) -> dict[str, tuple[float, float]]:
+    """`after - before` per thread (a thread born in between counts from zero), busiest first."""
+    delta = {
+        name: (u - before.get(name, (0.0, 0.0))[0], s - before.get(name, (0.0, 0.0))[1])
+        for name, (u, s) in after.items()
+    }
+    return dict(sorted(delta.items(), key=lambda kv: -(kv[1][0] + kv[1][1])))
+
+
 def proc_rss_peak_mb(pid: int) -> float:
     """VmHWM (peak resident set) of a live process, in MB."""
     with open(f"/proc/{pid}/status", encoding="ascii") as handle:

@@ -39,7 +39,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import load, machine, median, percentile, verdict
+from bench.common import (
+    load,
+    machine,
+    median,
+    percentile,
+    proc_threads_cpu,
+    threads_cpu_delta,
+    verdict,
+)
 from bench.harness import Child, Person, prepare_database, renewal_flow, sandbox, verify_flow
 
 CLUBS = 10_000
@@ -79,6 +87,7 @@ async def throughput(box, child: Child, flow, people: int, flows_each: int) -> d
     persons = [Person(box, next(USER_IDS)) for _ in range(people)]
     updates0 = box.telegram.update_count
     calls0 = dict(box.telegram.calls)
+    threads0 = proc_threads_cpu(child.pid)
     cpu0, t0, own0 = child.cpu(), time.perf_counter(), time.process_time()
 
     async def run(person: Person) -> None:
@@ -92,8 +101,14 @@ async def throughput(box, child: Child, flow, people: int, flows_each: int) -> d
     await asyncio.sleep(0.2)  # the last persistence writes land after the last reply
     cpu = child.cpu() - cpu0
     updates = box.telegram.update_count - updates0
+    threads = threads_cpu_delta(threads0, proc_threads_cpu(child.pid))
     requests, polls, by_method = requests_since(box, calls0)
     return {
+        "threads_ms_per_update": {
+            name: [round(u / updates * 1e3, 3), round(s / updates * 1e3, 3)]
+            for name, (u, s) in threads.items()
+            if u + s > 0
+        },
         "requests_per_update": requests / updates,
         "polls_per_update": polls / updates,
         "requests_by_method": by_method,
@@ -230,7 +245,11 @@ async def measure(
                                 f"{r['requests_per_update']:.2f} requests + "
                                 f"{r['polls_per_update']:.2f} polls per update; "
                                 f"sandbox + people {r['sandbox_cpu_share'] * 100:.0f}% of a core; "
-                                f"{load()}",
+                                f"{load()}; bot threads, ms user/system per update: "
+                                + ", ".join(
+                                    f"{name} {u:.2f}/{s:.2f}"
+                                    for name, (u, s) in r["threads_ms_per_update"].items()
+                                ),
                                 flush=True,
                             )
                         if duration > 0 and round_ == 0:
