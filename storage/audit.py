@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database
 
 
 def _json(value: object) -> str | None:
@@ -16,7 +14,7 @@ def _json(value: object) -> str | None:
 
 
 async def record(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     actor: str,
     action: str,
@@ -75,7 +73,7 @@ async def latest(db: Database, action: str, target: str) -> dict | None:
 PERSONAL_FIELDS = ("$.chat_id", "$.user_id", "$.requester", "$.new_email", "$.display_name")
 
 
-async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> None:
+async def forget_chat(conn: Connection, chat_id: int) -> None:
     """/forget: the audit keeps what happened and when, not who: the chat's own rows name
     'chat:forgotten', and the person's fields leave every row that mentions the chat."""
     me = f"chat:{chat_id}"

@@ -8,9 +8,7 @@ import datetime as dt
 import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database
 
 COLUMNS = (
     "subdomain",
@@ -90,7 +88,7 @@ async def count(db: Database) -> int:
     return await db.fetchval("SELECT count(*) FROM clubs")
 
 
-async def get_many_by_subdomain(conn: aiosqlite.Connection, subdomains: list[str]) -> dict:
+async def get_many_by_subdomain(conn: Connection, subdomains: list[str]) -> dict:
     """Existing records for an import, read inside the import's transaction."""
     found: dict[str, Club] = {}
     for start in range(0, len(subdomains), 500):
@@ -102,7 +100,7 @@ async def get_many_by_subdomain(conn: aiosqlite.Connection, subdomains: list[str
     return found
 
 
-async def upsert_many(conn: aiosqlite.Connection, records: list[dict]) -> None:
+async def upsert_many(conn: Connection, records: list[dict]) -> None:
     """Insert or update by subdomain, inside the caller's transaction. `address` is optional
     (None when a record has none)."""
     records = [{"address": None, **record} for record in records]
@@ -129,7 +127,7 @@ async def upsert_many(conn: aiosqlite.Connection, records: list[dict]) -> None:
     )
 
 
-async def ids_by_subdomain(conn: aiosqlite.Connection, subdomains: list[str]) -> dict[str, int]:
+async def ids_by_subdomain(conn: Connection, subdomains: list[str]) -> dict[str, int]:
     found = {}
     for start in range(0, len(subdomains), 500):
         chunk = subdomains[start : start + 500]
@@ -142,7 +140,7 @@ async def ids_by_subdomain(conn: aiosqlite.Connection, subdomains: list[str]) ->
     return found
 
 
-async def update_fields(conn: aiosqlite.Connection, club_id: int, **values: object) -> None:
+async def update_fields(conn: Connection, club_id: int, **values: object) -> None:
     """Change some columns of one record, inside the caller's transaction (audit is theirs)."""
     allowed = set(COLUMNS) | {"subscribed_resources"}
     unknown = set(values) - allowed

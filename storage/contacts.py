@@ -7,9 +7,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database
 
 
 @dataclass(frozen=True)
@@ -40,7 +38,7 @@ class Contact:
 
 
 async def upsert(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     club_id: int,
     chat_id: int,
@@ -95,7 +93,7 @@ async def set_active(db: Database, chat_id: int, active: bool) -> None:
     await db.execute("UPDATE contacts SET active = ? WHERE chat_id = ?", (int(active), chat_id))
 
 
-async def delete_for_chat(conn: aiosqlite.Connection, chat_id: int) -> list[Contact]:
+async def delete_for_chat(conn: Connection, chat_id: int) -> list[Contact]:
     """Remove every link of this chat, inside the caller's transaction; returns what was removed."""
     async with conn.execute("SELECT * FROM contacts WHERE chat_id = ?", (chat_id,)) as cursor:
         removed = [Contact.from_row(row) for row in await cursor.fetchall()]
@@ -116,7 +114,7 @@ class Revocation:
     reason: str
 
 
-async def revoke(conn: aiosqlite.Connection, club_id: int, chat_id: int) -> Contact | None:
+async def revoke(conn: Connection, club_id: int, chat_id: int) -> Contact | None:
     """Staff revoke one contact: the link goes, a notice for the chat stays until told."""
     async with conn.execute(
         "DELETE FROM contacts WHERE club_id = ? AND chat_id = ? RETURNING *", (club_id, chat_id)
@@ -151,5 +149,5 @@ async def mark_told(db: Database, revocation_id: int) -> None:
     )
 
 
-async def forget_revocations(conn: aiosqlite.Connection, chat_id: int) -> None:
+async def forget_revocations(conn: Connection, chat_id: int) -> None:
     await conn.execute("DELETE FROM contact_revocations WHERE chat_id = ?", (chat_id,))

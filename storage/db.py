@@ -1,7 +1,15 @@
-"""One aiosqlite connection per process, with WAL, foreign keys and serialized transactions.
+"""One SQLite connection per process, with WAL, foreign keys and serialized transactions.
 
 `transaction()` is the only way to write: it holds an asyncio lock so concurrent handlers never
-share an open transaction on the shared connection; BEGIN IMMEDIATE serialises other processes."""
+share an open transaction on the shared connection; BEGIN IMMEDIATE serialises other processes.
+
+The connection runs on the event loop's thread (`Connection` below keeps aiosqlite's awaitable
+call shapes). An indexed read there costs ~4 µs of CPU; through aiosqlite's worker thread each
+call is a hand-over to the thread and back (a queue, a futex wake-up, `call_soon_threadsafe`
+through the loop's self-pipe), ~40 µs of CPU — 120 µs for execute + fetchone + close — and the
+bot's update path makes ~25 such calls per update (bench/README.md, issue 19). Long work never
+runs here: backups and `ofbot doctor` open their own connections in a thread
+(storage/sqlite_file.py, bot/backups.py), and another process's write transaction is short."""
 
 from __future__ import annotations
 
@@ -12,8 +20,6 @@ from collections.abc import AsyncIterator, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
-
-import aiosqlite
 
 MIGRATIONS_PACKAGE = "storage.migrations"
 
@@ -32,10 +38,130 @@ def migration_files() -> list[tuple[int, str, str]]:
     return found
 
 
+class Cursor:
+    """aiosqlite's cursor shape over a sqlite3 cursor: `await fetchone()`, `await fetchall()`,
+    `rowcount`, `lastrowid`, `async with` and `async for`."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self._cursor = cursor
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(size if size is not None else self._cursor.arraysize)
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def __aenter__(self) -> Cursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    def __aiter__(self) -> Cursor:
+        return self
+
+    async def __anext__(self) -> Any:
+        row = self._cursor.fetchone()
+        if row is None:
+            raise StopAsyncIteration
+        return row
+
+
+class _Statement:
+    """What `Connection.execute()` returns: awaited, the statement runs and gives its Cursor;
+    `async with` runs it and closes the cursor after (aiosqlite's Result)."""
+
+    __slots__ = ("_cursor", "_run")
+
+    def __init__(self, run: Any) -> None:
+        self._run = run
+        self._cursor: Cursor | None = None
+
+    def __await__(self):
+        return self._start().__await__()
+
+    async def _start(self) -> Cursor:
+        self._cursor = Cursor(self._run())
+        return self._cursor
+
+    async def __aenter__(self) -> Cursor:
+        return await self._start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._cursor is not None:
+            self._cursor._cursor.close()
+
+
+class Connection:
+    """A sqlite3 connection used on the event loop's thread, with aiosqlite's awaitable shapes
+    (`await conn.execute(sql, params)`, `async with conn.execute(...) as cursor`), so storage
+    modules read the same whichever runs underneath. Raises sqlite3 errors as sqlite3 does."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    @property
+    def row_factory(self) -> Any:
+        return self._conn.row_factory
+
+    @row_factory.setter
+    def row_factory(self, factory: Any) -> None:
+        self._conn.row_factory = factory
+
+    @property
+    def total_changes(self) -> int:
+        return self._conn.total_changes
+
+    def execute(self, sql: str, parameters: Iterable[Any] | dict = ()) -> _Statement:
+        return _Statement(lambda: self._conn.execute(sql, parameters))
+
+    def executemany(self, sql: str, parameters: Iterable[Any]) -> _Statement:
+        return _Statement(lambda: self._conn.executemany(sql, parameters))
+
+    def executescript(self, script: str) -> _Statement:
+        return _Statement(lambda: self._conn.executescript(script))
+
+    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | dict = ()) -> list:
+        return self._conn.execute(sql, parameters).fetchall()
+
+    async def commit(self) -> None:
+        self._conn.commit()
+
+    async def rollback(self) -> None:
+        self._conn.rollback()
+
+    async def close(self) -> None:
+        self._conn.close()
+
+
 class Database:
     """The shared connection. Reads run directly; writes go through `transaction()`."""
 
-    def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
+    def __init__(self, conn: Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
         self._lock = asyncio.Lock()
@@ -45,7 +171,7 @@ class Database:
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
-        conn = await aiosqlite.connect(str(path), isolation_level=None)
+        conn = Connection(sqlite3.connect(str(path), isolation_level=None))
         conn.row_factory = sqlite3.Row
         await conn.execute("PRAGMA busy_timeout = 10000")
         await conn.execute("PRAGMA journal_mode = WAL")
@@ -57,7 +183,7 @@ class Database:
         await self.conn.close()
 
     @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Connection]:
         """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
         async with self._lock:
             await self.conn.execute("BEGIN IMMEDIATE")
@@ -76,12 +202,14 @@ class Database:
             return cursor.lastrowid
 
     async def fetchone(self, sql: str, params: Iterable[Any] | dict = ()) -> sqlite3.Row | None:
-        async with self.conn.execute(sql, params) as cursor:
-            return await cursor.fetchone()
+        cursor = self.conn._conn.execute(sql, params)
+        try:
+            return cursor.fetchone()
+        finally:
+            cursor.close()
 
     async def fetchall(self, sql: str, params: Iterable[Any] | dict = ()) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, params) as cursor:
-            return list(await cursor.fetchall())
+        return self.conn._conn.execute(sql, params).fetchall()
 
     async def fetchval(self, sql: str, params: Iterable[Any] | dict = ()) -> Any:
         row = await self.fetchone(sql, params)

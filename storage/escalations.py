@@ -8,9 +8,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import asdict, dataclass
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database
 
 LIVE = ("open", "taken")
 NOW = "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
@@ -57,13 +55,13 @@ class Escalation:
         return data
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params) -> sqlite3.Row | None:
+async def _one(conn: Connection, sql: str, params) -> sqlite3.Row | None:
     async with conn.execute(sql, params) as cursor:
         return await cursor.fetchone()
 
 
 async def insert(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     club_id: int,
     chat_id: int,
@@ -135,7 +133,7 @@ async def set_invoice(db: Database, escalation_id: int, invoice_id: int) -> None
     )
 
 
-async def mark_paid(conn: aiosqlite.Connection, escalation_id: int) -> bool:
+async def mark_paid(conn: Connection, escalation_id: int) -> bool:
     cursor = await conn.execute(
         f"UPDATE escalations SET fee = 'paid', updated_at = {NOW} WHERE id = ? AND fee = 'due'",
         (escalation_id,),
@@ -143,7 +141,7 @@ async def mark_paid(conn: aiosqlite.Connection, escalation_id: int) -> bool:
     return cursor.rowcount == 1
 
 
-async def take(conn: aiosqlite.Connection, escalation_id: int, staff_id: int, name: str) -> bool:
+async def take(conn: Connection, escalation_id: int, staff_id: int, name: str) -> bool:
     cursor = await conn.execute(
         f"UPDATE escalations SET status = 'taken', taken_by = ?, taken_by_name = ?,"
         f" updated_at = {NOW} WHERE id = ? AND status = 'open'",
@@ -153,7 +151,7 @@ async def take(conn: aiosqlite.Connection, escalation_id: int, staff_id: int, na
 
 
 async def finish(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     escalation_id: int,
     staff_id: int,
     name: str,
@@ -180,7 +178,7 @@ async def finish(
     return cursor.rowcount == 1
 
 
-async def set_old_email(conn: aiosqlite.Connection, escalation_id: int, email: str) -> None:
+async def set_old_email(conn: Connection, escalation_id: int, email: str) -> None:
     """Keep the address a done e-mail change replaced (the record now holds the new one)."""
     await conn.execute("UPDATE escalations SET old_email = ? WHERE id = ?", (email, escalation_id))
 
@@ -217,12 +215,12 @@ async def count_by_status(db: Database) -> dict[str, int]:
     return counts
 
 
-async def ids_of_chat(conn: aiosqlite.Connection, chat_id: int) -> list[int]:
+async def ids_of_chat(conn: Connection, chat_id: int) -> list[int]:
     async with conn.execute("SELECT id FROM escalations WHERE chat_id = ?", (chat_id,)) as cursor:
         return [row[0] for row in await cursor.fetchall()]
 
 
-async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> int:
+async def forget_chat(conn: Connection, chat_id: int) -> int:
     """The chat asked to be forgotten: requests stay (they concern the club), without the person."""
     # The personal address a closed request asked for goes too ('forgotten@invalid': RFC 2606's
     # reserved name keeps the table's checks); a live one keeps it until staff act on it.
@@ -242,7 +240,7 @@ async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> int:
 
 
 async def set_pending_refusal(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     staff_user_id: int,
     chat_id: int,
@@ -266,9 +264,7 @@ async def pending_refusal(db: Database, staff_user_id: int, chat_id: int) -> sql
     )
 
 
-async def clear_pending_refusal(
-    conn: aiosqlite.Connection, staff_user_id: int, chat_id: int
-) -> None:
+async def clear_pending_refusal(conn: Connection, staff_user_id: int, chat_id: int) -> None:
     await conn.execute(
         "DELETE FROM pending_refusals WHERE staff_user_id = ? AND chat_id = ?",
         (staff_user_id, chat_id),

@@ -9,9 +9,7 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database
 
 NUMBER_PREFIX = "OF"
 CREDIT_NOTE_PREFIX = "AV"
@@ -147,12 +145,12 @@ class CreditNote:
         )
 
 
-async def _one(conn: aiosqlite.Connection, sql: str, params: tuple) -> sqlite3.Row | None:
+async def _one(conn: Connection, sql: str, params: tuple) -> sqlite3.Row | None:
     async with conn.execute(sql, params) as cursor:
         return await cursor.fetchone()
 
 
-async def _lines(conn: aiosqlite.Connection, invoice_id: int) -> tuple[Line, ...]:
+async def _lines(conn: Connection, invoice_id: int) -> tuple[Line, ...]:
     async with conn.execute(
         "SELECT kind, quantity, unit_cents, total_cents FROM invoice_lines"
         " WHERE invoice_id = ? ORDER BY position",
@@ -161,29 +159,29 @@ async def _lines(conn: aiosqlite.Connection, invoice_id: int) -> tuple[Line, ...
         return tuple(Line(*row) for row in await cursor.fetchall())
 
 
-async def _load(conn: aiosqlite.Connection, row: sqlite3.Row | None) -> Invoice | None:
+async def _load(conn: Connection, row: sqlite3.Row | None) -> Invoice | None:
     if row is None:
         return None
     return Invoice.from_row(row, await _lines(conn, row["id"]))
 
 
-def _conn(source: Database | aiosqlite.Connection) -> aiosqlite.Connection:
+def _conn(source: Database | Connection) -> Connection:
     return source.conn if isinstance(source, Database) else source
 
 
-async def get(source: Database | aiosqlite.Connection, invoice_id: int) -> Invoice | None:
+async def get(source: Database | Connection, invoice_id: int) -> Invoice | None:
     conn = _conn(source)
     return await _load(conn, await _one(conn, "SELECT * FROM invoices WHERE id = ?", (invoice_id,)))
 
 
-async def get_by_number(source: Database | aiosqlite.Connection, number: str) -> Invoice | None:
+async def get_by_number(source: Database | Connection, number: str) -> Invoice | None:
     conn = _conn(source)
     row = await _one(conn, "SELECT * FROM invoices WHERE number = ?", (number,))
     return await _load(conn, row)
 
 
 async def live_renewal(
-    source: Database | aiosqlite.Connection, club_id: int, renews_end: dt.date
+    source: Database | Connection, club_id: int, renews_end: dt.date
 ) -> Invoice | None:
     """The open or paid renewal invoice extending `renews_end`, if any."""
     conn = _conn(source)
@@ -197,7 +195,7 @@ async def live_renewal(
 
 
 async def paid_renewal_ending(
-    source: Database | aiosqlite.Connection, club_id: int, period_end: dt.date
+    source: Database | Connection, club_id: int, period_end: dt.date
 ) -> Invoice | None:
     """The paid renewal whose period ends on `period_end` (the one that set the club's end)."""
     conn = _conn(source)
@@ -210,9 +208,7 @@ async def paid_renewal_ending(
     return await _load(conn, row)
 
 
-async def live_for_escalation(
-    source: Database | aiosqlite.Connection, escalation_id: int
-) -> Invoice | None:
+async def live_for_escalation(source: Database | Connection, escalation_id: int) -> Invoice | None:
     conn = _conn(source)
     row = await _one(
         conn,
@@ -241,7 +237,7 @@ async def open_invoices(db: Database, club_id: int | None = None) -> list[Invoic
     return [Invoice.from_row(row) for row in rows]
 
 
-async def next_number(conn: aiosqlite.Connection, year: int) -> int:
+async def next_number(conn: Connection, year: int) -> int:
     """Take the next sequence number of `year`, inside the caller's (invoice insert) transaction."""
     row = await _one(
         conn,
@@ -253,7 +249,7 @@ async def next_number(conn: aiosqlite.Connection, year: int) -> int:
 
 
 async def insert(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     year: int,
     seq: int,
@@ -331,7 +327,7 @@ async def insert(
 
 
 async def cancel(
-    conn: aiosqlite.Connection, invoice_id: int, at: str, replaced_by: int | None = None
+    conn: Connection, invoice_id: int, at: str, replaced_by: int | None = None
 ) -> bool:
     """Cancel an open invoice; False when it was not open any more (paid or cancelled).
     The schema refuses it unless its credit note was inserted first (`insert_credit_note`)."""
@@ -343,13 +339,13 @@ async def cancel(
     return cursor.rowcount == 1
 
 
-async def set_replaced_by(conn: aiosqlite.Connection, invoice_id: int, replaced_by: int) -> None:
+async def set_replaced_by(conn: Connection, invoice_id: int, replaced_by: int) -> None:
     await conn.execute(
         "UPDATE invoices SET replaced_by = ? WHERE id = ?", (replaced_by, invoice_id)
     )
 
 
-async def mark_paid(conn: aiosqlite.Connection, invoice_id: int, at: str) -> bool:
+async def mark_paid(conn: Connection, invoice_id: int, at: str) -> bool:
     """Open → paid; False when it was not open."""
     cursor = await conn.execute(
         "UPDATE invoices SET status = 'paid', paid_at = ? WHERE id = ? AND status = 'open'",
@@ -367,7 +363,7 @@ async def numbers_of_year(db: Database, year: int) -> list[int]:
 # --- credit notes -----------------------------------------------------------------------------
 
 
-async def next_credit_note_number(conn: aiosqlite.Connection, year: int) -> int:
+async def next_credit_note_number(conn: Connection, year: int) -> int:
     """Take the next credit-note sequence number of `year`, inside the caller's transaction."""
     row = await _one(
         conn,
@@ -379,7 +375,7 @@ async def next_credit_note_number(conn: aiosqlite.Connection, year: int) -> int:
 
 
 async def insert_credit_note(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     invoice: Invoice,
     *,
     year: int,
@@ -417,16 +413,12 @@ async def insert_credit_note(
     return cursor.lastrowid
 
 
-async def get_credit_note(
-    source: Database | aiosqlite.Connection, credit_note_id: int
-) -> CreditNote | None:
+async def get_credit_note(source: Database | Connection, credit_note_id: int) -> CreditNote | None:
     row = await _one(_conn(source), "SELECT * FROM credit_notes WHERE id = ?", (credit_note_id,))
     return CreditNote.from_row(row) if row else None
 
 
-async def credit_note_of(
-    source: Database | aiosqlite.Connection, invoice_id: int
-) -> CreditNote | None:
+async def credit_note_of(source: Database | Connection, invoice_id: int) -> CreditNote | None:
     """The credit note that cancelled `invoice_id`, if any."""
     row = await _one(
         _conn(source), "SELECT * FROM credit_notes WHERE invoice_id = ?", (invoice_id,)
@@ -476,7 +468,7 @@ async def issued_between(db: Database, first: dt.date, last: dt.date) -> list[sq
     )
 
 
-async def forget_issuer(conn: aiosqlite.Connection, chat_id: int) -> int:
+async def forget_issuer(conn: Connection, chat_id: int) -> int:
     """/forget: invoices and credit notes issued from the chat stay (10 years, French law) and
     stop naming it (the only change migration 014 allows them). Returns how many."""
     me = f"chat:{chat_id}"

@@ -7,9 +7,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database
 
 
 @dataclass(frozen=True)
@@ -32,7 +30,7 @@ def _mail(row: sqlite3.Row) -> OutgoingMail:
 
 
 async def add(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     code_id: int | None,
     chat_id: int | None,
@@ -70,7 +68,7 @@ async def waiting_for_code(conn_or_db, code_id: int) -> bool:
         return await cursor.fetchone() is not None
 
 
-async def mark_sent(conn: aiosqlite.Connection, mail_id: int, at: float) -> None:
+async def mark_sent(conn: Connection, mail_id: int, at: float) -> None:
     await conn.execute(
         "UPDATE mail_outbox SET sent_at = ?, body = NULL, attempts = attempts + 1 WHERE id = ?",
         (at, mail_id),
@@ -81,13 +79,13 @@ async def add_attempt(db: Database, mail_id: int) -> None:
     await db.execute("UPDATE mail_outbox SET attempts = attempts + 1 WHERE id = ?", (mail_id,))
 
 
-async def mark_failed(conn: aiosqlite.Connection, mail_id: int, at: float) -> None:
+async def mark_failed(conn: Connection, mail_id: int, at: float) -> None:
     await conn.execute(
         "UPDATE mail_outbox SET failed_at = ?, body = NULL WHERE id = ?", (at, mail_id)
     )
 
 
-async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> None:
+async def forget_chat(conn: Connection, chat_id: int) -> None:
     """A chat that asked to be forgotten: its mail rows go, sent or not (addresses, codes)."""
     await conn.execute("DELETE FROM mail_outbox WHERE chat_id = ?", (chat_id,))
 
@@ -100,11 +98,11 @@ async def code_is_live(db: Database, code_id: int, now: float) -> bool:
     return row is not None and row["used_at"] is None and row["expires_at"] > now
 
 
-async def mark_code_mailed(conn: aiosqlite.Connection, code_id: int, at: float) -> None:
+async def mark_code_mailed(conn: Connection, code_id: int, at: float) -> None:
     await conn.execute("UPDATE verification_codes SET mailed_at = ? WHERE id = ?", (at, code_id))
 
 
-async def drop_code(conn: aiosqlite.Connection, code_id: int, attempt_id: int | None) -> None:
+async def drop_code(conn: Connection, code_id: int, attempt_id: int | None) -> None:
     """A code whose mail never left was never a code: it must not count toward any limit."""
     await conn.execute("DELETE FROM verification_codes WHERE id = ?", (code_id,))
     if attempt_id is not None:

@@ -7,10 +7,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-import aiosqlite
-
 from storage import audit
-from storage.db import Database
+from storage.db import Connection, Database
 
 MESSAGE_SENT = "payment.message_sent"
 
@@ -46,7 +44,7 @@ class CheckoutSession:
         return cls(**{name: row[name] for name in cls.__dataclass_fields__})
 
 
-def _conn(source: Database | aiosqlite.Connection) -> aiosqlite.Connection:
+def _conn(source: Database | Connection) -> Connection:
     return source.conn if isinstance(source, Database) else source
 
 
@@ -63,13 +61,13 @@ async def _all(source, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
 # --- payments ---------------------------------------------------------------------------------
 
 
-async def for_invoice(source: Database | aiosqlite.Connection, invoice_id: int) -> Payment | None:
+async def for_invoice(source: Database | Connection, invoice_id: int) -> Payment | None:
     row = await _one(source, "SELECT * FROM payments WHERE invoice_id = ?", (invoice_id,))
     return Payment.from_row(row) if row else None
 
 
 async def insert(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     invoice_id: int,
     method: str,
@@ -168,9 +166,7 @@ async def save_session(
     )
 
 
-async def set_session_status(
-    source: Database | aiosqlite.Connection, session_id: str, status: str
-) -> None:
+async def set_session_status(source: Database | Connection, session_id: str, status: str) -> None:
     """Move a session on; a completed session never goes back to open or expired."""
     sql = (
         "UPDATE checkout_sessions SET status = ?, url = CASE WHEN ? = 'open' THEN url END"
@@ -205,7 +201,7 @@ async def get_event(db: Database, event_id: str) -> sqlite3.Row | None:
 
 
 async def mark_event_processed(
-    source: Database | aiosqlite.Connection, event_id: str, at: str, outcome: str
+    source: Database | Connection, event_id: str, at: str, outcome: str
 ) -> None:
     sql = (
         "UPDATE stripe_events SET processed_at = ?, outcome = ?"

@@ -6,9 +6,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, replace
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database
 
 NOW = "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
 
@@ -87,7 +85,7 @@ async def get_talk(db: Database, talk_id: int) -> Talk | None:
     return Talk.from_row(row) if row else None
 
 
-async def get_talk_in(conn: aiosqlite.Connection, talk_id: int) -> Talk | None:
+async def get_talk_in(conn: Connection, talk_id: int) -> Talk | None:
     async with conn.execute("SELECT * FROM talks WHERE id = ?", (talk_id,)) as cursor:
         row = await cursor.fetchone()
     return Talk.from_row(row) if row else None
@@ -120,7 +118,7 @@ async def set_header(db: Database, talk_id: int, message_id: int) -> None:
     await db.execute("UPDATE talks SET header_message_id = ? WHERE id = ?", (message_id, talk_id))
 
 
-async def close_talk(conn: aiosqlite.Connection, talk_id: int, closed_by: str) -> bool:
+async def close_talk(conn: Connection, talk_id: int, closed_by: str) -> bool:
     """open → closed, once; False when it was already closed."""
     cursor = await conn.execute(
         f"UPDATE talks SET status = 'closed', closed_at = {NOW}, closed_by = ?"
@@ -186,7 +184,7 @@ async def staff_message_for(db: Database, club_chat_id: int, club_message_id: in
     )
 
 
-async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> dict[str, int]:
+async def forget_chat(conn: Connection, chat_id: int) -> dict[str, int]:
     """Remove the chat's relayed-message pairs and detach its conversations from it."""
     async with conn.execute(
         "SELECT count(*) FROM relay_messages WHERE club_chat_id = ? AND kind IN ('club', 'staff')",
@@ -208,9 +206,7 @@ async def forget_chat(conn: aiosqlite.Connection, chat_id: int) -> dict[str, int
     return {"messages": pairs, "talks": cursor.rowcount}
 
 
-async def staff_copies_of_chat(
-    conn: aiosqlite.Connection, chat_id: int
-) -> list[tuple[int, int, str]]:
+async def staff_copies_of_chat(conn: Connection, chat_id: int) -> list[tuple[int, int, str]]:
     """(staff chat id, message id, kind) of the staff group's messages that carry the chat's
     words or name: its relayed messages and the headers of its conversations."""
     async with conn.execute(

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import sqlite3
 
-import aiosqlite
-
-from storage.db import Database
+from storage.db import Connection, Database
 
 
 async def insert_code(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     club_id: int,
     chat_id: int,
@@ -45,9 +43,7 @@ async def mark_mailed(db: Database, code_id: int, at: float) -> None:
     await db.execute("UPDATE verification_codes SET mailed_at = ? WHERE id = ?", (at, code_id))
 
 
-async def current_code(
-    conn: aiosqlite.Connection, club_id: int, chat_id: int
-) -> sqlite3.Row | None:
+async def current_code(conn: Connection, club_id: int, chat_id: int) -> sqlite3.Row | None:
     async with conn.execute(
         "SELECT * FROM verification_codes WHERE club_id = ? AND chat_id = ? AND used_at IS NULL"
         " ORDER BY id DESC LIMIT 1",
@@ -56,20 +52,20 @@ async def current_code(
         return await cursor.fetchone()
 
 
-async def add_attempt(conn: aiosqlite.Connection, code_id: int) -> None:
+async def add_attempt(conn: Connection, code_id: int) -> None:
     await conn.execute(
         "UPDATE verification_codes SET attempts = attempts + 1 WHERE id = ?", (code_id,)
     )
 
 
-async def mark_used(conn: aiosqlite.Connection, code_id: int, at: float) -> None:
+async def mark_used(conn: Connection, code_id: int, at: float) -> None:
     """The code, and the link mailed with it, are spent."""
     await conn.execute(
         "UPDATE verification_codes SET used_at = ?, link_hash = NULL WHERE id = ?", (at, code_id)
     )
 
 
-async def live_link(conn: aiosqlite.Connection, link_hash: str, now: float) -> sqlite3.Row | None:
+async def live_link(conn: Connection, link_hash: str, now: float) -> sqlite3.Row | None:
     """The code row whose mailed link has this hash, if it is unexpired and unused."""
     async with conn.execute(
         "SELECT * FROM verification_codes WHERE link_hash = ? AND expires_at > ?",
@@ -78,7 +74,7 @@ async def live_link(conn: aiosqlite.Connection, link_hash: str, now: float) -> s
         return await cursor.fetchone()
 
 
-async def use_link(conn: aiosqlite.Connection, code_id: int, at: float) -> bool:
+async def use_link(conn: Connection, code_id: int, at: float) -> bool:
     """Spend a link (and its code); False when another tap spent it first."""
     cursor = await conn.execute(
         "UPDATE verification_codes SET used_at = COALESCE(used_at, ?), link_hash = NULL"
@@ -89,7 +85,7 @@ async def use_link(conn: aiosqlite.Connection, code_id: int, at: float) -> bool:
 
 
 async def add_attempt_record(
-    conn: aiosqlite.Connection,
+    conn: Connection,
     *,
     club_id: int | None,
     chat_key: str,
@@ -113,7 +109,7 @@ async def withdraw_attempt_record(db: Database, record_id: int) -> None:
     )
 
 
-async def purge_attempts(conn: aiosqlite.Connection, before: float) -> None:
+async def purge_attempts(conn: Connection, before: float) -> None:
     await conn.execute("DELETE FROM verification_attempts WHERE at < ?", (before,))
 
 
@@ -142,7 +138,7 @@ async def attempts_since(
     return [row[0] for row in rows]
 
 
-async def forget_chat(conn: aiosqlite.Connection, chat_id: int, now: float) -> None:
+async def forget_chat(conn: Connection, chat_id: int, now: float) -> None:
     """Personal data of a chat that asked to be forgotten (codes are hashes, misses are counts).
 
     A code whose mailed link is still live loses its chat (0: no Telegram chat has that id)

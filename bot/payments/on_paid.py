@@ -8,16 +8,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import aiosqlite
 from telegram import Bot
 
 from bot import escalations
 from bot.services import Services
 from storage import audit
 from storage import clubs as club_rows
+from storage.db import Connection
 from storage.invoices import Invoice
 
-InTransaction = Callable[[aiosqlite.Connection, Services, Invoice], Awaitable[Any]]
+InTransaction = Callable[[Connection, Services, Invoice], Awaitable[Any]]
 AfterCommit = Callable[[Services, Bot | None, Invoice], Awaitable[None]]
 
 
@@ -30,7 +30,7 @@ class PaidHooks:
     after_commit: AfterCommit | None = None
 
 
-async def renewal_paid(conn: aiosqlite.Connection, services: Services, invoice: Invoice) -> None:
+async def renewal_paid(conn: Connection, services: Services, invoice: Invoice) -> None:
     """The subscription runs to the invoiced period's end, with the invoiced plan and count."""
     club = await club_rows.get(services.db, invoice.club_id)
     new_end = max(club.subscription_ends, invoice.period_end)
