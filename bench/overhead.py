@@ -217,7 +217,7 @@ async def measure(
                             "--format",
                             "raw",
                             "--rate",
-                            "250",
+                            "1000",
                             "--output",
                             f"{profile}.{kind}.txt",
                             stdout=asyncio.subprocess.DEVNULL,

@@ -9,21 +9,46 @@ from storage.db import Database
 
 
 class SqliteInbox:
-    """`add` many in one transaction, `remove` one, `pending` all (oldest first)."""
+    """`add` many in one transaction, `remove` one, `pending` all (oldest first).
+
+    `remove(update_id, later=True)` defers the delete to the next `add` (the next poll's
+    transaction) or until REMOVE_BATCH are waiting: one commit per update saved. A row left by a
+    crash meanwhile is handled again at the next start only if its chat's saved handled ids
+    (bot/updates.py: HANDLED_KEPT = 16 per chat, more than REMOVE_BATCH) do not show it handled,
+    so `later` is only for updates of a chat."""
+
+    REMOVE_BATCH = 8
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._removed: list[int] = []
 
     async def add(self, updates: list[tuple[int, dict]]) -> None:
+        removed, self._removed = self._removed, []
         async with self.db.transaction() as conn:
+            if removed:
+                await conn.executemany(
+                    "DELETE FROM update_inbox WHERE update_id = ?", [(i,) for i in removed]
+                )
             await conn.executemany(
                 "INSERT INTO update_inbox (update_id, payload) VALUES (?, ?)"
                 " ON CONFLICT (update_id) DO NOTHING",
                 [(update_id, json.dumps(raw)) for update_id, raw in updates],
             )
 
-    async def remove(self, update_id: int) -> None:
-        await self.db.execute("DELETE FROM update_inbox WHERE update_id = ?", (update_id,))
+    async def remove(self, update_id: int, *, later: bool = False) -> None:
+        self._removed.append(update_id)
+        if not later or len(self._removed) >= self.REMOVE_BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Delete the rows of the updates removed `later` (at a stop, or when enough wait)."""
+        removed, self._removed = self._removed, []
+        if removed:
+            async with self.db.transaction() as conn:
+                await conn.executemany(
+                    "DELETE FROM update_inbox WHERE update_id = ?", [(i,) for i in removed]
+                )
 
     async def pending(self) -> list[dict]:
         rows = await self.db.fetchall("SELECT payload FROM update_inbox ORDER BY update_id")
