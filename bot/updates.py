@@ -342,6 +342,7 @@ class OfbotApplication(Application):
             await self._process_and_save(update)
             return
         chat = update.effective_chat
+        forgot = False
         try:
             handled = self.chat_data[chat.id].setdefault(HANDLED, []) if chat else None
             if handled is not None and update.update_id in handled:
@@ -352,13 +353,15 @@ class OfbotApplication(Application):
                 del handled[:-HANDLED_KEPT]
             if update.message is not None and chat is not None:
                 self.bot.saw_message(chat.id, update.message.message_id)
-            await self._process_and_save(update)
+            forgot = await self._process_and_save(update)
         finally:
             try:
                 if self.ledger.is_journaled(update.update_id) and self.bot.inbox is not None:
                     # With a chat, its saved handled ids guard a replay: the delete can wait
-                    # for the next poll's transaction.
-                    await self.bot.inbox.remove(update.update_id, later=chat is not None)
+                    # for the next poll's transaction. After /forget, the rows waiting (they
+                    # carry the person's words and ids) go at once.
+                    later = chat is not None and not forgot
+                    await self.bot.inbox.remove(update.update_id, later=later)
             finally:
                 self.ledger.settle(update.update_id)
 
@@ -379,12 +382,15 @@ class OfbotApplication(Application):
         forgetting = self.__dict__.setdefault("_forgetting", [])
         forgetting.append((chat_id, user_id))
 
-    async def _process_and_save(self, update: object) -> None:
+    async def _process_and_save(self, update: object) -> bool:
+        """Handle the update and save what it changed; True when it made the bot forget a
+        person (/forget)."""
         metrics = self.bot_data["services"].metrics
         kind = update_kind(update)
         with metrics.latency.labels(kind=kind).time():
             await super().process_update(update)
             forgetting = self.__dict__.get("_forgetting")
+            forgot = bool(forgetting)
             while forgetting:
                 chat_id, user_id = forgetting.pop()
                 if chat_id is not None:
@@ -395,6 +401,7 @@ class OfbotApplication(Application):
                 await self.update_persistence()
                 self.__dict__.setdefault("_saved", set()).add(id(update))
         metrics.updates.labels(kind=kind).inc()
+        return forgot
 
     def _mark_for_persistence_update(
         self, *, update: object | None = None, job: Any = None

@@ -200,6 +200,8 @@ async def test_at_most_three_codes_per_club_per_hour(chat, smtp, telegram, bot):
     replies = await chat.press("Renvoyer")
     # One chat has two of the club's three codes an hour.
     assert "deux codes" in replies[-1]["text"]
+    # The mail goes out right after the reply (bot/outbox.py): wait for the second.
+    await smtp.mailbox.wait_for(address, after_count=1)
     assert len(smtp.mailbox.messages_to(address)) == 2
     # Another person, on the other address, still gets the third.
     other = Chat(telegram, bot, 1003)
