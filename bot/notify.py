@@ -50,7 +50,7 @@ def keyboard(
         for button in row:
             name, data = button[0], button[1]
             values = button[2] if len(button) > 2 else {}
-            label = services.texts.render(lang, f"button/{name}", **values)
+            label = services.texts.label(lang, f"button/{name}", values)
             if data.startswith("url:"):
                 buttons.append(InlineKeyboardButton(label, url=data[4:]))
             else:

@@ -136,6 +136,9 @@ def html_to_plain(markup: str) -> str:
     return html.unescape(_TAG.sub("", markup))
 
 
+_KEY_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 class Texts:
     """One Jinja2 environment over messages/; `render(lang, name, **values)` returns a string."""
 
@@ -156,12 +159,31 @@ class Texts:
         self.env.filters["date"] = lambda value, lang: format_date(value, lang)
         self.env.filters["masked"] = mask_email
         self.env.filters["of_club"] = lambda name, lang: _of_club(name, lang)
+        self._labels: dict[tuple, str] = {}
 
     def render(self, lang: str, template_name: str, /, **values: object) -> str:
         if lang not in LANGUAGES:
             lang = DEFAULT_LANGUAGE
         template = self.env.get_template(f"{lang}/{template_name}.j2")
         return template.render(lang=lang, **values).strip()
+
+    LABELS_KEPT = 4096
+
+    def label(self, lang: str, template_name: str, values: dict) -> str:
+        """`render()` of a short text that is rendered again and again with the same values (a
+        button's label): kept once rendered, at most LABELS_KEPT of them. A keyboard is several
+        renders on every step; templates never change while the bot runs (auto_reload off)."""
+        if not all(type(v) in _KEY_TYPES for v in values.values()):
+            # Objects (a date, a club…) are rendered every time: a key would keep them alive.
+            return self.render(lang, template_name, **values)
+        key = (lang, template_name, *sorted(values.items()))
+        cached = self._labels.get(key)
+        if cached is None:
+            cached = self.render(lang, template_name, **values)
+            if len(self._labels) >= self.LABELS_KEPT:
+                self._labels.clear()
+            self._labels[key] = cached
+        return cached
 
     def render_plain(self, lang: str, template_name: str, /, **values: object) -> str:
         """A message template as plain text (for callback query notices, which Telegram shows

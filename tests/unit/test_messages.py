@@ -153,3 +153,28 @@ def test_french_de_elides_and_contracts_the_article_of_a_club_name():
     )
     # The name is still escaped as any value is.
     assert "de l’Aéroclub &lt;b&gt;" in texts.render("fr", "verify/done", club="Aéroclub <b>")
+
+
+def test_a_button_label_is_rendered_once_per_values_and_language():
+    from bot.texts import Texts
+
+    texts = Texts()
+    rendered = []
+    original = texts.render
+
+    def counting(lang, name, /, **values):
+        rendered.append((lang, name, values))
+        return original(lang, name, **values)
+
+    texts.render = counting
+    for _ in range(3):
+        assert texts.label("fr", "button/back", {}) == original("fr", "button/back")
+        assert texts.label("en", "button/back", {}) == original("en", "button/back")
+        assert texts.label("fr", "button/count", {"count": 4}) == original(
+            "fr", "button/count", count=4
+        )
+    assert len(rendered) == 3
+    assert texts.label("fr", "button/count", {"count": 5}) == original(
+        "fr", "button/count", count=5
+    )
+    assert len(rendered) == 4
