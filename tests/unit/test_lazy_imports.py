@@ -94,7 +94,8 @@ def test_starting_the_bot_and_answering_a_first_update_imports_none_of_them():
 
 
 def test_importing_the_command_line_loads_no_command_body():
-    # `ofbot run` pays only for what it runs: the reminders' and the doctor's modules wait.
+    # `ofbot run` pays only for what it runs: the reminders' and the doctor's modules wait. And
+    # what bot.cli imports at module level is imported before `main` turns the GC off.
     code = (
         "import sys, bot.cli; "
         "print(sorted(m for m in sys.modules if m.startswith(('bot.commands.', 'bot.doctor', "
@@ -165,3 +166,77 @@ def test_ofbot_run_stops_at_once_naming_a_missing_library(tmp_path):
         "Install ofbot again"
     ]
     assert not (tmp_path / "ofbot.sqlite3").exists()  # stopped before touching anything
+
+
+RUN_AND_STOP = textwrap.dedent(
+    """
+    import asyncio, gc, json, os, sys, tempfile, threading
+
+    from bot.sandbox.telegram import start_fake_telegram
+
+    TOKEN = "123456:TEST-token_abcdefghijklmnopqrstuv"
+    up, where = threading.Event(), {}
+
+    def stand_in():  # the fake Bot API on its own loop: `ofbot run` makes its own
+        async def serve():
+            fake, server = await start_fake_telegram(token=TOKEN)
+            where["url"] = server.url
+            up.set()
+            await asyncio.Event().wait()
+
+        asyncio.new_event_loop().run_until_complete(serve())
+
+    threading.Thread(target=stand_in, daemon=True).start()
+    up.wait(30)
+
+    import bot.cli
+    import bot.runtime
+
+    seen = {"enabled_at_import": gc.isenabled()}
+    original_start = bot.runtime.Runtime.start
+
+    async def start(self):
+        seen["enabled_while_starting"] = gc.isenabled()
+        await original_start(self)
+
+    async def serve_once(start, stop):  # `ofbot run` up to its first wait for a signal
+        try:
+            await start()
+            seen["enabled_once_running"] = gc.isenabled()
+            seen["frozen"] = gc.get_freeze_count()
+        finally:
+            await stop()
+        return 0
+
+    bot.runtime.Runtime.start = start
+    bot.cli._serve_until_signal = serve_once
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ.update(
+            OFBOT_TELEGRAM_TOKEN=TOKEN,
+            OFBOT_TELEGRAM_API_URL=where["url"],
+            OFBOT_DB=os.path.join(tmp, "ofbot.sqlite3"),
+            OFBOT_HTTP_PORT="0",
+        )
+        seen["code"] = bot.cli.main(["run"])
+    print(json.dumps(seen))
+    """
+)
+
+
+def test_ofbot_run_starts_with_the_gc_off_then_freezes_what_start_up_built_and_turns_it_on():
+    # Off for start-up only: a bot left with the cyclic collector off would never free cycles.
+    done = subprocess.run(
+        [sys.executable, "-c", RUN_AND_STOP],
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["code"] == 0, done.stderr
+    assert seen["enabled_at_import"] is True
+    assert seen["enabled_while_starting"] is False
+    assert seen["enabled_once_running"] is True
+    assert seen["frozen"] > 10_000  # the modules, PTB's objects: out of every later collection
