@@ -418,7 +418,8 @@ def _worker_pid() -> int:
 
 def _pool() -> ProcessPoolExecutor:
     if not _POOL:
-        # spawn, not fork: the bot's process has threads (SQLite, HTTP) a fork would copy mid-way.
+        # spawn, not fork: the bot's process has threads (the default executor's, PTB's) a fork
+        # would copy mid-way.
         _POOL.append(
             ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
         )

@@ -18,6 +18,8 @@ LAZY_IMPORTS: dict[str, str] = {
     "weasyprint": "invoice PDFs (bot/documents.py)",
     "drafthorse": "the invoices' Factur-X XML (bot/documents.py)",
     "facturx": "the Factur-X XML in the invoices' PDFs (bot/documents.py)",
+    "prometheus_client": "GET /metrics with OFBOT_METRICS_TOKEN set (bot/metrics.py)",
+    "dotenv": "settings from a .env file (bot/settings.py)",
 }
 
 

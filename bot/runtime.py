@@ -185,7 +185,10 @@ class Runtime:
         # Updates a flooding chat left in the inbox at the last stop come before new ones.
         replayed = await self.app.replay_inbox(await self.app.bot.inbox.pending())
         if replayed:
-            log.info("%s update(s) from the inbox handled again", replayed)
+            log.info(
+                "%s update(s) from the inbox queued again (those handled before are skipped)",
+                replayed,
+            )
         self.http = await start_server(
             build_http_app(self.app, webhook=self.webhook),
             s.http_host,

@@ -166,6 +166,25 @@ class UpdateLedger:
             self._raw[update_id] = raw
         return True
 
+    def unreceive(self, update_id: int) -> None:
+        """Forget an update received and not handled, as if it never came (its batch was
+        dropped before it was queued); nothing when it is already in the inbox."""
+        if update_id not in self._pending or update_id in self._journaled:
+            return
+        future = self._pending.pop(update_id)
+        future.cancel()
+        # The offset must not confirm it: Telegram gives it again (settled ones above it that
+        # come back with it are recognised as settled).
+        if self._highest is not None and update_id <= self._highest:
+            self._highest = update_id - 1
+        self._raw.pop(update_id, None)
+        chat = self._chat_of.pop(update_id, None)
+        in_hand = self._by_chat.get(chat)
+        if in_hand is not None:
+            in_hand.discard(update_id)
+            if not in_hand:
+                del self._by_chat[chat]
+
     def to_journal(self) -> list[tuple[int, dict]]:
         """The updates to write to the inbox now: those of chats with JOURNAL_AT or more in
         hand, or all of them once HELD_MAX are in hand; oldest first."""
@@ -313,7 +332,15 @@ class OfbotBot(TelegramSendPath, ExtBot):
         elif endpoint == "getUpdates" and isinstance(result, list):
             ledger = self.ledger
             result = [u for u in result if ledger.receive(u["update_id"], chat_of(u), u)]
-            await journal(ledger, self.inbox)
+            try:
+                await journal(ledger, self.inbox)
+            except BaseException:
+                # PTB drops the batch; Telegram's offset did not move past it, so the next poll
+                # brings these again: they must not look pending then (or they were never
+                # handled, and held their chat's backlog for good).
+                for update in result:
+                    ledger.unreceive(update["update_id"])
+                raise
         return result
 
 

@@ -202,9 +202,16 @@ async def _drop_keyboard(update: Update, context: BotContext) -> None:
         return
     removed.append(message.message_id)
     del removed[:-MARKUP_REMOVED_KEPT]
+    # Link buttons stay: a card payment link is what its message is for, and pressing "another
+    # way to pay" under it must not take the link away. Only the buttons that act go.
+    links = [
+        [button for button in row if button.url and not button.callback_data]
+        for row in message.reply_markup.inline_keyboard
+    ]
+    links = [row for row in links if row]
     # Too old to edit (48 h for others' messages in groups), or deleted: nothing to tidy.
     with contextlib.suppress(BadRequest):
-        await query.edit_message_reply_markup(None)
+        await query.edit_message_reply_markup(InlineKeyboardMarkup(links) if links else None)
 
 
 def _answered(context: BotContext) -> deque:

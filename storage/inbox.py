@@ -24,7 +24,7 @@ class SqliteInbox:
         self._removed: list[int] = []
 
     async def add(self, updates: list[tuple[int, dict]]) -> None:
-        removed, self._removed = self._removed, []
+        removed = list(self._removed)
         async with self.db.transaction() as conn:
             if removed:
                 await conn.executemany(
@@ -35,6 +35,9 @@ class SqliteInbox:
                 " ON CONFLICT (update_id) DO NOTHING",
                 [(update_id, json.dumps(raw)) for update_id, raw in updates],
             )
+        # Only once committed: a failed transaction (database locked, disk full) keeps them
+        # waiting for the next one instead of leaving their rows for a replay.
+        self._forget_removed(removed)
 
     async def remove(self, update_id: int, *, later: bool = False) -> None:
         self._removed.append(update_id)
@@ -42,13 +45,19 @@ class SqliteInbox:
             await self.flush()
 
     async def flush(self) -> None:
-        """Delete the rows of the updates removed `later` (at a stop, or when enough wait)."""
-        removed, self._removed = self._removed, []
+        """Delete the rows of the updates removed `later` (at a stop, or when enough wait).
+        Raises what SQLite raises; the ids then still wait."""
+        removed = list(self._removed)
         if removed:
             async with self.db.transaction() as conn:
                 await conn.executemany(
                     "DELETE FROM update_inbox WHERE update_id = ?", [(i,) for i in removed]
                 )
+            self._forget_removed(removed)
+
+    def _forget_removed(self, done: list[int]) -> None:
+        done_set = set(done)
+        self._removed = [i for i in self._removed if i not in done_set]
 
     async def pending(self) -> list[dict]:
         rows = await self.db.fetchall("SELECT payload FROM update_inbox ORDER BY update_id")

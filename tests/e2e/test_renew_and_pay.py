@@ -396,6 +396,23 @@ async def test_a_declined_card_leaves_the_invoice_open_and_the_link_usable(chat,
     assert "Paiement reçu" in chat.last()["text"]
 
 
+async def test_another_way_to_pay_under_the_card_link_leaves_the_link(chat, smtp, bot, stripe):
+    """The card link's message keeps its link button when a button under it is pressed: only
+    the buttons that act go (a message saying "here is your payment link" without the link)."""
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    replies = await chat.press("Carte")
+    message = replies[-1]
+    link = url_button(message)
+    await chat.press("Autre moyen", message)
+    kept = chat.message(message["message_id"])
+    rows = (kept.get("reply_markup") or {}).get("inline_keyboard", [])
+    assert [b.get("url") for row in rows for b in row] == [link], kept
+    assert await stripe.pay(session_id(link))
+    await settled(bot, stripe)
+    assert "Paiement reçu" in chat.last()["text"]
+
+
 async def test_asking_again_gives_the_same_link_then_a_new_one_after_expiry(
     chat, smtp, bot, stripe
 ):

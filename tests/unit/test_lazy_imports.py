@@ -240,3 +240,13 @@ def test_ofbot_run_starts_with_the_gc_off_then_freezes_what_start_up_built_and_t
     assert seen["enabled_while_starting"] is False
     assert seen["enabled_once_running"] is True
     assert seen["frozen"] > 10_000  # the modules, PTB's objects: out of every later collection
+
+
+@pytest.mark.parametrize("library", ["prometheus_client", "dotenv"])
+def test_libraries_of_optional_features_are_checked_too(monkeypatch, library):
+    """/metrics (with a token) and a .env file import theirs late as well: a missing one is
+    named at start, not raised as a traceback once the feature is used."""
+    from bot.lazy_imports import missing_libraries
+
+    monkeypatch.setitem(sys.modules, library, None)  # as if not installed
+    assert any(line.startswith(f"{library}, for ") for line in missing_libraries())

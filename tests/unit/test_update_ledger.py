@@ -119,3 +119,49 @@ async def test_polling_journals_every_update_so_the_offset_moves_at_once():
     held = UpdateLedger()  # webhook mode, or before: one update per chat stays in hand
     held.receive(10, ("chat", 1), {"update_id": 10})
     assert held.to_journal() == [] and held.offset() == 10
+
+
+async def test_a_batch_whose_journal_failed_comes_again_and_is_handled():
+    """The inbox write of a poll failed (database locked): PTB drops the batch, so its updates
+    must neither stay pending (never handled, holding their chat's backlog) nor be confirmed
+    to Telegram by the next offset."""
+    ledger = UpdateLedger(journal_all=True)
+    assert ledger.receive(7, ("chat", 1), {"update_id": 7})
+    ledger.settle(7)
+    batch = [{"update_id": i, "message": {"chat": {"id": 1}, "text": "x"}} for i in (8, 9)]
+    for raw in batch:
+        assert ledger.receive(raw["update_id"], chat_of(raw), raw)
+    for raw in batch:
+        ledger.unreceive(raw["update_id"])
+    assert ledger.offset() == 8  # not 10: Telegram keeps 8 and 9
+    assert not ledger.holding and ledger.chat_backlog(("chat", 1)) == 0
+    for raw in batch:  # the next poll brings them again: received anew
+        assert ledger.receive(raw["update_id"], chat_of(raw), raw)
+    assert not ledger.receive(7, ("chat", 1))  # settled before: still recognised
+
+
+async def test_a_failed_inbox_write_keeps_the_deletes_waiting(tmp_path):
+    import sqlite3
+
+    from storage.db import open_database
+    from storage.inbox import SqliteInbox
+
+    db = await open_database(tmp_path / "a.db")
+    inbox = SqliteInbox(db)
+    await inbox.add([(1, {"update_id": 1})])
+    await inbox.remove(1, later=True)
+    await db.conn.execute("DROP TABLE update_inbox")  # the next write fails
+    try:
+        await inbox.add([(2, {"update_id": 2})])
+    except sqlite3.OperationalError:
+        pass
+    else:
+        raise AssertionError("the write should have failed")
+    await db.conn.execute(
+        "CREATE TABLE update_inbox (update_id INTEGER PRIMARY KEY, payload TEXT NOT NULL,"
+        " received_at TEXT)"
+    )
+    await db.conn.execute("INSERT INTO update_inbox (update_id, payload) VALUES (1, '{}')")
+    await inbox.flush()  # the delete of 1 was not lost with the failed transaction
+    assert await inbox.pending() == []
+    await db.close()
