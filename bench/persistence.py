@@ -4,8 +4,8 @@
 A real Application (no network: `updater(None)`, the bot user set in advance) with one persistent
 ConversationHandler processes real `Update` objects; each update moves one conversation to its next
 state and changes that user's user_data and that chat's chat_data, then `update_persistence()` runs
-as `OfbotApplication` runs it after every update. Measured: CPU (all threads of this process, so
-aiosqlite's thread counts) and wall time of `update_persistence()` alone and of the whole update,
+as `OfbotApplication` runs it after every update. Measured: CPU (all threads of this process: the
+SQLite work runs on the event loop's thread, storage/db.py) and wall time of `update_persistence()` alone and of the whole update,
 with 100, 1 000 and 10 000 stored conversations; and the start-up load (`Application.initialize`:
 get_conversations, get_user_data, get_chat_data) at the largest size.
 
