@@ -14,7 +14,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import escalations
 from bot.services import Services
-from storage import audit, contacts
+from storage import audit, chats, contacts
 from storage import escalations as escalation_rows
 from storage import invoices as invoice_rows
 from storage import outbox as outbox_rows
@@ -57,6 +57,7 @@ async def forget_person(services: Services, bot: Bot | None, chat_id: int) -> Fo
         await invoice_rows.forget_issuer(conn, chat_id)
         await reminder_rows.forget_chat(conn, chat_id)
         await contacts.forget_revocations(conn, chat_id)
+        await chats.forget_notices(conn, chat_id)
         await audit.forget_chat(conn, chat_id)
         for link in removed:
             await audit.record(

@@ -17,7 +17,7 @@ from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, NetworkError, TelegramError
 
-from bot import notify
+from bot import notices, notify
 from bot.context import BotContext
 from bot.telegram_limits import MAX_TEXT, callback_data, fits_text, read_id, utf16_len
 from bot.texts import LANGUAGES, pick_language
@@ -135,7 +135,14 @@ async def reply(
     text = f"{lead}\n\n{body}" if lead else body
     one_message = utf16_len(text) <= MAX_TEXT or fits_text(text)
     message = None
-    if update.callback_query and one_message and _may_edit_in_place(update, context):
+    if (
+        update.callback_query
+        and one_message
+        and _may_edit_in_place(update, context)
+        and not await notices.came_after(
+            context.services, update.effective_chat.id, update.callback_query.message.message_id
+        )
+    ):
         message = await _edit_in_place(update, context, text, markup)
     if message is None:
         sending = context.bot.send_message(

@@ -3,8 +3,6 @@ the receipts and staff lines sent when a Telegram token is set."""
 
 from __future__ import annotations
 
-from telegram import Bot
-
 from bot.services import Services
 
 
@@ -32,8 +30,13 @@ async def payments_reconcile(settings, args) -> int:
     )
     bot = None
     if settings.telegram_token:
+        from bot.notices import CommandBot, record_into
+
         api = settings.telegram_api_url
-        bot = Bot(settings.telegram_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot")
+        bot = CommandBot(
+            settings.telegram_token, base_url=f"{api}/bot", base_file_url=f"{api}/file/bot"
+        )
+        record_into(bot, db)  # the running bot learns a receipt came below its messages
     try:
         if bot is not None:
             async with bot:

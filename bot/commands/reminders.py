@@ -71,12 +71,13 @@ def print_report(summary: Summary, out=sys.stdout) -> None:
 def build_cli_bot(settings, policy: SendPolicy):
     """The Bot API client of `ofbot reminders run`: the app's address and a rate limiter, no
     updater (the running bot keeps polling on its own)."""
-    from telegram.ext import AIORateLimiter, ExtBot
+    from telegram.ext import AIORateLimiter
 
+    from bot.notices import CommandExtBot
     from bot.telegram_http import AiohttpRequest
 
     api = settings.telegram_api_url
-    return ExtBot(
+    return CommandExtBot(
         settings.telegram_token,
         base_url=f"{api}/bot",
         base_file_url=f"{api}/file/bot",
@@ -95,6 +96,7 @@ async def reminders_run(settings, args) -> int:
     from bot.catalogue import load_catalogue
     from bot.clock import Clock
     from bot.mail import Mailer
+    from bot.notices import record_into
     from bot.texts import Texts
     from storage.db import open_database
 
@@ -132,6 +134,7 @@ async def reminders_run(settings, args) -> int:
             summary = await run_reminders(services, None, today, dry_run=True)
         else:
             bot = build_cli_bot(settings, policy)
+            record_into(bot, db)  # the running bot learns a reminder came below its messages
             async with bot:
                 summary = await run_reminders(
                     services,

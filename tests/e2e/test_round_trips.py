@@ -96,6 +96,34 @@ async def test_a_press_answers_below_a_message_that_is_not_the_chats_latest_or_a
     assert chat.message(notice.message_id)["text"] == notice.text
 
 
+async def test_a_press_answers_below_a_notice_another_ofbot_process_sent(
+    chat: Chat, smtp, bot, telegram, settings
+):
+    """`ofbot reminders run` or `ofbot payments reconcile`, run by hand while the bot runs, is
+    another process: its message is not among those the bot sent. Recorded in the database
+    (bot/notices.py), it still keeps a press under the message above it from being answered in
+    place, out of sight above the notice."""
+    from bot.notices import CommandBot, record_into
+    from storage.db import open_database
+    from tests.conftest import TOKEN, verify
+
+    menu = await verify(chat, smtp, "mermoz")
+    db = await open_database(settings.db)  # the command's own connection, as another process
+    command_bot = CommandBot(TOKEN, base_url=f"{telegram.url}/bot")
+    record_into(command_bot, db)
+    async with command_bot:
+        notice = await command_bot.send_message(chat.chat_id, "Rappel : votre abonnement…")
+    await db.close()
+    replies = await chat.press("Renouveler", menu)
+    assert replies and replies[0]["message_id"] > notice.message_id, chat.transcript()
+    assert chat.message(menu["message_id"])["text"] == menu["text"]
+    assert "Pour combien" in replies[-1]["text"]
+    # The next press, under the answer now below the notice, is answered in place again.
+    answer = replies[-1]
+    replies = await chat.press("(minimum)", answer)
+    assert replies[-1]["message_id"] == answer["message_id"], chat.transcript()
+
+
 async def test_an_edit_telegram_fails_to_make_is_answered_by_a_new_message(
     chat: Chat, smtp, bot, telegram
 ):

@@ -65,6 +65,10 @@ async def test_forget_leaves_nothing_that_identifies_the_person(bot, telegram, s
     )
     await bot.idle()
     invoices_before = await bot.services.db.fetchval("SELECT count(*) FROM invoices")
+    # A reminder an `ofbot reminders run` process sent in the chat (bot/notices.py).
+    from storage import chats
+
+    await chats.record_notice(bot.services.db, PERSON, 99_999)
 
     await chat.say("/forget")
     await chat.press("Oui, oublier")
