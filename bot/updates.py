@@ -177,6 +177,10 @@ class UpdateLedger:
         # come back with it are recognised as settled).
         if self._highest is not None and update_id <= self._highest:
             self._highest = update_id - 1
+        self._out_of_hand(update_id)
+
+    def _out_of_hand(self, update_id: int) -> None:
+        """No longer in hand: dropped from its raw JSON and from its chat's backlog."""
         self._raw.pop(update_id, None)
         chat = self._chat_of.pop(update_id, None)
         in_hand = self._by_chat.get(chat)
@@ -223,13 +227,7 @@ class UpdateLedger:
         if not future.done():
             future.set_result(None)
         self._journaled.discard(update_id)
-        self._raw.pop(update_id, None)
-        chat = self._chat_of.pop(update_id, None)
-        in_hand = self._by_chat.get(chat)
-        if in_hand is not None:
-            in_hand.discard(update_id)
-            if not in_hand:
-                del self._by_chat[chat]
+        self._out_of_hand(update_id)
         self._remember_settled(update_id)
         self.generation += 1
         self._progress.set()

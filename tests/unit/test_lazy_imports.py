@@ -76,16 +76,21 @@ START_AND_ANSWER = textwrap.dedent(
 )
 
 
-def test_starting_the_bot_and_answering_a_first_update_imports_none_of_them():
-    libraries = [*LAZY_IMPORTS, *ALSO_NOT_AT_START]
-    done = subprocess.run(
-        [sys.executable, "-c", START_AND_ANSWER, json.dumps(libraries)],
+def _run_script(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh interpreter from the project's root, with no OFBOT_ setting."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
         cwd=ROOT,
         env={k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")},
         capture_output=True,
         text=True,
         timeout=120,
     )
+
+
+def test_starting_the_bot_and_answering_a_first_update_imports_none_of_them():
+    libraries = [*LAZY_IMPORTS, *ALSO_NOT_AT_START]
+    done = _run_script(START_AND_ANSWER, json.dumps(libraries))
     assert done.returncode == 0, done.stdout + done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["before"] == []  # the stand-ins load none of them: the check below means something
@@ -225,14 +230,7 @@ RUN_AND_STOP = textwrap.dedent(
 
 def test_ofbot_run_starts_with_the_gc_off_then_freezes_what_start_up_built_and_turns_it_on():
     # Off for start-up only: a bot left with the cyclic collector off would never free cycles.
-    done = subprocess.run(
-        [sys.executable, "-c", RUN_AND_STOP],
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("OFBOT_")},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = _run_script(RUN_AND_STOP)
     assert done.returncode == 0, done.stdout + done.stderr
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["code"] == 0, done.stderr
