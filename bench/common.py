@@ -28,9 +28,16 @@ def machine() -> str:
             if line.startswith("model name"):
                 model = line.split(":", 1)[1].strip()
                 break
+    from bench import loopback
+
+    jail = (
+        "network jail on"
+        if loopback.JAIL is not None
+        else "no network jail (loopback sampled only)"
+    )
     return (
         f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-        f"python-telegram-bot {telegram.__version__}; {load()}"
+        f"python-telegram-bot {telegram.__version__}; {jail}; {load()}"
     )
 
 
@@ -104,8 +111,15 @@ def proc_rss_peak_mb(pid: int) -> float:
 
 
 def user_data(i: int) -> dict:
-    """What a club contact's user_data holds mid-renewal: ~300 bytes of JSON."""
-    return {
+    """What a club contact's user_data holds after a renewal flow (~1 KB of JSON): the draft,
+    and what handlers/common.py remembers of the messages it showed — the state under each of
+    the last keyboards (one flow leaves 3: answers edited in place keep their message) and the
+    version of each message edited in place (1)."""
+    state = {
+        "club_id": 1 + i % 10_000,
+        "draft_renewal": {"plan": "business", "resources": 4 + i % 20, "minimum": 4},
+    }
+    data = {
         "lang": "fr" if i % 3 else "en",
         "club_id": 1 + i % 10_000,
         "pending_club": 1 + i % 10_000,
@@ -121,6 +135,9 @@ def user_data(i: int) -> dict:
         "last_menu_message": 1000 + i,
         "display_name": f"Membre n°{i} de l'aéroclub",
     }
+    data["shown_keyboards"] = {str(1000 + i + k): dict(state) for k in range(3)}
+    data["edited_in_place"] = {str(1003 + i): f"{i:016x}"}
+    return data
 
 
 def chat_data(i: int) -> dict:
@@ -128,7 +145,9 @@ def chat_data(i: int) -> dict:
     from bot.updates import HANDLED, HANDLED_KEPT
 
     first = 700_000_000 + 40 * i
-    return {HANDLED: list(range(first, first + HANDLED_KEPT))}
+    # The ids of its last handled updates, and of the message whose keyboard was removed (the
+    # payment instructions kept when "I have sent it" is pressed).
+    return {HANDLED: list(range(first, first + HANDLED_KEPT)), "markup_removed": [1004 + i]}
 
 
 def python() -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench.common import machine, median
 from bench.harness import STAFF_CHAT, STAFF_USERS, TOKEN, Child, Sandbox, prepare_database
+from bench.loopback import enter_jail
 from bot.sandbox.smtp import start_smtp
 from bot.sandbox.telegram import start_fake_telegram
 
@@ -75,6 +76,7 @@ async def main() -> None:
     parser.add_argument("--flood", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
+    print(enter_jail(), flush=True)
     print(machine())
     for flood in (0, args.flood):
         runs = []

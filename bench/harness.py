@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from bench.common import ROOT, proc_cpu_seconds, proc_rss_peak_mb
-from bench.loopback import LoopbackWatch, check_environment
+from bench.loopback import LoopbackWatch, check_environment, check_jail
 from bot.clubs import import_clubs
 from bot.sandbox.smtp import start_smtp
 from bot.sandbox.stripe import start_fake_stripe
@@ -319,10 +319,12 @@ class Child:
         self.watch = LoopbackWatch(self.process.pid)
 
     async def check_loopback(self) -> None:
-        """Raises LeftLoopback if the child's sockets were ever seen off loopback."""
+        """Raises LeftLoopback if the child's sockets were ever seen off loopback, or the
+        network jail (bench/loopback.py) read a packet sent off loopback."""
         if self.watch is not None:
             await self.watch.stop()
             self.watch.check()
+        check_jail()
 
     async def wait_polling(self, telegram, timeout: float = 30.0) -> None:
         """Until the child's first getUpdates reached the fake."""

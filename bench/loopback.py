@@ -1,8 +1,11 @@
 """Keeps benchmarks honest about the network: a bot under measurement may talk to loopback only.
 
-Two checks: every address the bot is configured with (`OFBOT_*_URL`, `OFBOT_*_HOST`) names a
-loopback host, and while it runs, the remote end of each of its sockets (from /proc/<pid>/fd and
-/proc/<pid>/net/{tcp,tcp6,udp,udp6}) is sampled every few milliseconds and must be loopback."""
+Three checks: every address the bot is configured with (`OFBOT_*_URL`, `OFBOT_*_HOST`, any
+`OFBOT_*` holding a URL) names a loopback host; the benchmark runs in a network jail where any
+packet sent off loopback is caught (`enter_jail`, `NetworkJail`: short connections, DNS queries
+and child processes included); and while the bot runs, the remote end of each of its sockets
+(from /proc/<pid>/fd and /proc/<pid>/net/{tcp,tcp6,udp,udp6}) is sampled every few milliseconds
+(the only check where the jail cannot be set up)."""
 
 from __future__ import annotations
 
@@ -40,7 +43,7 @@ def check_environment(env: dict[str, str]) -> None:
     for name, value in env.items():
         if not name.startswith("OFBOT_"):
             continue
-        if name.endswith("_URL"):
+        if name.endswith("_URL") or "://" in value:  # OFBOT_CLUBS_SOURCE is a URL too
             host = urlsplit(value).hostname or ""
         elif name.endswith("_HOST"):
             host = value
@@ -137,3 +140,130 @@ class LoopbackWatch:
         if self.foreign:
             peers = ", ".join(f"{a}:{p}" for a, p in sorted(self.foreign))
             raise LeftLoopback(f"process {self.pid} connected off loopback: {peers}")
+
+
+# --- the network jail: every way out but loopback leads to this process -----------------------
+
+JAIL_ENV = "OFBOT_BENCH_JAILED"
+TUN_NAME = "ofbleak0"
+_TUNSETIFF = 0x400454CA
+_IFF_TUN, _IFF_NO_PI = 0x0001, 0x1000
+
+
+class NetworkJail:
+    """The benchmark and every process it starts run in a network namespace of their own (`unshare
+    --net`) whose only interfaces are loopback and a tun device this process holds open, the
+    default route for IPv4 and IPv6. A packet any of them sends off loopback — a TCP SYN however
+    short the connection, a UDP datagram, a DNS query to the resolver, from the bot or from a
+    child of it (the PDF renderer) — is read here instead of reaching a network: `leaks` lists
+    (protocol, destination, port). Only TCP and UDP count (the kernel's own ICMPv6 neighbour and
+    multicast chatter on the device is not a process talking).
+
+    Sampling sockets (LoopbackWatch) sees a connection only while it is open; this sees every
+    packet. `enter_jail()` sets it up; without `unshare` (or the right to use it) the benchmark
+    says so and keeps the sampling alone."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.leaks: list[tuple[str, str, int]] = []
+        self._fd = os.open("/dev/net/tun", os.O_RDWR)
+        import fcntl
+        import struct
+
+        fcntl.ioctl(
+            self._fd, _TUNSETIFF, struct.pack("16sH", TUN_NAME.encode(), _IFF_TUN | _IFF_NO_PI)
+        )
+        for command in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "link", "set", TUN_NAME, "up"],
+            ["ip", "addr", "add", "10.254.254.1/32", "dev", TUN_NAME],
+            ["ip", "route", "add", "default", "dev", TUN_NAME],
+            ["ip", "-6", "addr", "add", "fd00:254::1/128", "dev", TUN_NAME, "nodad"],
+            ["ip", "-6", "route", "add", "default", "dev", TUN_NAME],
+        ):
+            _run(command)
+        threading.Thread(target=self._read, name="network-jail", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                packet = os.read(self._fd, 65536)
+            except OSError:
+                return
+            leak = describe_packet(packet)
+            if leak is not None:
+                self.leaks.append(leak)
+
+    def check(self) -> None:
+        if self.leaks:
+            seen = ", ".join(f"{p} {a}:{port}" for p, a, port in sorted(set(self.leaks)))
+            raise LeftLoopback(f"packets sent off loopback: {seen}")
+
+
+def describe_packet(packet: bytes) -> tuple[str, str, int] | None:
+    """(protocol, destination address, destination port) of an IPv4/IPv6 TCP or UDP packet as
+    the tun device gives it (no packet information header); None for anything else."""
+    if not packet:
+        return None
+    version = packet[0] >> 4
+    if version == 4 and len(packet) >= 20:
+        header = (packet[0] & 0x0F) * 4
+        proto, dst = packet[9], socket.inet_ntop(socket.AF_INET, packet[16:20])
+    elif version == 6 and len(packet) >= 40:
+        header, proto = 40, packet[6]
+        dst = socket.inet_ntop(socket.AF_INET6, packet[24:40])
+    else:
+        return None
+    if proto not in (6, 17) or len(packet) < header + 4:
+        return None
+    port = int.from_bytes(packet[header + 2 : header + 4], "big")
+    return ("tcp" if proto == 6 else "udp", dst, port)
+
+
+def _run(command: list[str]) -> None:
+    import subprocess
+
+    subprocess.run(command, check=True, capture_output=True, timeout=10)
+
+
+JAIL: NetworkJail | None = None
+
+
+def enter_jail() -> str:
+    """Run the rest of this benchmark in the network jail: re-executes the command under
+    `unshare --net` (root) or `unshare --net --map-root-user`, then sets the jail up in the new
+    process. Returns a line saying which check is in force."""
+    global JAIL
+    import shutil
+    import sys
+
+    if os.environ.get(JAIL_ENV) == "1":
+        try:
+            JAIL = NetworkJail()
+        except (OSError, FileNotFoundError, ValueError) as exc:
+            return f"network jail: not set up ({exc}); loopback checked by sampling sockets only"
+        except Exception as exc:  # subprocess.CalledProcessError: `ip` refused
+            return f"network jail: not set up ({exc}); loopback checked by sampling sockets only"
+        return (
+            "network jail: on (own network namespace, every route but loopback read by the "
+            "benchmark: any TCP/UDP packet off loopback fails the run)"
+        )
+    unshare = shutil.which("unshare")
+    if unshare is None or shutil.which("ip") is None:
+        return "network jail: unshare/ip not found; loopback checked by sampling sockets only"
+    args = [unshare, "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    probe = __import__("subprocess").run(
+        [*args, "true"], capture_output=True, timeout=10, check=False
+    )
+    if probe.returncode != 0:
+        return "network jail: unshare --net refused here; loopback checked by sampling sockets only"
+    os.environ[JAIL_ENV] = "1"
+    os.execv(unshare, [*args, sys.executable, *sys.orig_argv[1:]])
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def check_jail() -> None:
+    """Raises LeftLoopback when the jail (if set up) read a packet sent off loopback."""
+    if JAIL is not None:
+        JAIL.check()

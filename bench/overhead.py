@@ -49,6 +49,7 @@ from bench.common import (
     verdict,
 )
 from bench.harness import Child, Person, prepare_database, renewal_flow, sandbox, verify_flow
+from bench.loopback import enter_jail
 
 CLUBS = 10_000
 flow_name = "renewal"
@@ -396,6 +397,7 @@ def main() -> None:
     flow_name = args.flow
     KINDS = tuple(k for k in KINDS if k in args.kinds.split(","))
     echo_flow.updates = 8 if args.flow == "renewal" else 4
+    print(enter_jail(), flush=True)
     print(machine(), flush=True)
     results = asyncio.run(
         measure(levels, args.flows_per_person, args.rounds, args.duration, args.py_spy)

@@ -118,7 +118,7 @@ async def main() -> int:
     args = parser.parse_args()
 
     from bench.common import machine, verdict
-    from bench.loopback import LoopbackWatch, check_environment
+    from bench.loopback import LoopbackWatch, check_environment, check_jail
     from bot.sandbox.telegram import start_fake_telegram
     from storage import reminders as reminder_rows
     from storage.db import open_database
@@ -172,6 +172,7 @@ async def main() -> int:
     wall = loop.time() - started
     await watch.stop()
     watch.check()  # raises LeftLoopback if the sender ever had a socket off loopback
+    check_jail()  # or sent any packet off loopback (the network jail)
     await asyncio.sleep(0.2)
     watcher.cancel()
     child = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -237,4 +238,7 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
+    from bench.loopback import enter_jail
+
+    print(enter_jail(), flush=True)
     sys.exit(asyncio.run(main()))

@@ -40,6 +40,7 @@ from bench.harness import (
     prepare_database,
     sandbox,
 )
+from bench.loopback import enter_jail
 from bench.money import check_payments, is_receipt, pay_on_checkout
 from bot.sandbox.stripe.money import DEBIT_DELAY
 from storage.db import open_database
@@ -504,6 +505,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("kills", "faults", "stripe"), default=None)
     parser.add_argument("--keep", type=Path, help="keep the databases and bot logs in this folder")
     args = parser.parse_args()
+    print(enter_jail(), flush=True)
     print(machine())
 
     async def run() -> list:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from bench.common import ROOT, load, machine, median, verdict
 from bench.harness import Child, Person, contains, prepare_database, sandbox, verify_flow
+from bench.loopback import enter_jail
 
 STARTUP_TARGET = 1.0  # seconds
 MEMORY_TARGET = 150  # MB
@@ -158,6 +159,7 @@ def main() -> None:
         "--py-spy", metavar="PREFIX", help="profile each start into PREFIX.runN.txt"
     )
     args = parser.parse_args()
+    print(enter_jail(), flush=True)
     print(machine(), flush=True)
     ways = {"both": (True, False), "with": (True,), "without": (False,)}[args.bytecode]
     checks, out = [], {"machine": machine(), "command": " ".join(sys.argv), "ways": {}}

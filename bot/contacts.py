@@ -68,7 +68,7 @@ async def tell_revoked(services: Services, bot: Bot) -> int:
             reason=notice.reason,
             email_kind=notice.email_kind,
         )
-        outcome = await notify.deliver(bot, services, notice.chat_id, text)
+        outcome = await notify.deliver(bot, services, notice.chat_id, text, broadcast=True)
         if outcome == "later":
             break
         await contacts.mark_told(services.db, notice.id)

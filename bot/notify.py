@@ -27,6 +27,7 @@ from telegram.error import (
 )
 
 from bot import staff_topics
+from bot.ratelimit import Broadcast, TelegramRateLimiter
 from bot.services import Services
 from bot.telegram_limits import checked_callback_data
 from storage import contacts
@@ -61,8 +62,26 @@ def keyboard(
     return InlineKeyboardMarkup(built)
 
 
-async def send(bot: Bot, chat_id: int, text: str, markup=None, **kwargs) -> Message:
-    """One HTML message; Telegram's errors are raised (telegram.error.*)."""
+def broadcast_args(bot: Bot, max_retries: int | None = None) -> dict:
+    """`rate_limit_args` marking a message sent unprompted to many chats (reminders, revocation
+    notices) for the bot's limiter: `Broadcast()` for the bot's own (bot/ratelimit.py: paced by
+    the overall 30/s too), the retries count for PTB's AIORateLimiter (`ofbot` commands), none
+    for a Bot without a limiter."""
+    limiter = getattr(bot, "rate_limiter", None)
+    if isinstance(limiter, TelegramRateLimiter):
+        return {"rate_limit_args": Broadcast(max_retries=max_retries or 3)}
+    if limiter is not None and max_retries is not None:
+        return {"rate_limit_args": max_retries}
+    return {}
+
+
+async def send(
+    bot: Bot, chat_id: int, text: str, markup=None, *, broadcast: bool = False, **kwargs
+) -> Message:
+    """One HTML message; Telegram's errors are raised (telegram.error.*). `broadcast`: one of
+    many sent unprompted (see `broadcast_args`)."""
+    if broadcast:
+        kwargs.update(broadcast_args(bot))
     return await bot.send_message(
         chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup, **kwargs
     )
@@ -80,12 +99,14 @@ async def edit(bot: Bot, chat_id: int, message_id: int, text: str, markup=None) 
         )
 
 
-async def deliver(bot: Bot, services: Services, chat_id: int, text: str, markup=None) -> str:
+async def deliver(
+    bot: Bot, services: Services, chat_id: int, text: str, markup=None, *, broadcast: bool = False
+) -> str:
     """ "sent"; "failed" (refused for good: blocked, bad request); "later" (flood control past
     the rate limiter's retries, Bot API down or timing out: worth another try later).
     A chat that blocked the bot is marked inactive: stop writing to it rather than fail forever."""
     try:
-        await send(bot, chat_id, text, markup)
+        await send(bot, chat_id, text, markup, broadcast=broadcast)
     except Forbidden:
         await contacts.set_active(services.db, chat_id, False)
         return "failed"
@@ -167,7 +188,7 @@ async def send_with_retries(
     before each retry (the caller has taken the first slot). Raises InvalidToken."""
     attempts = 0
     rate_waits = 0
-    extra = {"rate_limit_args": max_rate_waits} if getattr(bot, "rate_limiter", None) else {}
+    extra = broadcast_args(bot, max_rate_waits)  # reminders: a broadcast
     while True:
         if attempts or rate_waits:
             await pace()

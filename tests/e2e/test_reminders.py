@@ -412,3 +412,33 @@ async def test_cli_killed_at_any_moment_never_duplicates_and_reports_what_it_can
     missing = {chat for chat, n in counts.items() if n == 0}
     assert all(rows[chat] == "unknown" for chat in missing)
     assert all(status in ("sent", "unknown") for status in rows.values())
+
+
+async def test_the_running_bot_paces_reminders_as_broadcasts(bot, telegram, chat, smtp):
+    """A reminder is one of many messages sent unprompted: the bot's limiter gets it marked
+    `Broadcast()` (paced by the overall 30/s as well as per chat), a reply to a person is not."""
+    from bot.ratelimit import Broadcast
+
+    await verify(chat, smtp, "mermoz")
+    limiter = bot.runtime.app.bot.rate_limiter
+    seen: list[tuple[str, object, object]] = []
+    original = limiter.process_request
+
+    async def spy(callback, args, kwargs, endpoint, data, rate_limit_args):
+        seen.append((endpoint, data.get("chat_id"), rate_limit_args))
+        return await original(callback, args, kwargs, endpoint, data, rate_limit_args)
+
+    limiter.process_request = spy
+    ends = dt.date.fromisoformat(sample_club("mermoz")["subscription_ends"])
+    clock = bot.runtime.clock
+    clock.advance(dt.timedelta(days=(ends - dt.timedelta(days=7) - clock.today()).days))
+    await reminders.run_reminders(bot.services, bot.runtime.app.bot, clock.today())
+    await chat.say("/menu")
+    to_person = [
+        args
+        for endpoint, chat_id, args in seen
+        if endpoint == "sendMessage" and chat_id == chat.chat_id
+    ]
+    assert len(to_person) == 2, seen  # the reminder, then the answer to /menu
+    assert isinstance(to_person[0], Broadcast)
+    assert not isinstance(to_person[1], Broadcast)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -87,3 +88,96 @@ async def test_a_process_talking_over_loopback_passes_the_watch():
         client.close()
         server.close()
         await server.wait_closed()
+
+
+def test_a_setting_that_holds_a_url_off_loopback_is_refused_whatever_its_name():
+    from bench.loopback import LeftLoopback, check_environment
+
+    env = {
+        "OFBOT_TELEGRAM_API_URL": "http://127.0.0.1:1",
+        "OFBOT_STRIPE_API_URL": "http://127.0.0.1:2",
+        "OFBOT_SMTP_HOST": "127.0.0.1",
+        "OFBOT_CLUBS_SOURCE": "https://clubs.example.org/clubs.csv",
+    }
+    with pytest.raises(LeftLoopback, match="OFBOT_CLUBS_SOURCE"):
+        check_environment(env)
+
+
+def test_the_jail_reads_tcp_and_udp_packets_and_ignores_the_kernels_chatter():
+    import struct
+
+    from bench.loopback import describe_packet
+
+    syn = bytes([0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0, 10, 254, 254, 1, 8, 8, 8, 8])
+    syn += struct.pack("!HH", 40000, 443) + bytes(16)
+    assert describe_packet(syn) == ("tcp", "8.8.8.8", 443)
+    udp6 = bytes([0x60, 0, 0, 0, 0, 8, 17, 64]) + bytes(16)
+    udp6 += bytes.fromhex("20014860486000000000000000008888") + struct.pack("!HHHH", 5353, 53, 8, 0)
+    assert describe_packet(udp6) == ("udp", "2001:4860:4860::8888", 53)
+    icmp6 = bytes([0x60, 0, 0, 0, 0, 8, 58, 255]) + bytes(32) + bytes(8)
+    assert describe_packet(icmp6) is None  # router solicitation, MLD: not a process talking
+    assert describe_packet(b"") is None
+
+
+LEAKS = """
+import json, socket, subprocess, sys
+from bench.loopback import NetworkJail
+jail = NetworkJail()
+def quietly(f):
+    try:
+        f()
+    except OSError:
+        pass
+def short_tcp():
+    s = socket.create_connection(("203.0.113.7", 443), timeout=0.2)
+    s.close()
+quietly(short_tcp)
+quietly(lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"x", ("198.51.100.9", 123)))
+quietly(lambda: socket.getaddrinfo("api.stripe.com", 443))
+child = "import socket\\ntry:\\n socket.create_connection(('192.0.2.44', 25), timeout=0.2)\\nexcept OSError:\\n pass"
+subprocess.run([sys.executable, "-c", child], check=True)
+import time; time.sleep(0.3)
+print(json.dumps(sorted(set(jail.leaks))))
+"""
+
+
+def test_the_network_jail_catches_what_sampling_sockets_misses():
+    """A short TCP connection, a UDP datagram on an unconnected socket, a DNS lookup and a child
+    process's connection: each is a packet off loopback, read by the jail."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    unshare = shutil.which("unshare")
+    args = [unshare, "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    if unshare is None or subprocess.run([*args, "true"], capture_output=True).returncode:
+        pytest.skip("no network namespace here (unshare --net refused)")
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("no /dev/net/tun")
+    done = subprocess.run(
+        [*args, sys.executable, "-c", LEAKS],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "RES_OPTIONS": "timeout:1 attempts:1"},  # no answer ever comes
+    )
+    assert done.returncode == 0, done.stderr
+    leaks = [tuple(x) for x in json.loads(done.stdout.strip().splitlines()[-1])]
+    destinations = {(proto, address) for proto, address, _port in leaks}
+    assert ("tcp", "203.0.113.7") in destinations
+    assert ("udp", "198.51.100.9") in destinations
+    assert ("tcp", "192.0.2.44") in destinations  # from a child process
+    if not _resolver_on_loopback():
+        assert any(proto == "udp" and port == 53 for proto, _a, port in leaks)  # a DNS query
+
+
+def _resolver_on_loopback() -> bool:
+    """A local resolver (systemd-resolved's 127.0.0.53) is asked over loopback: no packet."""
+    try:
+        with open("/etc/resolv.conf", encoding="utf-8") as handle:
+            servers = [line.split()[1] for line in handle if line.startswith("nameserver")]
+    except OSError:
+        return True
+    return not servers or all(server.startswith(("127.", "::1")) for server in servers)
