@@ -144,7 +144,7 @@ class LoopbackWatch:
 
 # --- the network jail: every way out but loopback leads to this process -----------------------
 
-JAIL_ENV = "OFBOT_BENCH_JAILED"
+JAIL_ENV = "BENCH_NETWORK_JAILED"  # not OFBOT_: the bots' settings are checked by that prefix
 TUN_NAME = "ofbleak0"
 _TUNSETIFF = 0x400454CA
 _IFF_TUN, _IFF_NO_PI = 0x0001, 0x1000
