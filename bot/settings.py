@@ -168,12 +168,21 @@ _CLASSES = (
 )
 
 
+_BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
 def secret_bits(value: str) -> float:
     """Upper estimate of a secret's randomness in bits: length × log2(alphabet), the alphabet
-    being the character classes it uses (lower, upper, digits: 26/26/10; anything else 33)."""
+    being the character classes it uses (lower, upper, digits: 26/26/10; anything else 33).
+    Mixed-case letters with nothing outside base64url (RFC 4648 §5) count as that alphabet, 64:
+    `secrets.token_urlsafe(16)` draws its 22 characters from it, and one in a hundred of them
+    happens to hold letters only (22 × log2(52) = 125 bits by classes alone)."""
     alphabet = sum(size for test, size in _CLASSES if any(test(ch) for ch in value))
     if any(not any(test(ch) for test, _ in _CLASSES) for ch in value):
         alphabet += 33
+    mixed_case = any(ch.islower() for ch in value) and any(ch.isupper() for ch in value)
+    if mixed_case and set(value) <= _BASE64URL:
+        alphabet = max(alphabet, 64)
     return len(value) * math.log2(alphabet) if alphabet > 1 else 0.0
 
 
