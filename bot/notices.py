@@ -12,25 +12,11 @@ from telegram import Bot
 from telegram.ext import ExtBot
 
 from bot.services import Services
+from bot.telegram_send import CREATES_MESSAGE
 from storage import chats
 from storage.db import Database
 
 log = logging.getLogger(__name__)
-
-# Bot API methods whose result is a new message in the chat.
-CREATES_MESSAGE = frozenset(
-    {
-        "sendMessage",
-        "sendDocument",
-        "sendPhoto",
-        "sendVideo",
-        "sendAudio",
-        "sendVoice",
-        "sendAnimation",
-        "copyMessage",
-        "forwardMessage",
-    }
-)
 
 
 class NoticeRecorder:

@@ -69,7 +69,7 @@ def broadcast_args(bot: Bot, max_retries: int | None = None) -> dict:
     for a Bot without a limiter."""
     limiter = getattr(bot, "rate_limiter", None)
     if isinstance(limiter, TelegramRateLimiter):
-        return {"rate_limit_args": Broadcast(max_retries=max_retries or 3)}
+        return {"rate_limit_args": Broadcast() if max_retries is None else Broadcast(max_retries)}
     if limiter is not None and max_retries is not None:
         return {"rate_limit_args": max_retries}
     return {}

@@ -38,7 +38,9 @@ CAPTIONED = frozenset(
 # Requests sent again to a migrated group's new id: those that create a message there. An edit or
 # a deletion names a message of the old chat, which the new one does not have (its ids start
 # afresh): those fail with ChatMigrated after the migration is recorded, and their caller acts.
-RESENT_WHEN_MIGRATED = CAPTIONED | {"sendMessage", "forwardMessage", "sendChatAction"}
+# Requests whose result is a new message in the chat.
+CREATES_MESSAGE = CAPTIONED | {"sendMessage", "forwardMessage"}
+RESENT_WHEN_MIGRATED = CREATES_MESSAGE | {"sendChatAction"}
 ChatMigration = Callable[[int, int], Awaitable[None]]
 
 
