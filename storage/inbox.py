@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from storage.db import Database
+from storage.db import Connection, Database
 
 
 class SqliteInbox:
@@ -26,10 +26,7 @@ class SqliteInbox:
     async def add(self, updates: list[tuple[int, dict]]) -> None:
         removed = list(self._removed)
         async with self.db.transaction() as conn:
-            if removed:
-                await conn.executemany(
-                    "DELETE FROM update_inbox WHERE update_id = ?", [(i,) for i in removed]
-                )
+            await _delete(conn, removed)
             await conn.executemany(
                 "INSERT INTO update_inbox (update_id, payload) VALUES (?, ?)"
                 " ON CONFLICT (update_id) DO NOTHING",
@@ -50,9 +47,7 @@ class SqliteInbox:
         removed = list(self._removed)
         if removed:
             async with self.db.transaction() as conn:
-                await conn.executemany(
-                    "DELETE FROM update_inbox WHERE update_id = ?", [(i,) for i in removed]
-                )
+                await _delete(conn, removed)
             self._forget_removed(removed)
 
     def _forget_removed(self, done: list[int]) -> None:
@@ -62,3 +57,10 @@ class SqliteInbox:
     async def pending(self) -> list[dict]:
         rows = await self.db.fetchall("SELECT payload FROM update_inbox ORDER BY update_id")
         return [json.loads(row[0]) for row in rows]
+
+
+async def _delete(conn: Connection, update_ids: list[int]) -> None:
+    if update_ids:
+        await conn.executemany(
+            "DELETE FROM update_inbox WHERE update_id = ?", [(i,) for i in update_ids]
+        )
