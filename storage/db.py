@@ -39,8 +39,9 @@ def migration_files() -> list[tuple[int, str, str]]:
 
 
 class Cursor:
-    """aiosqlite's cursor shape over a sqlite3 cursor: `await fetchone()`, `await fetchall()`,
-    `rowcount`, `lastrowid`, `async with` and `async for`."""
+    """aiosqlite's cursor shape over a sqlite3 cursor, as far as storage/ uses it: `await
+    fetchone()`, `await fetchall()`, `rowcount`, `lastrowid` (`async with conn.execute(…)` closes
+    it: _Statement)."""
 
     __slots__ = ("_cursor",)
 
@@ -55,36 +56,11 @@ class Cursor:
     def lastrowid(self) -> int | None:
         return self._cursor.lastrowid
 
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
-
     async def fetchone(self) -> Any:
         return self._cursor.fetchone()
 
     async def fetchall(self) -> list[Any]:
         return self._cursor.fetchall()
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(size if size is not None else self._cursor.arraysize)
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-    async def __aenter__(self) -> Cursor:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        self._cursor.close()
-
-    def __aiter__(self) -> Cursor:
-        return self
-
-    async def __anext__(self) -> Any:
-        row = self._cursor.fetchone()
-        if row is None:
-            raise StopAsyncIteration
-        return row
 
 
 class _Statement:
@@ -132,10 +108,6 @@ class Connection:
     def row_factory(self, factory: Any) -> None:
         self._conn.row_factory = factory
 
-    @property
-    def total_changes(self) -> int:
-        return self._conn.total_changes
-
     def execute(self, sql: str, parameters: Iterable[Any] | dict = ()) -> _Statement:
         return _Statement(lambda: self._conn.execute(sql, parameters))
 
@@ -144,15 +116,6 @@ class Connection:
 
     def executescript(self, script: str) -> _Statement:
         return _Statement(lambda: self._conn.executescript(script))
-
-    async def execute_fetchall(self, sql: str, parameters: Iterable[Any] | dict = ()) -> list:
-        return self._conn.execute(sql, parameters).fetchall()
-
-    async def commit(self) -> None:
-        self._conn.commit()
-
-    async def rollback(self) -> None:
-        self._conn.rollback()
 
     async def close(self) -> None:
         self._conn.close()
