@@ -9,19 +9,32 @@ call is a hand-over to the thread and back (a queue, a futex wake-up, `call_soon
 through the loop's self-pipe), ~40 µs of CPU — 120 µs for execute + fetchone + close — and the
 bot's update path makes ~25 such calls per update (bench/README.md, issue 19). Long work never
 runs here: backups and `ofbot doctor` open their own connections in a thread
-(storage/sqlite_file.py, bot/backups.py), and another process's write transaction is short."""
+(storage/sqlite_file.py, bot/backups.py), and another process's write lock is waited for on
+the loop, not inside SQLite (WRITE_WAIT below)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 MIGRATIONS_PACKAGE = "storage.migrations"
+
+# Another process holding SQLite's write lock (`ofbot clubs import`, `ofbot payments reconcile`,
+# a restore) makes BEGIN IMMEDIATE fail with SQLITE_BUSY. SQLite's busy handler would wait for it
+# inside the call, on the event loop's thread, freezing every chat for as long as the other
+# process writes; `transaction()` instead asks without waiting and sleeps on the loop between
+# tries, up to WRITE_WAIT seconds (then the "database is locked" error is raised, as before).
+WRITE_WAIT = 10.0
+WRITE_RETRY = (0.002, 0.05)  # seconds: the first pause between tries, doubled up to the second
+# Reads never wait for a writer in WAL mode; a rare SQLITE_BUSY on a read (the WAL index being
+# rebuilt after a crash, a checkpoint by another process) is waited out inside the call, briefly.
+READ_BUSY_MS = 200
 
 
 def migration_files() -> list[tuple[int, str, str]]:
@@ -136,7 +149,7 @@ class Database:
             path.parent.mkdir(parents=True, exist_ok=True)
         conn = Connection(sqlite3.connect(str(path), isolation_level=None))
         conn.row_factory = sqlite3.Row
-        await conn.execute("PRAGMA busy_timeout = 10000")
+        await conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_MS}")
         await conn.execute("PRAGMA journal_mode = WAL")
         await conn.execute("PRAGMA synchronous = NORMAL")
         await conn.execute("PRAGMA foreign_keys = ON")
@@ -147,9 +160,11 @@ class Database:
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception."""
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception. While another process holds
+        the write lock, waits on the event loop (not in SQLite's busy handler) up to WRITE_WAIT
+        seconds, then raises sqlite3.OperationalError ("database is locked")."""
         async with self._lock:
-            await self.conn.execute("BEGIN IMMEDIATE")
+            await self._begin()
             try:
                 yield self.conn
             except BaseException:
@@ -157,6 +172,28 @@ class Database:
                 raise
             else:
                 await self.conn.execute("COMMIT")
+
+    async def _begin(self) -> None:
+        raw = self.conn._conn
+        deadline = None
+        pause = WRITE_RETRY[0]
+        while True:
+            raw.execute("PRAGMA busy_timeout = 0")
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + WRITE_WAIT
+                elif now >= deadline:
+                    raise
+            finally:
+                raw.execute(f"PRAGMA busy_timeout = {READ_BUSY_MS}")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, WRITE_RETRY[1])
 
     async def execute(self, sql: str, params: Iterable[Any] | dict = ()) -> int:
         """One write statement in its own transaction; returns lastrowid."""
@@ -180,12 +217,22 @@ class Database:
 
     async def migrate(self) -> list[str]:
         """Apply the migrations not applied yet, each in its own transaction; returns their names."""
+        applied: list[str] = []
+        # Migrations run before the bot serves (or in a command line process): waiting for
+        # another process's write lock inside SQLite is fine there.
+        await self.conn.execute(f"PRAGMA busy_timeout = {int(WRITE_WAIT * 1000)}")
+        try:
+            await self._migrate(applied)
+        finally:
+            await self.conn.execute(f"PRAGMA busy_timeout = {READ_BUSY_MS}")
+        return applied
+
+    async def _migrate(self, applied: list[str]) -> None:
         await self.conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " number INTEGER PRIMARY KEY, name TEXT NOT NULL,"
             " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))"
         )
-        applied = []
         for number, name, sql in migration_files():
             async with self._lock:
                 done = await self.fetchval(
@@ -206,7 +253,6 @@ class Database:
                         await self.conn.execute("ROLLBACK")
                     raise
                 applied.append(name)
-        return applied
 
 
 async def open_database(path: str | Path, migrate: bool = True) -> Database:

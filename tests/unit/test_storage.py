@@ -71,3 +71,55 @@ async def test_persistence_round_trip_and_delete(tmp_path):
     assert await persistence.get_conversations("club") == {(6, 6): "menu"}
     assert await persistence.get_user_data() == {}
     await db.close()
+
+
+async def test_a_write_waits_for_another_process_lock_without_freezing_the_loop(tmp_path):
+    """Another process (`ofbot clubs import`, a reconcile) holding SQLite's write lock: the bot's
+    transaction waits for it on the event loop, which keeps serving other chats meanwhile, and
+    then writes; SQLite's busy handler used to wait inside the call, freezing the loop."""
+    import asyncio
+
+    db = await open_database(tmp_path / "a.db")
+    other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE other_process (x INTEGER)")
+
+    async def write() -> None:
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE ours (x INTEGER)")
+
+    writing = asyncio.create_task(write())
+    ticks = 0
+    for _ in range(20):  # the loop turns while the write waits for the lock
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert not writing.done()
+    assert await db.fetchval("SELECT count(*) FROM schema_migrations") > 0  # reads go on
+    other.execute("COMMIT")
+    await writing
+    assert ticks == 20
+    names = {r[0] for r in await db.fetchall("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {"ours", "other_process"} <= names
+    other.close()
+    await db.close()
+
+
+async def test_a_write_gives_up_when_the_lock_is_held_too_long(tmp_path, monkeypatch):
+    """Held past WRITE_WAIT: the transaction raises SQLite's own "database is locked" error and
+    nothing of it is written."""
+    from storage import db as db_module
+
+    monkeypatch.setattr(db_module, "WRITE_WAIT", 0.05)
+    db = await open_database(tmp_path / "a.db")
+    other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE ours (x INTEGER)")
+    other.execute("ROLLBACK")
+    assert await db.fetchval("SELECT count(*) FROM sqlite_master WHERE name = 'ours'") == 0
+    assert await db.fetchval("PRAGMA busy_timeout") == db_module.READ_BUSY_MS
+    async with db.transaction() as conn:  # and the next write goes through
+        await conn.execute("CREATE TABLE ours (x INTEGER)")
+    other.close()
+    await db.close()
