@@ -13,8 +13,29 @@ from bot import notify
 from bot.services import Services
 from storage import audit, contacts
 from storage import clubs as club_rows
+from storage import escalations as escalation_rows
+from storage import relay as relay_rows
 
 log = logging.getLogger(__name__)
+
+
+async def set_chat_language(services: Services, chat_id: int, lang: str) -> None:
+    """/language: the chat's choice, also on what will later write to it (its contact links,
+    open conversation, requests, untold revocation notices), in one transaction."""
+    async with services.db.transaction() as conn:
+        await contacts.set_language(conn, chat_id, lang)
+        await relay_rows.set_language(conn, chat_id, lang)
+        await escalation_rows.set_language(conn, chat_id, lang)
+
+
+async def chat_language(services: Services, chat_id: int | None, stored: str) -> str:
+    """The language to write to `chat_id` in NOW, for a message sent later than the request it
+    answers (a staff answer, a request's update, a notice): the chat's current language as its
+    contact links hold it, else `stored` (the object's own, kept current by /language; the only
+    one left once /forget removed the links)."""
+    if chat_id is None:
+        return stored
+    return await contacts.language_of_chat(services.db, chat_id) or stored
 
 
 def masked_name(name: str | None) -> str:
@@ -62,7 +83,7 @@ async def tell_revoked(services: Services, bot: Bot) -> int:
     for notice in await contacts.untold_revocations(services.db):
         club = await club_rows.get(services.db, notice.club_id)
         text = services.texts.render(
-            notice.language,
+            await chat_language(services, notice.chat_id, notice.language),
             "contacts/revoked",
             club=club.name if club else "?",
             reason=notice.reason,

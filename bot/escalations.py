@@ -16,11 +16,12 @@ from telegram import Bot, InlineKeyboardMarkup
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
+from bot import contacts as contact_service
 from bot import invoices, notify, staff_topics
 from bot.addresses import normalize_email, same_email
 from bot.catalogue import Quote, quote_intervention
 from bot.services import Services
-from storage import audit, contacts
+from storage import audit
 from storage import clubs as club_rows
 from storage import escalations as rows
 from storage import relay as relay_rows
@@ -515,10 +516,7 @@ async def refresh_card(services: Services, bot: Bot, escalation_id: int) -> None
 
 async def club_language(services: Services, escalation: Escalation) -> str:
     """The contact's language now (/language may have changed it), else the one at the request."""
-    if escalation.chat_id is None:
-        return escalation.lang
-    contact = await contacts.get(services.db, escalation.club_id, escalation.chat_id)
-    return contact.language if contact else escalation.lang
+    return await contact_service.chat_language(services, escalation.chat_id, escalation.lang)
 
 
 async def tell_club(services: Services, bot: Bot, escalation: Escalation, event: str) -> None:

@@ -13,7 +13,7 @@ from telegram import Bot, InlineKeyboardMarkup, Message, ReplyParameters
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot import notify, staff_topics
+from bot import contacts, notify, staff_topics
 from bot.services import Services
 from bot.staff_topics import StaffPlace
 from bot.telegram_limits import fits_caption, fits_text, split_html
@@ -438,15 +438,18 @@ async def relay_edit_to_club(services: Services, bot: Bot, message: Message) -> 
 
 
 async def _club_lang(services: Services, target: RelayTarget) -> str:
+    """The club chat's language now; the conversation's or request's only when the chat's is
+    not known any more."""
+    stored = "fr"
     if target.talk_id:
         talk = await rows.get_talk(services.db, target.talk_id)
         if talk is not None:
-            return talk.lang
-    if target.escalation_id:
+            stored = talk.lang
+    elif target.escalation_id:
         escalation = await escalation_rows.get(services.db, target.escalation_id)
         if escalation is not None:
-            return escalation.lang
-    return "fr"
+            stored = escalation.lang
+    return await contacts.chat_language(services, target.club_chat_id, stored)
 
 
 async def current_talk(services: Services, chat_id: int) -> Talk | None:
@@ -474,7 +477,8 @@ async def close_talk(services: Services, talk_id: int, actor: str) -> Talk | Non
 async def tell_club_closed(services: Services, bot: Bot, talk: Talk) -> None:
     if talk.chat_id is None:
         return
-    text = services.texts.render(talk.lang, "talk/closed_by_staff")
+    lang = await contacts.chat_language(services, talk.chat_id, talk.lang)
+    text = services.texts.render(lang, "talk/closed_by_staff")
     try:
         await notify.send(bot, talk.chat_id, text)
     except (Forbidden, BadRequest) as exc:

@@ -78,8 +78,23 @@ async def for_club(db: Database, club_id: int, *, active_only: bool = True) -> l
     return [Contact.from_row(row) for row in rows]
 
 
-async def set_language(db: Database, chat_id: int, language: str) -> None:
-    await db.execute("UPDATE contacts SET language = ? WHERE chat_id = ?", (language, chat_id))
+async def set_language(conn: Connection, chat_id: int, language: str) -> None:
+    """The chat's language (/language) on its contact links and on the revocation notices it
+    has not been told yet."""
+    await conn.execute("UPDATE contacts SET language = ? WHERE chat_id = ?", (language, chat_id))
+    await conn.execute(
+        "UPDATE contact_revocations SET language = ? WHERE chat_id = ? AND told_at IS NULL",
+        (language, chat_id),
+    )
+
+
+async def language_of_chat(db: Database, chat_id: int) -> str | None:
+    """The chat's language as its contact links hold it now (/language sets it on all of them);
+    None when the chat is no club's contact."""
+    return await db.fetchval(
+        "SELECT language FROM contacts WHERE chat_id = ? ORDER BY verified_at DESC LIMIT 1",
+        (chat_id,),
+    )
 
 
 async def set_reminders(db: Database, club_id: int, chat_id: int, on: bool) -> None:

@@ -108,6 +108,11 @@ async def get(db_or_conn, escalation_id: int) -> Escalation | None:
     return Escalation.from_row(row) if row else None
 
 
+async def set_language(conn: Connection, chat_id: int, lang: str) -> None:
+    """The chat's language (/language) on its requests, for the updates still to come."""
+    await conn.execute("UPDATE escalations SET lang = ? WHERE chat_id = ?", (lang, chat_id))
+
+
 async def set_card(
     db: Database, escalation_id: int, chat_id: int, message_id: int, digest: str | None = None
 ) -> None:

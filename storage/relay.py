@@ -114,6 +114,13 @@ async def count_open_talks_of_club(db: Database, club_id: int) -> int:
     )
 
 
+async def set_language(conn: Connection, chat_id: int, lang: str) -> None:
+    """The chat's language (/language) on its open conversation."""
+    await conn.execute(
+        "UPDATE talks SET lang = ? WHERE chat_id = ? AND status = 'open'", (lang, chat_id)
+    )
+
+
 async def set_header(db: Database, talk_id: int, message_id: int) -> None:
     await db.execute("UPDATE talks SET header_message_id = ? WHERE id = ?", (message_id, talk_id))
 

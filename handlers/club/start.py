@@ -14,6 +14,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot import contacts as contact_service
 from bot import privacy, verification
 from bot.context import BotContext
 from bot.texts import LANGUAGES
@@ -22,7 +23,6 @@ from handlers.club.reminders import toggle as toggle_reminders
 from handlers.club.states import IDENTIFY, VERIFY_CODE
 from handlers.common import answer_query, button_is_current, lang_of, reply, settle_button
 from storage import clubs as club_rows
-from storage import contacts
 
 PRIVATE = filters.ChatType.PRIVATE
 
@@ -94,7 +94,7 @@ async def set_language(update: Update, context: BotContext) -> str | None:
         await settle_button(update, context)
         return None
     context.user_data["lang"] = chosen
-    await contacts.set_language(context.services.db, update.effective_chat.id, chosen)
+    await contact_service.set_chat_language(context.services, update.effective_chat.id, chosen)
     await reply(update, context, "start/language_set")
     return await resume(update, context)
 
