@@ -250,9 +250,20 @@ async def alert_overpayment(services: Services, bot: Bot | None, overpayment) ->
         else None
     )
     club = await club_rows.get(services.db, invoice.club_id) if invoice else None
+    # A session for another amount of the invoice's currency was paid less or more than due
+    # (integer cents); another currency cannot be compared.
+    difference = 0
+    if (
+        invoice is not None
+        and overpayment.reason == "amount_mismatch"
+        and overpayment.currency.lower() == invoice.currency.lower()
+    ):
+        difference = overpayment.amount_cents - invoice.ttc_cents
     text = services.texts.render(
         notify.STAFF_LANG,
         "pay/staff_overpaid",
+        shortfall=max(-difference, 0),
+        excess=max(difference, 0),
         reason=overpayment.reason,
         number=invoice.number if invoice else None,
         club=club.name if club else None,

@@ -202,3 +202,39 @@ async def test_the_pinned_version_does_not_follow_the_librarys_default(stripe, m
     finally:
         await http.close_async()
     assert stripe.requests[-1]["stripe_version"] == STRIPE_API_VERSION
+
+
+# --- a payment of another amount: less than due and more than due are told apart ---------------
+
+
+async def _pay_amount(chat, smtp, bot, stripe, cents: int) -> str:
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    stripe.sessions[link]["amount_total"] = cents  # the session Stripe completes is for `cents`
+    assert await stripe.pay(link)
+    await settled(bot, stripe)
+    return number
+
+
+async def test_an_underpayment_is_announced_as_incomplete_not_as_money_in_excess(
+    chat, smtp, bot, stripe, telegram
+):
+    number = await _pay_amount(chat, smtp, bot, stripe, 1)
+    [row] = await bot.services.db.fetchall("SELECT * FROM overpayments")
+    assert (row["reason"], row["amount_cents"]) == ("amount_mismatch", 1)
+    [alert] = [m for m in staff_lines(telegram) if number in m["text"] and "⚠️" in m["text"]]
+    text = alert["text"].replace("\u00a0", " ")  # money has a no-break space before €
+    assert "en trop" not in text and "de plus" not in text, text
+    assert "Paiement incomplet" in text and "0,01 €" in text and "720,00 €" in text, text
+    assert "719,99 € de moins que dû" in text and "reste ouverte" in text, text
+    assert (await invoices_of(bot))[0]["status"] == "open"
+
+
+async def test_an_overpayment_of_the_amount_says_how_much_more(chat, smtp, bot, stripe, telegram):
+    number = await _pay_amount(chat, smtp, bot, stripe, 80000)
+    [alert] = [m for m in staff_lines(telegram) if number in m["text"] and "⚠️" in m["text"]]
+    text = alert["text"].replace("\u00a0", " ")  # money has a no-break space before €
+    assert "supérieur au montant dû" in text and "80,00 € de plus que dû" in text, text
+    assert "incomplet" not in text
+    assert (await invoices_of(bot))[0]["status"] == "open"

@@ -279,7 +279,7 @@ async def test_a_wrong_amount_is_not_taken_as_payment(webhook_services):
     mismatch = event(amount_total=100, key=key)
     assert await _deliver(webhook_services, mismatch, bot) == "amount_mismatch"
     assert (await invoice_rows.get(webhook_services.db, invoice.id)).status == "open"
-    assert bot.sent[0][0] == -100 and "attendus" in bot.sent[0][1]
+    assert bot.sent[0][0] == -100 and "de moins que dû" in bot.sent[0][1]
 
 
 async def test_unknown_invoice_and_other_events_are_recorded(webhook_services):
