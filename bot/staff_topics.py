@@ -17,6 +17,7 @@ from telegram import Bot
 from telegram.error import BadRequest, ChatMigrated, TelegramError
 
 from bot.services import Services
+from bot.texts import display_text
 from storage import clubs as club_rows
 from storage import escalations as escalation_rows
 from storage import relay as relay_rows
@@ -139,7 +140,7 @@ async def topic_name(services: Services, club_id: int) -> str:
     """ "subdomain — club name", after the state of open requests: 🆕 waiting to be taken,
     👤 being handled, 💬 a conversation open (each with its count when more than one)."""
     club = await club_rows.get(services.db, club_id)
-    base = f"{club.subdomain} — {club.name}" if club else f"club {club_id}"
+    base = f"{club.subdomain} — {display_text(club.name)}" if club else f"club {club_id}"
     live = await escalation_rows.live_for_club(services.db, club_id)
     talks = await relay_rows.count_open_talks_of_club(services.db, club_id)
     marks = []

@@ -8,9 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+import unicodedata
 from pathlib import Path
 
 import jinja2
+import markupsafe
 
 from bot.logs import mask_email
 
@@ -98,7 +100,7 @@ def french_de(name: str) -> str:
     du Lauragais", "Le Cercle…" → "du Cercle…", "L’Envol" → "de l’Envol", "Icare Air" →
     "d’Icare Air", "Corsaire Aviation" → "de Corsaire Aviation". Source: the elision of "de" and
     of "le"/"la" before a vowel or mute h, and "de le" → "du", "de les" → "des" (Grevisse)."""
-    text = " ".join(str(name).split())
+    text = " ".join(display_text(str(name)).split())
     if not text:
         return "de"
     first, _, rest = text.partition(" ")
@@ -115,6 +117,39 @@ def french_de(name: str) -> str:
             return "de l’" + text
         return ("du " if gender == "m" else "de la ") + text
     return ("d’" if starts_with_vowel else "de ") + text
+
+
+# Kept by `display_text`: the joiners some scripts and emoji sequences need (they reorder nothing).
+_JOINERS = frozenset("\u200c\u200d")
+_SEPARATORS = frozenset("\u2028\u2029")  # a line or paragraph break of its own
+
+
+def display_text(value: str) -> str:
+    """An untrusted string (a Telegram name or username, a club name, text a person typed) made
+    safe to show inside a text or a topic name: Unicode format characters (category Cf: the bidi
+    embeddings and overrides U+202A–U+202E, isolates U+2066–U+2069, marks U+200E/U+200F/U+061C,
+    zero-width spaces, the BOM…) are removed, so a name cannot reorder or hide the text around
+    it (Unicode TR #9, UAX #9 §2; CVE-2021-42574 "Trojan Source"); the joiners U+200C/U+200D
+    stay. The line and paragraph separators U+2028/U+2029 become spaces."""
+    if value.isascii():
+        return value
+    return "".join(
+        " "
+        if ch in _SEPARATORS
+        else ch
+        if ch in _JOINERS or unicodedata.category(ch) != "Cf"
+        else ""
+        for ch in value
+    )
+
+
+def _display_value(value: object) -> object:
+    """Every value a template shows goes through `display_text` (Jinja's `finalize`); HTML
+    already marked safe stays marked."""
+    if isinstance(value, str) and not value.isascii():
+        cleaned = display_text(value)
+        return type(value)(cleaned) if isinstance(value, markupsafe.Markup) else cleaned
+    return value
 
 
 def _of_club(name: str, lang: str) -> str:
@@ -154,6 +189,9 @@ class Texts:
             keep_trailing_newline=False,
             # Templates ship with the code: no stat() of the file on every render.
             auto_reload=False,
+            # No untrusted value can bring a bidi override or another invisible control into a
+            # text (a display name that reverses a staff card): one rule for every template.
+            finalize=_display_value,
         )
         self.env.filters["money"] = lambda cents, lang: format_money(cents, lang)
         self.env.filters["date"] = lambda value, lang: format_date(value, lang)
