@@ -119,6 +119,21 @@ async def deliver(
     return "sent"
 
 
+async def staff_name(services: Services, bot: Bot | None, actor: str | None) -> str | None:
+    """The first name of the staff member an actor "staff:<id>" stands for (people read names,
+    never actor ids), asked of the staff group (getChatMember); None when the actor is no staff
+    member or Telegram cannot say (the texts then say "the team")."""
+    if bot is None or not actor or not actor.startswith("staff:") or not actor[6:].isdigit():
+        return None
+    if not services.settings.staff_chat_id:
+        return None
+    try:
+        member = await bot.get_chat_member(services.settings.staff_chat_id, int(actor[6:]))
+    except TelegramError:
+        return None
+    return member.user.first_name
+
+
 async def to_staff(
     services: Services, bot: Bot | None, text: str, markup=None, *, club_id: int | None = None
 ) -> str | None:

@@ -9,7 +9,6 @@ import datetime as dt
 import logging
 
 from telegram import Bot
-from telegram.error import TelegramError
 
 from bot import notify
 from bot.payments.on_paid import ON_PAID
@@ -153,7 +152,7 @@ async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
             kind=invoice.kind,
             ends=club.subscription_ends,
             actor=payment.actor,
-            by_staff=await _staff_name(services, bot, payment.actor),
+            by_staff=await notify.staff_name(services, bot, payment.actor),
         )
         outcome = await notify.to_staff(services, bot, text, club_id=club.id)
         later = later or outcome == "later"
@@ -172,18 +171,6 @@ async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
     await payment_rows.mark_notified(
         services.db, payment.id, services.clock.now().isoformat(timespec="seconds")
     )
-
-
-async def _staff_name(services: Services, bot: Bot, actor: str) -> str | None:
-    """The first name of the staff member an actor "staff:<id>" stands for (staff read names,
-    not ids), asked of the staff group; None when it cannot say."""
-    if not actor.startswith("staff:") or not actor[6:].isdigit():
-        return None
-    try:
-        member = await bot.get_chat_member(services.settings.staff_chat_id, int(actor[6:]))
-    except TelegramError:
-        return None
-    return member.user.first_name
 
 
 async def staff_alert(

@@ -12,7 +12,7 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filters
 
-from bot import contacts, staff
+from bot import contacts, notify, staff
 from bot.context import BotContext
 from bot.staff import StaffSummaryDue
 from handlers.common import answer_query, keyboard, read_id
@@ -119,7 +119,10 @@ async def paid_command(update: Update, context: BotContext) -> None:
         number=invoice.number if invoice else None,
         amount=invoice.ttc_cents if invoice else None,
         paid_method=payment.method if payment else None,
-        paid_by=payment.actor if payment else None,
+        paid_actor=payment.actor if payment else None,
+        paid_by=await notify.staff_name(context.services, context.bot, payment.actor)
+        if payment
+        else None,
     )
     await _answer(update, context, text)
 

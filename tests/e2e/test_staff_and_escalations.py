@@ -305,7 +305,9 @@ async def test_paid_by_hand_once(chat, smtp, bot, telegram, alice):
 
     replies = await alice.say(f"/paid {number} cheque")
     assert len(replies) == 1 and "déjà payée" in replies[0]["text"]
-    assert "virement" in replies[0]["text"] and f"staff:{STAFF_USERS[0]}" in replies[0]["text"]
+    # Staff read the name of who recorded it, never an actor id (tester's finding: "staff:9001").
+    assert "virement" in replies[0]["text"] and "enregistré par Alice" in replies[0]["text"]
+    assert "staff:" not in replies[0]["text"] and str(STAFF_USERS[0]) not in replies[0]["text"]
     payments = await bot.services.db.fetchall("SELECT * FROM payments")
     assert len(payments) == 1 and payments[0]["method"] == "transfer"
     assert payments[0]["actor"] == f"staff:{STAFF_USERS[0]}"
