@@ -94,6 +94,33 @@ _FR_ARTICLES = {"le": "du ", "les": "des ", "la": "de la "}
 _FR_VOWELS = "aàâäeéèêëiîïoôöuùûüyœæh"
 
 
+def _french_article(text: str) -> tuple[str, str]:
+    """A club name split into the article French gives it in running text and the rest:
+    ("l’", "Aéroclub Jean Mermoz"), ("le ", "Cercle…"), ("la ", "Section…"), ("les ", "Ailes du
+    Lauragais"), ("l’", "Envol") for "L’Envol", ("", "Corsaire Aviation") for a proper name."""
+    first, _, rest = text.partition(" ")
+    lowered = first.casefold()
+    if lowered in _FR_ARTICLES and rest:
+        return lowered + " ", rest
+    if lowered[:2] in ("l'", "l’") and len(first) > 2:
+        return "l’", text[2:]
+    noun = lowered.rstrip(",")
+    gender = _FR_NAME_NOUNS.get(noun) or _FR_NAME_NOUNS.get(" ".join(text.casefold().split()[:2]))
+    if gender is None:
+        return "", text
+    if lowered[0] in _FR_VOWELS:
+        return "l’", text
+    return ("le " if gender == "m" else "la "), text
+
+
+def french_the(name: str) -> str:
+    """`name` with its article, as after "pour", "avec", "sur": "Aéroclub Jean Mermoz" → "l’Aéroclub
+    Jean Mermoz", "Le Cercle…" → "le Cercle…", "Corsaire Aviation" unchanged (a proper name)."""
+    text = " ".join(display_text(str(name)).split())
+    article, rest = _french_article(text) if text else ("", "")
+    return article + rest
+
+
 def french_de(name: str) -> str:
     """`name` after the preposition "de", with elision and contraction of the article:
     "Aéroclub Jean Mermoz" → "de l’Aéroclub Jean Mermoz", "Les Ailes du Lauragais" → "des Ailes
@@ -103,20 +130,19 @@ def french_de(name: str) -> str:
     text = " ".join(display_text(str(name)).split())
     if not text:
         return "de"
-    first, _, rest = text.partition(" ")
-    lowered = first.casefold()
-    if lowered in _FR_ARTICLES and rest:
-        return _FR_ARTICLES[lowered] + rest
-    if lowered[:2] in ("l'", "l’") and len(first) > 2:
-        return "de l’" + text[2:]
-    noun = lowered.rstrip(",")
-    gender = _FR_NAME_NOUNS.get(noun) or _FR_NAME_NOUNS.get(" ".join(text.casefold().split()[:2]))
-    starts_with_vowel = lowered[0] in _FR_VOWELS
-    if gender is not None:
-        if starts_with_vowel:
-            return "de l’" + text
-        return ("du " if gender == "m" else "de la ") + text
-    return ("d’" if starts_with_vowel else "de ") + text
+    article, rest = _french_article(text)
+    if article == "le ":
+        return "du " + rest
+    if article == "les ":
+        return "des " + rest
+    if article:
+        return "de " + article + rest
+    return ("d’" if text.casefold()[0] in _FR_VOWELS else "de ") + text
+
+
+def _the_club(name: str, lang: str) -> str:
+    """A club's name with the article running French text wants (fr), as it is (en)."""
+    return french_the(name) if lang == "fr" else " ".join(str(name).split())
 
 
 # Kept by `display_text`: the joiners some scripts and emoji sequences need (they reorder nothing).
@@ -197,6 +223,7 @@ class Texts:
         self.env.filters["date"] = lambda value, lang: format_date(value, lang)
         self.env.filters["masked"] = mask_email
         self.env.filters["of_club"] = lambda name, lang: _of_club(name, lang)
+        self.env.filters["the_club"] = lambda name, lang: _the_club(name, lang)
         self._labels: dict[tuple, str] = {}
 
     def render(self, lang: str, template_name: str, /, **values: object) -> str:

@@ -153,3 +153,19 @@ async def test_language_switch_in_a_renewal_shows_its_quote_in_the_new_language(
     assert "Quote — Aéroclub Jean Mermoz" in replies[-1]["text"]
     replies = await chat.press("Confirm and create the invoice")
     assert NUMBER.search(replies[-1]["text"]) and "Invoice created" in replies[-1]["text"]
+
+
+async def test_french_club_names_take_their_article_after_pour_and_as_a_contact(
+    chat: Chat, smtp, bot, alice
+):
+    """Tester's finding: "Rappels … désactivés pour Aéroclub Jean Mermoz" lacked its "l’"."""
+    await verify(chat, smtp)
+    off = (await chat.say("/reminders"))[-1]["text"]
+    assert "désactivés pour l’Aéroclub Jean Mermoz" in off, off
+    on = (await chat.say("/reminders"))[-1]["text"]
+    assert "activés pour l’Aéroclub Jean Mermoz" in on, on
+    # Revoked by staff: "n’est plus un contact vérifié de l’Aéroclub…".
+    replies = await alice.say("/club mermoz")
+    await alice.press("Retirer", replies[-1])
+    told = chat.last()["text"]
+    assert "contact vérifié de l’Aéroclub Jean Mermoz" in told, told

@@ -151,6 +151,19 @@ def test_french_de_elides_and_contracts_the_article_of_a_club_name():
     assert "contact of <b>Aéroclub Jean Mermoz</b>" in texts.render(
         "en", "verify/done", club="Aéroclub Jean Mermoz"
     )
+    from bot.texts import french_the
+
+    assert french_the("Aéroclub Jean Mermoz") == "l’Aéroclub Jean Mermoz"
+    assert french_the("Les Ailes du Lauragais") == "les Ailes du Lauragais"
+    assert french_the("Cercle aéronautique Icare") == "le Cercle aéronautique Icare"
+    assert french_the("Section vol moteur") == "la Section vol moteur"
+    assert (
+        french_the("L'Envol") == "l’Envol"
+        and french_the("Corsaire Aviation") == "Corsaire Aviation"
+    )
+    assert "pour <b>l’Aéroclub Jean Mermoz</b>" in texts.render(
+        "fr", "reminders/turned_off", club="Aéroclub Jean Mermoz"
+    )
     # The name is still escaped as any value is.
     assert "de l’Aéroclub &lt;b&gt;" in texts.render("fr", "verify/done", club="Aéroclub <b>")
 
