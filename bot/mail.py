@@ -1,6 +1,6 @@
 """Sends e-mail (one-time codes, notices) over SMTP with aiosmtplib, as receiving servers expect,
-over one connection kept open between mails while the relay allows it (the TCP, TLS, EHLO and
-AUTH set-up of a mail saved each time).
+over a small pool of connections kept open between mails while the relay allows it (the TCP, TLS,
+EHLO and AUTH set-up of a mail saved each time; a mail the relay is slow on holds one of them).
 
 Port 465 speaks implicit TLS; other ports use STARTTLS when the server offers it (and AUTH after
 it when a user is set). Every message carries the headers RFC 5322 requires (Date, From) and a
@@ -30,6 +30,14 @@ log = logging.getLogger(__name__)
 # RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for the next command; stay well
 # under it so a kept connection is almost always still open (a closed one is reopened once).
 IDLE_REUSE = 60.0
+
+# Connections open at once, at most: mails sent together each take one, so a relay slow to take
+# one mail (or a connection that hangs until the timeout) holds back that mail only. Three is the
+# most Microsoft 365's SMTP AUTH submission accepts per mailbox ("432 4.3.2 Concurrent
+# connections limit exceeded" beyond; learn.microsoft.com/exchange/troubleshoot/send-emails/
+# smtp-submission-improvements), the strictest of the common relays (Postfix and Amazon SES take
+# more); the outbox's code mails, a few a second at most, never need more.
+POOL_SIZE = 3
 
 
 class MailError(Exception):
@@ -93,7 +101,20 @@ def new_message_id(sender: str) -> str:
     return make_msgid(domain=domain or "openflyers.fr")
 
 
+class _Connection:
+    """One connection of the pool: its client (None until opened) and when it last took a mail."""
+
+    __slots__ = ("client", "last_used")
+
+    def __init__(self) -> None:
+        self.client: aiosmtplib.SMTP | None = None
+        self.last_used = 0.0
+
+
 class Mailer:
+    """`send()` may be called by several tasks at once: each mail takes a connection of the pool
+    (at most POOL_SIZE open; a caller beyond waits for one); `close()` QUITs them all."""
+
     def __init__(
         self,
         settings: Settings,
@@ -108,9 +129,11 @@ class Mailer:
         self.tls_context = tls_context
         self.metrics = metrics  # bot.metrics.Metrics: mails sent and failed
         self._hostname: str | None = None  # the EHLO name, looked up once
-        self._client: aiosmtplib.SMTP | None = None  # the kept connection
-        self._last_used = 0.0
-        self._lock = asyncio.Lock()
+        self._hostname_lock = asyncio.Lock()
+        # Connections kept open between mails, the last used at the end (taken first: the most
+        # likely to be still open, and the others age out when one connection is enough).
+        self._idle: list[_Connection] = []
+        self._slots = asyncio.Semaphore(POOL_SIZE)
 
     async def send(
         self, to: str, subject: str, body: str, *, message_id: str | None = None
@@ -123,43 +146,59 @@ class Mailer:
             if self.metrics is not None:
                 self.metrics.mails.labels(outcome="failed").inc()
             raise
-        async with self._lock:
+        async with self._slots:
+            connection = self._take()
+            kept = False
             try:
-                await self._send(message)
+                await self._send(connection, message)
+                kept = True
             except (aiosmtplib.SMTPException, OSError) as exc:
-                await self._drop()
                 log.warning("mail to %s failed: %s", mask_email(to), type(exc).__name__)
                 if self.metrics is not None:
                     self.metrics.mails.labels(outcome="failed").inc()
                 raise MailError(str(exc), permanent=refused_for_good(exc)) from exc
+            finally:
+                if kept:
+                    self._idle.append(connection)
+                else:  # failed, or cancelled half-way: the session's state is unknown
+                    self._drop(connection)
         if self.metrics is not None:
             self.metrics.mails.labels(outcome="sent").inc()
         log.info("mail sent to %s", mask_email(to))
 
-    async def _send(self, message: EmailMessage) -> None:
-        reused = self._client is not None and self._client.is_connected
-        if reused and time.monotonic() - self._last_used > IDLE_REUSE:
-            await self._drop()
-            reused = False
+    def _take(self) -> _Connection:
+        """The most recently used idle connection, or a new one (opened by `_send`). Those idle
+        longer than IDLE_REUSE are closed: a relay may have dropped them (RFC 5321 §4.5.3.2.7)."""
+        now = time.monotonic()
+        while self._idle and now - self._idle[0].last_used > IDLE_REUSE:
+            self._drop(self._idle.pop(0))
+        return self._idle.pop() if self._idle else _Connection()
+
+    async def _send(self, connection: _Connection, message: EmailMessage) -> None:
+        client = connection.client
+        reused = client is not None and client.is_connected
         if not reused:
-            await self._connect()
+            self._drop(connection)
+            connection.client = await self._connect()
         try:
-            await self._client.send_message(message)
+            await connection.client.send_message(message)
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
             if not reused:
                 raise
             # The relay closed the kept connection meanwhile: once more on a new one.
-            await self._drop()
-            await self._connect()
-            await self._client.send_message(message)
-        self._last_used = time.monotonic()
+            self._drop(connection)
+            connection.client = await self._connect()
+            await connection.client.send_message(message)
+        connection.last_used = time.monotonic()
 
-    async def _connect(self) -> None:
+    async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
         if self._hostname is None:
-            # aiosmtplib would run socket.getfqdn() (a reverse DNS lookup, seconds on a host
-            # without one) in a thread for every connection.
-            self._hostname = await asyncio.to_thread(socket.getfqdn)
+            async with self._hostname_lock:  # connections opened together look it up once
+                if self._hostname is None:
+                    # aiosmtplib would run socket.getfqdn() (a reverse DNS lookup, seconds on a
+                    # host without one) in a thread for every connection.
+                    self._hostname = await asyncio.to_thread(socket.getfqdn)
         client = aiosmtplib.SMTP(
             hostname=s.smtp_host,
             port=s.smtp_port,
@@ -171,19 +210,33 @@ class Mailer:
             tls_context=self.tls_context,
         )
         await client.connect()
-        self._client = client
+        return client
 
-    async def _drop(self) -> None:
-        client, self._client = self._client, None
+    @staticmethod
+    def _drop(connection: _Connection) -> None:
+        client, connection.client = connection.client, None
         if client is not None:
             client.close()
 
     async def close(self) -> None:
-        """QUIT the kept connection (at shutdown)."""
-        async with self._lock:
-            client, self._client = self._client, None
-            if client is not None and client.is_connected:
-                try:
-                    await asyncio.wait_for(client.quit(), 2)
-                except (aiosmtplib.SMTPException, OSError, TimeoutError):
-                    client.close()
+        """QUIT every kept connection (at shutdown), once the mails being handed over are done
+        (a caller stopping sooner cancels its sends first, as bot.outbox does)."""
+        taken = 0
+        try:
+            for _ in range(POOL_SIZE):
+                await self._slots.acquire()
+                taken += 1
+            idle, self._idle = self._idle, []
+            await asyncio.gather(*(self._quit(connection) for connection in idle))
+        finally:
+            for _ in range(taken):
+                self._slots.release()
+
+    @staticmethod
+    async def _quit(connection: _Connection) -> None:
+        client, connection.client = connection.client, None
+        if client is not None and client.is_connected:
+            try:
+                await asyncio.wait_for(client.quit(), 2)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                client.close()

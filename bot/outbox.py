@@ -1,9 +1,10 @@
 """Sends the mail outbox in the background, so that a reply never waits for the mail relay.
 
 A mail is recorded (storage/outbox.py) in the same transaction as the code it carries; this task
-sends it right after over the Mailer's kept connection and marks it sent. After a kill -9 the
-rows still waiting are sent at start-up. A code whose mail cannot go out does not count and is
-dropped, and the person is told in a follow-up message."""
+sends it right after over one of the Mailer's kept connections and marks it sent. Up to
+bot.mail.POOL_SIZE mails go at once, each row claimed by its sender, so a relay slow on one mail
+holds back no other. After a kill -9 the rows still waiting are sent at start-up. A code whose
+mail cannot go out does not count and is dropped, and the person is told in a follow-up message."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
 from bot.logs import mask_email
-from bot.mail import MailError
+from bot.mail import POOL_SIZE, MailError
 from bot.services import Services
 from storage import outbox as rows
 
@@ -23,16 +24,22 @@ log = logging.getLogger(__name__)
 
 TRIES = 3  # a relay that refuses or drops three times in a row is down: tell the person
 RETRY_WAIT = (0.5, 2.0)  # seconds before the second and third tries
+# Mails sent at once: one per connection of the Mailer's pool, so a claimed row never waits for
+# a connection (a row waiting for one stays unclaimed, for the next free sender).
+SENDERS = POOL_SIZE
+BATCH = 50  # rows `send_waiting` claims at once
 
 
 class MailOutbox:
-    """One background task; `wake()` after a commit that added a row (cheap, never blocks)."""
+    """One background task handing each waiting row to a sender of its own (at most SENDERS at
+    once); `wake()` after a commit that added a row (cheap, never blocks)."""
 
     def __init__(self, services: Services, bot=None) -> None:
         self.services = services
         self.bot = bot  # for the follow-up when a mail cannot go out; None in tools and tests
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._senders: set[asyncio.Task] = set()  # one per row being sent
         self.idle = asyncio.Event()  # set while nothing is waiting (tests wait on it)
         self.idle.set()
 
@@ -46,24 +53,31 @@ class MailOutbox:
         self._wake.set()
 
     async def stop(self, grace: float = 5.0) -> None:
-        """Let what is waiting go out (at most `grace` s; the rest goes at the next start)."""
+        """Let what is waiting go out (at most `grace` s; the rest goes at the next start), then
+        QUIT every connection of the Mailer's pool."""
         if self._task is not None and not self.idle.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.idle.wait(), grace)
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        tasks = [task] if task is not None else []
+        tasks += self._senders  # a sender cut short releases its row (_send_claimed)
+        for each in tasks:
+            each.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self.services.mailer.close()
 
     async def _run(self) -> None:
+        released = False
         while True:
             await self._wake.wait()
             self._wake.clear()
             try:
-                while await self.send_waiting():
-                    pass
+                if not released:
+                    # Claims a killed run left: only one bot runs on a database, they are ours.
+                    await rows.release_all(self.services.db)
+                    released = True
+                free = SENDERS - len(self._senders)
+                mails = await self._claim(free) if free > 0 else []
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database closing under us at shutdown, a bug: keep going
@@ -71,15 +85,44 @@ class MailOutbox:
                 await asyncio.sleep(1)
                 self._wake.set()
                 continue
-            if not self._wake.is_set():
+            for mail in mails:
+                sender = asyncio.get_running_loop().create_task(
+                    self._send_claimed(mail), name=f"mail-outbox-{mail.id}"
+                )
+                self._senders.add(sender)
+                sender.add_done_callback(self._sender_done)
+            if not mails and not self._senders and not self._wake.is_set():
                 self.idle.set()
 
+    def _sender_done(self, sender: asyncio.Task) -> None:
+        self._senders.discard(sender)
+        self._wake.set()  # a sender is free: the next waiting row, if any
+
+    async def _claim(self, limit: int) -> list[rows.OutgoingMail]:
+        return await rows.claim(self.services.db, self.services.clock.timestamp(), limit)
+
     async def send_waiting(self) -> int:
-        """Send what is waiting (one batch); returns how many rows were settled."""
-        mails = await rows.waiting(self.services.db)
-        for mail in mails:
-            await self._send_one(mail)
+        """Send what is waiting (one batch, SENDERS at once); returns how many rows were
+        settled. For callers without the background task (tools, tests): rows another sender
+        holds are left to it."""
+        mails = await self._claim(BATCH)
+        await asyncio.gather(*(self._send_claimed(mail) for mail in mails))
         return len(mails)
+
+    async def _send_claimed(self, mail: rows.OutgoingMail) -> None:
+        """Send one claimed row and settle it; a row not settled (the database failing, a bug,
+        stop() cutting it short) is released for the next sender."""
+        settled = False
+        try:
+            await self._send_one(mail)
+            settled = True
+        except Exception:
+            log.exception("mail outbox: sending failed")
+            await asyncio.sleep(1)  # not at once again, in a loop
+        finally:
+            if not settled:
+                with contextlib.suppress(Exception):
+                    await rows.release(self.services.db, mail.id)
 
     async def _send_one(self, mail: rows.OutgoingMail) -> None:
         services = self.services

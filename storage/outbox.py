@@ -1,6 +1,8 @@
 """The mail outbox: mail recorded with what it announces, sent by a background task, marked sent.
 
-Rows waiting are those neither sent nor failed; a sent row keeps no body (it held a code)."""
+Rows waiting are those neither sent nor failed; a sent row keeps no body (it held a code). A row
+being sent is claimed (`claimed_at`) by one sender, so that senders working at once never pick the
+same row."""
 
 from __future__ import annotations
 
@@ -50,13 +52,36 @@ async def add(
     return cursor.lastrowid
 
 
-async def waiting(db: Database, limit: int = 50) -> list[OutgoingMail]:
-    """Mail not yet sent nor given up, oldest first."""
-    rows = await db.fetchall(
-        "SELECT * FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT ?",
-        (limit,),
-    )
-    return [_mail(row) for row in rows]
+async def claim(db: Database, now: float, limit: int) -> list[OutgoingMail]:
+    """Claim up to `limit` waiting rows no sender holds, oldest first, for the caller to send.
+    One UPDATE in a write transaction (which SQLite runs one at a time, across processes too), so
+    two senders never get the same row. The caller settles each (mark_sent, mark_failed) or
+    releases it."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE mail_outbox SET claimed_at = ? WHERE id IN (SELECT id FROM mail_outbox"
+            " WHERE sent_at IS NULL AND failed_at IS NULL AND claimed_at IS NULL"
+            " ORDER BY id LIMIT ?) RETURNING *",
+            (now, limit),
+        )
+        claimed = await cursor.fetchall()
+    return sorted((_mail(row) for row in claimed), key=lambda mail: mail.id)
+
+
+async def release(db: Database, mail_id: int) -> None:
+    """A claimed row its sender could not settle: waiting again for any sender."""
+    await db.execute("UPDATE mail_outbox SET claimed_at = NULL WHERE id = ?", (mail_id,))
+
+
+async def release_all(db: Database) -> int:
+    """Every claim (at start-up: the run that held them is gone, since only one bot runs on a
+    database, bot/backups.py run_lock); returns how many rows were released."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE mail_outbox SET claimed_at = NULL"
+            " WHERE claimed_at IS NOT NULL AND sent_at IS NULL AND failed_at IS NULL"
+        )
+        return cursor.rowcount
 
 
 async def waiting_for_code(conn_or_db, code_id: int) -> bool:

@@ -291,6 +291,54 @@ async def read_code(smtp, address: str, after_count: int | None = None) -> str:
     return match.group(1)
 
 
+class RelayWatch:
+    """Hooks on the sandbox relay (aiosmtpd calls them in its own thread): the DATA of a message to
+    one of `stall` waits until `release` is set (or `stall_for` s passed); every connection's EHLO
+    and QUIT are recorded by the client's (address, port). Set up before the bot connects:
+    aiosmtpd reads a handler's hooks when a connection opens."""
+
+    def __init__(self, smtp, stall: tuple[str, ...] = (), stall_for: float = 60.0) -> None:
+        import threading
+        import time
+
+        self.opened: list[tuple] = []  # one per connection, in order
+        self.quit: list[tuple] = []
+        self.stalling: list[str] = []  # recipients whose DATA is being held, in order
+        self.release = threading.Event()
+        mailbox = smtp.mailbox
+        accept = mailbox.handle_DATA
+        held = {address.lower() for address in stall}
+
+        async def handle_EHLO(server, session, envelope, hostname, responses):
+            if session.peer not in self.opened:
+                self.opened.append(session.peer)
+            session.host_name = hostname  # what aiosmtpd does when no hook is set
+            return responses
+
+        async def handle_QUIT(server, session, envelope):
+            self.quit.append(session.peer)
+            return "221 Bye"
+
+        async def handle_DATA(server, session, envelope):
+            stalled = [r for r in envelope.rcpt_tos if r.lower() in held]
+            if stalled:
+                self.stalling.append(stalled[0].lower())
+                deadline = time.monotonic() + stall_for
+                while not self.release.is_set() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.02)
+            return await accept(server, session, envelope)
+
+        mailbox.handle_EHLO = handle_EHLO
+        mailbox.handle_QUIT = handle_QUIT
+        mailbox.handle_DATA = handle_DATA
+
+    async def wait_stalling(self, count: int = 1, timeout: float = 15.0) -> None:
+        """Until `count` messages are held at DATA."""
+        async with asyncio.timeout(timeout):
+            while len(self.stalling) < count:
+                await asyncio.sleep(0.02)
+
+
 async def verify(chat: Chat, smtp, subdomain: str = "mermoz", kind: str = "structure_email"):
     """Drive identify + verify through the real conversation; returns the menu message."""
     address = sample_club(subdomain)[kind]

@@ -1,6 +1,7 @@
 """The one-time code's mail through the real conversation (issue 13, case 6): an address with an
 internationalised domain, typed in another spelling, through a relay without SMTPUTF8; a club
-name with a line break; a mail that failed for an unexpected reason never counts."""
+name with a line break; a mail that failed for an unexpected reason never counts; a relay slow
+to take one person's mail holds back no one else's (issue 19)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,12 @@ import pytest
 from bot.mail import Mailer
 from bot.sandbox.smtp import start_smtp
 from storage import clubs as club_rows
-from tests.conftest import read_code, sample_club
+from tests.conftest import CLUB_USER_2, Chat, RelayWatch, read_code, sample_club
 
 IDN = "bureau@aéroclub-évreux.fr"
 IDN_ASCII = "bureau@xn--aroclub-vreux-bhbh.fr"
 MERMOZ = sample_club("mermoz")
+LESAILES = sample_club("lesailes")
 
 
 async def set_club(bot, **fields) -> None:
@@ -89,3 +91,32 @@ async def test_an_address_the_relay_refuses_for_good_is_not_told_try_again_later
     assert "quelques minutes" not in told["text"] and "réessayer n’y changera rien" in told["text"]
     await asyncio.wait_for(bot.services.outbox.idle.wait(), 30)
     assert await codes_counted(bot) == 0
+
+
+async def test_a_relay_stalling_on_one_persons_code_mail_does_not_hold_back_anothers(
+    chat, telegram, bot, smtp
+):
+    """The relay holds Jeanne's code mail at DATA (as when it checks a slow recipient domain):
+    Paul's code mail, asked for just after, arrives while hers is still held, and his code works;
+    once the relay takes hers, she gets it too, each mail once (bot/mail.py: POOL_SIZE)."""
+    relay = RelayWatch(smtp, stall=(MERMOZ["structure_email"],))
+    paul = Chat(telegram, bot, CLUB_USER_2)
+    try:
+        await chat.say("/start mermoz")
+        await chat.say(MERMOZ["structure_email"])
+        await relay.wait_stalling()
+        await paul.say("/start lesailes")
+        await paul.say(LESAILES["structure_email"])
+        code = await read_code(smtp, LESAILES["structure_email"])
+        assert smtp.mailbox.messages_to(MERMOZ["structure_email"]) == []  # hers still held
+        assert not relay.release.is_set()
+        replies = await paul.say(code)
+        assert "Menu" in replies[-1]["text"] or replies[-1].get("reply_markup"), paul.transcript()
+    finally:
+        relay.release.set()
+    code = await read_code(smtp, MERMOZ["structure_email"])
+    replies = await chat.say(code)
+    assert "Menu" in replies[-1]["text"] or replies[-1].get("reply_markup"), chat.transcript()
+    await asyncio.wait_for(bot.services.outbox.idle.wait(), 30)
+    assert len(smtp.mailbox.messages_to(MERMOZ["structure_email"])) == 1
+    assert len(smtp.mailbox.messages_to(LESAILES["structure_email"])) == 1

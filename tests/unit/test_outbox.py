@@ -1,0 +1,155 @@
+"""The mail outbox against a real SMTP relay (the sandbox's, on loopback): mails go out at once
+over a small pool of kept connections, so a relay slow on one mail holds back no other; a row is
+sent by one sender only; stop() QUITs every connection of the pool (bot/outbox.py, bot/mail.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+
+from bot.clock import Clock
+from bot.mail import POOL_SIZE, Mailer, new_message_id
+from bot.outbox import MailOutbox
+from bot.services import Services
+from bot.settings import Settings
+from bot.texts import Texts
+from storage import outbox as rows
+from storage.db import open_database
+from tests.conftest import RelayWatch
+
+SENDER = "OpenFlyers <no-reply@openflyers.example>"
+
+
+@pytest.fixture
+async def services(tmp_path, smtp):
+    settings = Settings(
+        db=tmp_path / "outbox.sqlite3",
+        smtp_host=smtp.host,
+        smtp_port=smtp.port,
+        smtp_from=SENDER,
+    )
+    db = await open_database(settings.db)
+    yield Services(
+        settings=settings,
+        db=db,
+        texts=Texts(),
+        clock=Clock(settings.tz),
+        mailer=Mailer(settings),
+        catalogue=None,
+    )
+    await db.close()
+
+
+async def queue_mails(services, recipients) -> list[int]:
+    """Outbox rows as bot/verification.py writes them (here without a code)."""
+    ids = []
+    async with services.db.transaction() as conn:
+        for recipient in recipients:
+            ids.append(
+                await rows.add(
+                    conn,
+                    code_id=None,
+                    chat_id=None,
+                    lang="fr",
+                    recipient=recipient,
+                    subject="Votre code",
+                    body=f"Code pour {recipient}",
+                    message_id=new_message_id(SENDER),
+                    created_at=services.clock.timestamp(),
+                )
+            )
+    return ids
+
+
+async def waiting_rows(services) -> int:
+    return await services.db.fetchval(
+        "SELECT count(*) FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL"
+    )
+
+
+async def test_mails_go_out_while_the_relay_holds_others_and_stop_quits_every_connection(
+    services, smtp
+):
+    """Two mails held at DATA by the relay: the third, queued after them, is delivered while both
+    are still held (each took a connection of its own). Once the relay takes them, stop() QUITs
+    every connection the pool opened, and there were no more than POOL_SIZE."""
+    held = ("slow-1@club.example", "slow-2@club.example")
+    relay = RelayWatch(smtp, stall=held)
+    outbox = MailOutbox(services)
+    outbox.start()
+    try:
+        await queue_mails(services, held)
+        outbox.wake()
+        await relay.wait_stalling(2)
+        await queue_mails(services, ["quick@club.example"])
+        outbox.wake()
+        await smtp.mailbox.wait_for("quick@club.example", timeout=15)
+        assert [m["rcpt_tos"] for m in smtp.mailbox.messages] == [["quick@club.example"]]
+        assert not relay.release.is_set()
+    finally:
+        relay.release.set()
+    await asyncio.wait_for(outbox.idle.wait(), 30)
+    assert await waiting_rows(services) == 0
+    assert sorted(r for m in smtp.mailbox.messages for r in m["rcpt_tos"]) == [
+        "quick@club.example",
+        *held,
+    ]
+    await outbox.stop()
+    assert 1 < len(relay.opened) <= POOL_SIZE
+    assert sorted(relay.quit) == sorted(relay.opened)
+
+
+async def test_concurrent_senders_never_send_a_row_twice(services, smtp):
+    """The background task and two other senders on the same database, all at once, on rows the
+    relay takes slowly enough for them to overlap: each row is claimed by one sender, sent once."""
+    recipients = [f"member-{n}@club.example" for n in range(12)]
+    relay = RelayWatch(smtp, stall=recipients, stall_for=0.05)  # a slow relay, never released
+    await queue_mails(services, recipients)
+    background = MailOutbox(services)
+    other_mailer = Mailer(services.settings)
+    others = [MailOutbox(services), MailOutbox(dataclasses.replace(services, mailer=other_mailer))]
+    background.start()
+    background.wake()
+    try:
+        await asyncio.gather(*(outbox.send_waiting() for outbox in others))
+        await asyncio.wait_for(background.idle.wait(), 30)
+    finally:
+        await background.stop()
+        await other_mailer.close()
+    received = sorted(r for m in smtp.mailbox.messages for r in m["rcpt_tos"])
+    assert received == sorted(recipients)
+    assert await waiting_rows(services) == 0
+    assert await services.db.fetchval("SELECT max(attempts) FROM mail_outbox") == 1
+    assert relay.opened  # the relay saw the senders' connections
+
+
+async def test_one_mail_at_a_time_reuses_one_kept_connection(services, smtp):
+    """Mails one after another (each sent before the next is queued) all go over one connection:
+    the pool opens a second one only for mails sent at the same time."""
+    relay = RelayWatch(smtp)
+    outbox = MailOutbox(services)
+    outbox.start()
+    try:
+        for n in range(4):
+            await queue_mails(services, [f"member-{n}@club.example"])
+            outbox.wake()
+            await asyncio.wait_for(outbox.idle.wait(), 30)
+    finally:
+        await outbox.stop()
+    assert len(smtp.mailbox.messages) == 4
+    assert len(relay.opened) == 1 and relay.quit == relay.opened
+
+
+async def test_a_row_claimed_by_a_sender_is_not_claimed_again_until_released(services):
+    first, second = await queue_mails(services, ["a@club.example", "b@club.example"])
+    now = services.clock.timestamp()
+    taken = await rows.claim(services.db, now, 10)
+    assert [mail.id for mail in taken] == [first, second]
+    assert await rows.claim(services.db, now, 10) == []
+    await rows.release(services.db, first)
+    assert [mail.id for mail in await rows.claim(services.db, now, 10)] == [first]
+    # A run killed with rows in hand: the next start releases them (one bot per database).
+    assert await rows.release_all(services.db) == 2
+    assert len(await rows.claim(services.db, now, 10)) == 2
