@@ -4,8 +4,9 @@ As strict as the relays the bot meets in production: a message without the Date,
 Message-ID header (RFC 5322 §3.6; amavisd-new and OpenDMARC bounce such mail), or with one twice,
 is refused; a non-ASCII address or header is refused unless the client asked for SMTPUTF8 (RFC
 6531 §3.2), and SMTPUTF8 can be left out of EHLO altogether (as Amazon SES does); STARTTLS and
-AUTH can be required (RFC 3207, RFC 4954). aiosmtpd runs it in its own thread; results are handed
-back to the asyncio loop that started it."""
+AUTH can be required (RFC 3207, RFC 4954); a client keeps at most 3 connections open at once (as
+Microsoft 365 does per mailbox). aiosmtpd runs it in its own thread; results are handed back to
+the asyncio loop that started it."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult
+
+# Connections a client may keep open at once: Microsoft 365's SMTP AUTH submission takes three
+# per mailbox and refuses more ("432 4.3.2 Concurrent connections limit exceeded",
+# learn.microsoft.com/exchange/troubleshoot/send-emails/smtp-submission-improvements), the
+# strictest of the common relays; a connection beyond is answered as Postfix does at its
+# smtpd_client_connection_count_limit: a 421 greeting, then closed (RFC 5321 §3.8, §4.2.2).
+MAX_CONNECTIONS = 3
 
 
 class Mailbox:
@@ -203,6 +211,52 @@ def _free_port(host: str) -> int:
         return sock.getsockname()[1]
 
 
+class _CountingController(Controller):
+    """aiosmtpd's controller, its sessions counting the connections open at once (one client:
+    every test and the sandbox connect from 127.0.0.1)."""
+
+    def __init__(self, handler, *, max_connections: int | None, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.max_connections = max_connections
+        self.open_connections = 0  # both counters belong to the server's thread
+        self.most_connections = 0  # the most open at once so far
+
+    def factory(self) -> SMTP:
+        return _CountedSession(self, self.handler, **self.SMTP_kwargs)
+
+
+class _CountedSession(SMTP):
+    def __init__(self, controller: _CountingController, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._controller = controller
+        self._counted = False
+        self._refused = False
+
+    def connection_made(self, transport) -> None:
+        if self.transport is None:  # the connection itself, not its TLS layer after STARTTLS
+            c = self._controller
+            if c.max_connections is not None and c.open_connections >= c.max_connections:
+                self._refused = True
+                transport.write(
+                    b"421 4.7.0 Too many concurrent connections from this client"
+                    b" (%d at most)\r\n" % c.max_connections
+                )
+                transport.close()
+                return
+            c.open_connections += 1
+            c.most_connections = max(c.most_connections, c.open_connections)
+            self._counted = True
+        super().connection_made(transport)
+
+    def connection_lost(self, error) -> None:
+        if self._refused:
+            return
+        if self._counted:
+            self._counted = False
+            self._controller.open_connections -= 1
+        super().connection_lost(error)
+
+
 class SmtpSandbox:
     """A running SMTP server: where it listens and what it received."""
 
@@ -236,6 +290,7 @@ async def start_smtp(
     smtputf8: bool = True,
     require_starttls: bool = False,
     credentials: tuple[str, str] | None = None,
+    max_connections: int | None = MAX_CONNECTIONS,
     **smtp_options: Any,
 ) -> SmtpSandbox:
     """Start the server in its thread; port 0 picks a free port.
@@ -243,7 +298,9 @@ async def start_smtp(
     By default AUTH is offered, never required, and any login is taken. `smtputf8=False` leaves
     SMTPUTF8 out of EHLO; `require_starttls` refuses every command but EHLO/STARTTLS/QUIT before
     TLS (the client must trust `SmtpSandbox.client_tls`); `credentials` (user, password) makes
-    AUTH required (after STARTTLS when that is required) and accepts only that login."""
+    AUTH required (after STARTTLS when that is required) and accepts only that login.
+    `max_connections` open at once (None: no limit); the counts are on `controller`
+    (`open_connections`, `most_connections`)."""
     mailbox = Mailbox(asyncio.get_running_loop())
     options = {
         "auth_required": False,
@@ -265,7 +322,9 @@ async def start_smtp(
     for _attempt in range(3):
         # aiosmtpd needs a real port to check it started; another process may take it meanwhile.
         chosen = port or _free_port(host)
-        controller = Controller(mailbox, hostname=host, port=chosen, **options)
+        controller = _CountingController(
+            mailbox, max_connections=max_connections, hostname=host, port=chosen, **options
+        )
         try:
             await asyncio.to_thread(controller.start)
         except OSError:

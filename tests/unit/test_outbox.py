@@ -5,7 +5,6 @@ sent by one sender only; stop() QUITs every connection of the pool (bot/outbox.p
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 
 import pytest
 
@@ -103,13 +102,13 @@ async def test_mails_go_out_while_the_relay_holds_others_and_stop_quits_every_co
 
 async def test_concurrent_senders_never_send_a_row_twice(services, smtp):
     """The background task and two other senders on the same database, all at once, on rows the
-    relay takes slowly enough for them to overlap: each row is claimed by one sender, sent once."""
+    relay takes slowly enough for them to overlap: each row is claimed by one sender, sent once.
+    (They share the Mailer, as the bot's senders do: its pool keeps to the relay's limit.)"""
     recipients = [f"member-{n}@club.example" for n in range(12)]
     relay = RelayWatch(smtp, stall=recipients, stall_for=0.05)  # a slow relay, never released
     await queue_mails(services, recipients)
     background = MailOutbox(services)
-    other_mailer = Mailer(services.settings)
-    others = [MailOutbox(services), MailOutbox(dataclasses.replace(services, mailer=other_mailer))]
+    others = [MailOutbox(services), MailOutbox(services)]
     background.start()
     background.wake()
     try:
@@ -117,12 +116,31 @@ async def test_concurrent_senders_never_send_a_row_twice(services, smtp):
         await asyncio.wait_for(background.idle.wait(), 30)
     finally:
         await background.stop()
-        await other_mailer.close()
     received = sorted(r for m in smtp.mailbox.messages for r in m["rcpt_tos"])
     assert received == sorted(recipients)
     assert await waiting_rows(services) == 0
     assert await services.db.fetchval("SELECT max(attempts) FROM mail_outbox") == 1
     assert relay.opened  # the relay saw the senders' connections
+
+
+async def test_a_burst_keeps_to_the_relays_connection_limit(services, smtp):
+    """Six mails at once, each held by the relay: three are held at a time (one per connection
+    of the pool), none is refused for a connection too many, each goes once."""
+    recipients = [f"member-{n}@club.example" for n in range(6)]
+    relay = RelayWatch(smtp, stall=recipients)
+    outbox = MailOutbox(services)
+    outbox.start()
+    try:
+        await queue_mails(services, recipients)
+        outbox.wake()
+        await relay.wait_stalling(POOL_SIZE)
+    finally:
+        relay.release.set()
+    await asyncio.wait_for(outbox.idle.wait(), 30)
+    await outbox.stop()
+    assert sorted(r for m in smtp.mailbox.messages for r in m["rcpt_tos"]) == sorted(recipients)
+    assert await services.db.fetchval("SELECT max(attempts) FROM mail_outbox") == 1
+    assert smtp.controller.most_connections == POOL_SIZE == len(relay.opened)
 
 
 async def test_one_mail_at_a_time_reuses_one_kept_connection(services, smtp):

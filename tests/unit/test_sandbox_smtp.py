@@ -1,5 +1,5 @@
 """The sandbox SMTP server: it keeps what aiosmtplib sends, with or without AUTH, decodes bodies,
-and wakes asyncio waiters from its own thread."""
+wakes asyncio waiters from its own thread, and refuses a fourth connection at once."""
 
 from __future__ import annotations
 
@@ -116,6 +116,29 @@ async def test_two_servers_get_their_own_ports_and_mailboxes():
     finally:
         first.stop()
         second.stop()
+
+
+async def test_a_connection_beyond_three_at_once_is_refused_as_microsoft_365_does(smtp):
+    clients = [aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port) for _ in range(4)]
+    try:
+        for client in clients[:3]:
+            await client.connect()
+        with pytest.raises(aiosmtplib.SMTPConnectResponseError) as refused:
+            await clients[3].connect()
+        assert refused.value.code == 421
+        await clients[0].quit()
+        for _ in range(100):  # the server sees the connection end a moment later
+            if smtp.controller.open_connections < 3:
+                break
+            await asyncio.sleep(0.02)
+        fresh = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port)
+        await fresh.connect()
+        await fresh.send_message(message("x@club.example"))
+        await fresh.quit()
+        assert smtp.controller.most_connections == 3
+    finally:
+        for client in clients:
+            client.close()
 
 
 def test_parse_message_reads_encoded_bodies():
