@@ -87,7 +87,7 @@ class MailOutbox:
                 continue
             for mail in mails:
                 sender = asyncio.get_running_loop().create_task(
-                    self._send_claimed(mail), name=f"mail-outbox-{mail.id}"
+                    self._send_claimed(mail, in_background=True), name=f"mail-outbox-{mail.id}"
                 )
                 self._senders.add(sender)
                 sender.add_done_callback(self._sender_done)
@@ -102,23 +102,32 @@ class MailOutbox:
         return await rows.claim(self.services.db, self.services.clock.timestamp(), limit)
 
     async def send_waiting(self) -> int:
-        """Send what is waiting (one batch, SENDERS at once); returns how many rows were
-        settled. For callers without the background task (tools, tests): rows another sender
-        holds are left to it."""
+        """Send what is waiting (one batch, at once as far as the Mailer's pool allows); returns
+        how many rows were settled. For callers without the background task (tools, tests): rows
+        another sender holds are left to it."""
         mails = await self._claim(BATCH)
-        await asyncio.gather(*(self._send_claimed(mail) for mail in mails))
+        results = await asyncio.gather(
+            *(self._send_claimed(mail) for mail in mails), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return len(mails)
 
-    async def _send_claimed(self, mail: rows.OutgoingMail) -> None:
-        """Send one claimed row and settle it; a row not settled (the database failing, a bug,
-        stop() cutting it short) is released for the next sender."""
+    async def _send_claimed(self, mail: rows.OutgoingMail, *, in_background: bool = False) -> None:
+        """Send one claimed row and settle it. A row not settled (the database failing, a bug,
+        stop() cutting it short) is released for the next sender; the error is raised, or, in
+        the background, logged and the row released a second later (not again at once, in a
+        loop)."""
         settled = False
         try:
             await self._send_one(mail)
             settled = True
         except Exception:
+            if not in_background:
+                raise
             log.exception("mail outbox: sending failed")
-            await asyncio.sleep(1)  # not at once again, in a loop
+            await asyncio.sleep(1)
         finally:
             if not settled:
                 with contextlib.suppress(Exception):
