@@ -26,7 +26,13 @@ class AddressReading:
 
 
 def clean(text: str) -> str:
-    """Drop control and invisible formatting characters (RTL marks, zero-width spaces), trim."""
+    """What a person typed as an identifier (a subdomain, an e-mail address, a code, a count, an
+    invoice number), in one form before matching: Unicode NFKC (full-width `ｍｅｒｍｏｚ`, `１２`,
+    ligatures and no-break spaces become their plain forms, UAX #15), control and invisible
+    formatting characters dropped (RTL marks, zero-width spaces), spaces collapsed, trimmed.
+    Case is the caller's: identifiers compare case-folded (`str.casefold`)."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
     kept = "".join(ch for ch in text if unicodedata.category(ch) not in _INVISIBLE)
     return " ".join(kept.split())
 
@@ -34,7 +40,7 @@ def clean(text: str) -> str:
 def read_platform_address(text: str) -> AddressReading:
     """`mermoz`, `Mermoz`, `mermoz.openflyers.fr`, `https://mermoz.openflyers.fr/x`,
     `openflyers.com/mermoz` all read as subdomain `mermoz`."""
-    value = clean(text).lower()
+    value = clean(text).casefold()
     if not value or len(value) > 300:
         return AddressReading(free_text=value[:300] or None)
     compact = value.replace(" ", "")
@@ -104,8 +110,8 @@ def email_key(text: str) -> str:
     value = clean(text)
     result = _read_email(value)
     if result is None:
-        return unicodedata.normalize("NFC", value).casefold()
-    local = unicodedata.normalize("NFC", result.local_part).casefold()
+        return value.casefold()  # clean() made it NFKC (which implies NFC)
+    local = unicodedata.normalize("NFKC", result.local_part).casefold()
     return f"{local}@{result.ascii_domain.lower()}"
 
 

@@ -15,6 +15,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
+from bot.addresses import clean
 from bot.catalogue import Quote, QuoteError, new_period, quote_renewal
 from bot.documents import Document, DocumentLine, PaidBy, render_pdf
 from bot.services import Services
@@ -57,7 +58,9 @@ def read_count(text: str, maximum: int) -> int:
 
     QuoteError reasons: not_a_number ("3.5", "trois", "1e3", "٣"), not_positive ("0", "-2"),
     above_maximum (over the catalogue's maximum, however many digits)."""
-    cleaned = text.strip()
+    if any(ch.isdigit() and not ("0" <= ch <= "9" or "０" <= ch <= "９") for ch in text):
+        raise QuoteError("not_a_number", maximum=maximum)  # "٣", "³", "①": not typed counts
+    cleaned = clean(text)  # NFKC: full-width "１２" is 12 (bot/addresses.clean)
     if re.fullmatch(r"-\s*[0-9]+", cleaned):
         raise QuoteError("not_positive", maximum=maximum)
     if not cleaned or not cleaned.isascii() or not cleaned.isdigit():

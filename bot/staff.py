@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from telegram import Bot
 
 from bot import payments
-from bot.addresses import read_platform_address
+from bot.addresses import clean, read_platform_address
 from bot.clubs import suggest_clubs
 from bot.contacts import contact_lines
 from bot.invoices import club_documents
@@ -176,7 +176,7 @@ async def daily_summary(services: Services, day: dt.date) -> dict:
 
 def read_method(word: str) -> str | None:
     """ "transfer"/"virement" or "cheque"/"chèque" → the payment method; None otherwise."""
-    return METHOD_WORDS.get(word.strip().lower())
+    return METHOD_WORDS.get(clean(word).casefold())
 
 
 async def record_manual_payment(
@@ -185,6 +185,7 @@ async def record_manual_payment(
     """/paid: once only. Unknown, paid or cancelled invoices change nothing (the result says
     which); otherwise the payment machinery marks it paid, audits it, extends a renewal and sends
     the receipts."""
+    ref = clean(ref)  # NFKC: "ＯＦ－2026－000123" typed on a phone's full-width keyboard
     return await payments.record_payment(services, ref, method, f"staff:{staff_id}", bot=bot)
 
 
