@@ -296,6 +296,24 @@ def renewal_quote(services: Services, club, *, plan_id: str, resources: int) -> 
     )
 
 
+def quote_terms(club, quote: Quote) -> dict:
+    """What a person agrees to when confirming a renewal quote, as JSON values (kept in the
+    conversation's draft when the quote is shown): the subscription end it extends, the period,
+    the plan, the count and every amount in cents. A confirmation whose quote, made again, has
+    other terms is not issued: the new quote is shown instead (handlers/club/renew.py)."""
+    return {
+        "renews_end": club.subscription_ends.isoformat(),
+        "start": quote.period_start.isoformat(),
+        "end": quote.period_end.isoformat(),
+        "plan": quote.plan_id,
+        "resources": quote.resources,
+        "ht": quote.ht_cents,
+        "vat": quote.vat_cents,
+        "ttc": quote.ttc_cents,
+        "regime": str(quote.vat_regime),
+    }
+
+
 async def issue_renewal(
     services: Services,
     *,
@@ -304,11 +322,19 @@ async def issue_renewal(
     resources: int,
     actor: str,
     replace: int | None = None,
+    renews_end: dt.date | None = None,
 ) -> Issued:
-    """Quote and issue the renewal of the club's current period (QuoteError / InvoiceError)."""
+    """Quote and issue the renewal of the club's current period (QuoteError / InvoiceError).
+
+    `renews_end`: the subscription end the person's quote extended; when the record's end moved
+    since (the period was paid meanwhile, a staff change), InvoiceError("stale") and nothing is
+    written — checked again inside the issuing transaction — rather than an invoice for a
+    period the person was never shown."""
     club = await club_rows.get(services.db, club_id)
     if club is None:
         raise InvoiceError("unknown_club")
+    if renews_end is not None and renews_end != club.subscription_ends:
+        raise InvoiceError("stale")
     quote = renewal_quote(services, club, plan_id=plan_id, resources=resources)
     return await issue_invoice(
         services,
@@ -329,6 +355,7 @@ async def replace_renewal(
     plan_id: str,
     resources: int,
     actor: str,
+    renews_end: dt.date | None = None,
 ) -> Issued:
     """Replace the open renewal invoice `invoice_id` of `club_id` by a new quote (another count or plan): in
     one transaction, a credit note cancelling it (`Issued.credit_note`, `Issued.replaced`), then
@@ -336,7 +363,8 @@ async def replace_renewal(
     invoice's Checkout Sessions, telling staff) hooks here.
 
     Raises InvoiceError("not_open") when the invoice is not the club's or was paid or cancelled
-    meanwhile (nothing written), QuoteError when the new quote is refused."""
+    meanwhile (nothing written), InvoiceError("stale") as issue_renewal, QuoteError when the new
+    quote is refused."""
     return await issue_renewal(
         services,
         club_id=club_id,
@@ -344,6 +372,7 @@ async def replace_renewal(
         resources=resources,
         actor=actor,
         replace=invoice_id,
+        renews_end=renews_end,
     )
 
 

@@ -81,7 +81,14 @@ async def on_manual_reset(update: Update, context: BotContext) -> str:
     if club is None:
         return IDENTIFY
     context.user_data["draft_request"] = {"kind": "password_reset"}
+    return await _show_reset_confirm(update, context, club)
+
+
+async def _show_reset_confirm(
+    update: Update, context: BotContext, club: Club, *, changed: bool = False
+) -> str:
     fee = _fee(context, club, "password_reset")
+    context.user_data["draft_request"]["shown_fee"] = fee
     await reply(
         update,
         context,
@@ -92,6 +99,7 @@ async def on_manual_reset(update: Update, context: BotContext) -> str:
         fee=fee["fee"],
         ht=fee["ht"],
         ttc=fee["ttc"],
+        changed=changed,
     )
     return RESET_CONFIRM
 
@@ -158,7 +166,16 @@ async def on_new_email(update: Update, context: BotContext) -> str:
         return EMAIL_NEW
     draft["new_email"] = address
     context.user_data["draft_request"] = draft
+    return await _show_email_confirm(update, context, club)
+
+
+async def _show_email_confirm(
+    update: Update, context: BotContext, club: Club, *, changed: bool = False
+) -> str:
+    draft = context.user_data["draft_request"]
+    field = draft["field"]
     fee = _fee(context, club, "email_update")
+    draft["shown_fee"] = fee
     await reply(
         update,
         context,
@@ -166,11 +183,12 @@ async def on_new_email(update: Update, context: BotContext) -> str:
         buttons=[[("request_confirm", "req:confirm")], [("back", "back")]],
         field=field,
         old_hint=mask_email(getattr(club, field)),
-        new_email=address,
+        new_email=draft["new_email"],
         plan=menu.plan_label(context, club.plan, lang_of(update, context)),
         fee=fee["fee"],
         ht=fee["ht"],
         ttc=fee["ttc"],
+        changed=changed,
     )
     return EMAIL_CONFIRM
 
@@ -180,9 +198,21 @@ async def on_confirm(update: Update, context: BotContext) -> str:
     club = await _club(update, context)
     if club is None:
         return IDENTIFY
-    draft = context.user_data.pop("draft_request", None) or {}
+    draft = context.user_data.get("draft_request") or {}
     if draft.get("kind") not in escalations.KINDS:
+        context.user_data.pop("draft_request", None)
         return await menu.show_menu(update, context)
+    if draft.get("shown_fee") != _fee(context, club, draft["kind"]):
+        # What it costs changed since it was shown (the club's plan was updated meanwhile):
+        # shown again to confirm, nothing created. A draft saved before fees were kept with it
+        # is shown again too, without saying it changed.
+        changed = "shown_fee" in draft
+        if draft["kind"] == "email_update" and draft.get("field") in FIELDS.values():
+            if draft.get("new_email"):
+                return await _show_email_confirm(update, context, club, changed=changed)
+        elif draft["kind"] == "password_reset":
+            return await _show_reset_confirm(update, context, club, changed=changed)
+    context.user_data.pop("draft_request", None)
     services = context.services
     user = update.effective_user
     opened = await escalations.request_intervention(

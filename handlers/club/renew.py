@@ -5,6 +5,8 @@ the payment choice of any open invoice of the chat's clubs (fee invoices of issu
 
 from __future__ import annotations
 
+import datetime as dt
+
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
@@ -220,6 +222,25 @@ async def on_confirm(update: Update, context: BotContext) -> str:
     return await _issue(update, context, club, replace=None)
 
 
+async def _requote(update: Update, context: BotContext, club: Club) -> str | None:
+    """Before issuing: the quote made again from the record as it is now. When its terms are not
+    those of the quote the person confirmed (the period was paid meanwhile by another contact or
+    a transfer, a lapsed subscription's start moved to today, the record's country or prices
+    changed), the new quote is shown to confirm instead, and nothing is issued."""
+    draft = context.user_data[DRAFT]
+    try:
+        quote = invoices.renewal_quote(
+            context.services, club, plan_id=draft["plan"], resources=draft["count"]
+        )
+    except QuoteError as error:
+        return await _refuse_count(update, context, club, error)
+    quoted = draft.get("quoted")
+    if quoted == invoices.quote_terms(club, quote):
+        return None
+    # A draft saved before quotes kept their terms: shown again, without saying it changed.
+    return await show_quote(update, context, club, was=quoted)
+
+
 async def on_replace(update: Update, context: BotContext) -> str:
     """`renew:replace:<id>`: cancel the open invoice of the period and issue the new quote.
 
@@ -242,7 +263,12 @@ async def on_replace(update: Update, context: BotContext) -> str:
 async def _issue(update: Update, context: BotContext, club: Club, replace: int | None) -> str:
     services = context.services
     draft = context.user_data[DRAFT]
+    requoted = await _requote(update, context, club)
+    if requoted is not None:
+        return requoted
     actor = f"chat:{update.effective_chat.id}"
+    # The end the confirmed quote extends, checked again in the issuing transaction.
+    renews_end = dt.date.fromisoformat(draft["quoted"]["renews_end"])
     try:
         if replace is None:
             issued = await invoices.issue_renewal(
@@ -251,6 +277,7 @@ async def _issue(update: Update, context: BotContext, club: Club, replace: int |
                 plan_id=draft["plan"],
                 resources=draft["count"],
                 actor=actor,
+                renews_end=renews_end,
             )
         else:
             issued = await invoices.replace_renewal(
@@ -260,6 +287,7 @@ async def _issue(update: Update, context: BotContext, club: Club, replace: int |
                 plan_id=draft["plan"],
                 resources=draft["count"],
                 actor=actor,
+                renews_end=renews_end,
             )
     except QuoteError as error:
         return await _refuse_count(update, context, club, error)
@@ -269,6 +297,11 @@ async def _issue(update: Update, context: BotContext, club: Club, replace: int |
             await reply(update, context, "renew/replace_failed", number=old.number if old else "?")
             context.user_data.pop(DRAFT, None)
             return await menu.show_menu(update, context)
+        if error.reason == "stale":
+            # The record moved between the check above and the issuing transaction.
+            fresh = await _draft_club(update, context)
+            if fresh is not None:
+                return await show_quote(update, context, fresh, was=draft.get("quoted"))
         await reply(update, context, "renew/stale")
         return await start_renewal(update, context)
     return await _after_issue(update, context, issued)

@@ -4,6 +4,7 @@ issued — and the draft renewal (club, plan, count) the steps work on; handlers
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
 from telegram import Update
@@ -20,7 +21,8 @@ from storage import clubs as club_rows
 from storage import invoices as invoice_rows
 from storage.clubs import Club
 
-DRAFT = "draft_renewal"  # {"club_id", "plan", "count"}: JSON only
+# {"club_id", "plan", "count", "quoted": invoices.quote_terms of the quote last shown}: JSON only
+DRAFT = "draft_renewal"
 STEPS_ABOVE_MINIMUM = (1, 2, 5)
 
 
@@ -164,11 +166,16 @@ def plan_key(plan_id: str) -> str:
     return hashlib.blake2s(plan_id.encode(), digest_size=5).hexdigest()
 
 
-async def show_quote(update: Update, context: BotContext, club: Club) -> str:
+async def show_quote(
+    update: Update, context: BotContext, club: Club, *, was: dict | None = None
+) -> str:
+    """The quote of the draft; `was`: the terms of the quote the person had been shown, when
+    it changed before they confirmed it (said above the new one)."""
     services = context.services
     lang = lang_of(update, context)
     draft = context.user_data[DRAFT]
     quote = invoices.renewal_quote(services, club, plan_id=draft["plan"], resources=draft["count"])
+    draft["quoted"] = invoices.quote_terms(club, quote)
     lines = [
         {
             "label": line_label(services, line, quote, lang),
@@ -200,6 +207,10 @@ async def show_quote(update: Update, context: BotContext, club: Club) -> str:
         plan=plan_label(services, quote.plan_id, lang),
         resources=quote.resources,
         sample=services.catalogue.sample,
+        changed=was is not None,
+        was_start=dt.date.fromisoformat(was["start"]) if was else None,
+        was_end=dt.date.fromisoformat(was["end"]) if was else None,
+        was_ttc=was["ttc"] if was else None,
     )
     return RENEW_CONFIRM
 

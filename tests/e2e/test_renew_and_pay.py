@@ -295,6 +295,74 @@ async def test_another_count_for_the_same_period_offers_to_replace_the_open_invo
     assert rows[0]["replaced_by"] == rows[1]["id"]
 
 
+async def test_a_quote_confirmed_after_its_period_was_paid_is_shown_again_not_issued(
+    chat, smtp, bot
+):
+    """The quote says one period; the period is paid (a transfer recorded by staff) before the
+    person confirms: confirming must not bill the year after without a word. The new quote is
+    shown, saying it changed, and only a confirmation of that one issues the next period."""
+    from bot.payments import record_payment
+
+    await verify(chat, smtp)
+    first = await to_invoice(chat)
+    _, end = expected_period(bot, MERMOZ["subscription_ends"])
+    await chat.say("/menu")
+    await chat.press("Renouveler")
+    quote = (await chat.say("6"))[-1]
+    assert f"{end.year}" in quote["text"]
+    paid = await record_payment(
+        bot.services, first, "transfer", "staff:9001", bot=bot.runtime.app.bot
+    )
+    assert paid.status == "paid"
+    replies = await chat.press("Confirmer", quote)
+    text = replies[-1]["text"]
+    assert "Le devis a changé" in text, chat.transcript()
+    next_start, next_end = new_period(end, bot.services.clock.today())
+    assert format_date(next_end, "fr") in text and format_date(end, "fr") in text
+    rows = await invoices_of(bot)
+    assert [(r["number"], r["status"]) for r in rows] == [(first, "paid")]
+    replies = await chat.press("Confirmer")
+    second = NUMBER.search(replies[-1]["text"]).group(0)
+    rows = await invoices_of(bot)
+    assert rows[-1]["number"] == second and rows[-1]["resources"] == 6
+    assert rows[-1]["period_start"] == next_start.isoformat()
+
+
+async def test_replacing_an_invoice_paid_meanwhile_shows_the_new_quote(chat, smtp, bot):
+    """The same through "replace the open invoice": the open invoice is paid before the person
+    presses Replace; nothing is cancelled or issued for a period they were not shown."""
+    from bot.payments import record_payment
+
+    await verify(chat, smtp)
+    first = await to_invoice(chat)
+    await chat.say("/menu")
+    await chat.press("Renouveler")
+    await chat.say("6")
+    offer = (await chat.press("Confirmer"))[-1]
+    assert "remplacer" in offer["text"].lower()
+    await record_payment(bot.services, first, "cheque", "staff:9001", bot=bot.runtime.app.bot)
+    replies = await chat.press("Remplacer", offer)
+    assert "Le devis a changé" in replies[-1]["text"], chat.transcript()
+    rows = await invoices_of(bot)
+    assert [(r["number"], r["status"]) for r in rows] == [(first, "paid")]
+
+
+async def test_the_changed_quote_is_said_in_english(chat_en, smtp, bot):
+    from bot.payments import record_payment
+
+    await verify(chat_en, smtp)
+    await chat_en.press("Renew")
+    await chat_en.press("(minimum)")
+    first = NUMBER.search((await chat_en.press("Confirm"))[-1]["text"]).group(0)
+    await chat_en.say("/menu")
+    await chat_en.press("Renew")
+    quote = (await chat_en.say("6"))[-1]
+    await record_payment(bot.services, first, "transfer", "staff:9001", bot=bot.runtime.app.bot)
+    replies = await chat_en.press("Confirm", quote)
+    assert "The quote changed since it was shown" in replies[-1]["text"], chat_en.transcript()
+    assert len(await invoices_of(bot)) == 1
+
+
 async def test_my_invoices_lists_them_and_sends_the_document(chat, smtp, bot, telegram):
     await verify(chat, smtp)
     replies = await chat.press("Mes factures")

@@ -146,6 +146,27 @@ async def test_business_manual_reset_is_free(chat, smtp, bot, telegram, alice):
     assert await bot.services.db.fetchval("SELECT count(*) FROM invoices") == 0
 
 
+async def test_a_fee_that_changed_after_it_was_shown_is_shown_again_before_billing(
+    chat, smtp, bot, telegram
+):
+    """Shown free (Business); the club's record moves to First Price (a sync from the platform)
+    before the person confirms: nothing is opened or billed on the old terms, the new price is
+    shown to confirm."""
+    await verify(chat, smtp, "mermoz")
+    offer = (await ask_manual_reset(chat))[-1]
+    assert "gratuite" in offer["text"]
+    await bot.services.db.execute(
+        "UPDATE clubs SET plan = ? WHERE subdomain = 'mermoz'", (LESAILES["plan"],)
+    )
+    replies = await chat.press("Confirmer la demande", offer)
+    text = replies[-1]["text"]
+    assert "a changé depuis son affichage" in text and "36,00" in text, chat.transcript()
+    assert await bot.services.db.fetchval("SELECT count(*) FROM escalations") == 0
+    assert await bot.services.db.fetchval("SELECT count(*) FROM invoices") == 0
+    await confirm_request(chat)
+    assert await bot.services.db.fetchval("SELECT count(*) FROM invoices") == 1
+
+
 async def test_confirming_twice_opens_one_request(chat, smtp, bot, telegram):
     await verify(chat, smtp, "mermoz")
     replies = await ask_manual_reset(chat)
