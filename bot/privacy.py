@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot import escalations
+from bot import escalations, staff_topics
 from bot.services import Services
 from storage import audit, chats, contacts
 from storage import escalations as escalation_rows
@@ -46,6 +46,8 @@ async def forget_person(services: Services, bot: Bot | None, chat_id: int) -> Fo
     """Everything in one transaction (a crash leaves all or nothing), then the staff group's
     copies: deleted (Telegram lets a bot delete a message for 48 hours), else edited to say they
     were removed (a bot may edit its own messages at any time), else counted as left."""
+    # The conversation /forget closes: its club's topic name counts it no more (sync below).
+    talk = await relay_rows.open_talk_of_chat(services.db, chat_id)
     async with services.db.transaction() as conn:
         removed = await contacts.delete_for_chat(conn, chat_id)
         await verification_rows.forget_chat(conn, chat_id, services.clock.timestamp())
@@ -84,6 +86,8 @@ async def forget_person(services: Services, bot: Bot | None, chat_id: int) -> Fo
         await _remove_staff_copies(services, bot, copies, done)
         for escalation_id in escalation_ids:  # the cards named the person
             await escalations.refresh_card(services, bot, escalation_id)
+        if talk is not None and talk.club_id is not None:
+            await staff_topics.sync_name(services, bot, talk.club_id)
     return done
 
 

@@ -63,6 +63,7 @@ async def start_talk(
 ) -> tuple[Talk, bool]:
     """The verified contact's conversation with staff; the staff group learns when one opens."""
     _staff_chat(services)
+    before = await rows.open_talk_of_chat(services.db, speaker.chat_id)
     talk, opened = await rows.open_talk(
         services.db,
         chat_id=speaker.chat_id,
@@ -73,8 +74,16 @@ async def start_talk(
     )
     if opened:
         await _post_header(services, bot, talk, _header_text(services, talk, speaker))
-        await staff_topics.sync_name(services, bot, club_id)
+        await _sync_topics(services, bot, club_id, before)
     return talk, opened
+
+
+async def _sync_topics(services: Services, bot: Bot, club_id: int | None, closed: Talk | None):
+    """The topic names after a conversation opened, and the one it replaced closed (the chat's
+    conversation with another club, or its help request before it verified)."""
+    await staff_topics.sync_name(services, bot, club_id)
+    if closed is not None and closed.club_id != club_id:
+        await staff_topics.sync_name(services, bot, closed.club_id)
 
 
 async def start_help_talk(
@@ -82,7 +91,8 @@ async def start_help_talk(
 ) -> Talk:
     """A locked-out person asks for help with verification: staff can answer them in this chat."""
     _staff_chat(services)
-    talk, _ = await rows.open_talk(
+    before = await rows.open_talk_of_chat(services.db, speaker.chat_id)
+    talk, opened = await rows.open_talk(
         services.db,
         chat_id=speaker.chat_id,
         user_id=speaker.user_id,
@@ -91,6 +101,8 @@ async def start_help_talk(
         lang=speaker.lang,
     )
     await _post_header(services, bot, talk, _header_text(services, talk, speaker))
+    if opened:
+        await _sync_topics(services, bot, club_id, before)
     return talk
 
 
