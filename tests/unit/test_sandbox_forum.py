@@ -220,3 +220,20 @@ async def test_the_user_side_http_api_turns_topics_on_closes_and_deletes(forum: 
     by_id = {c["chat"]["id"]: c for c in chats}
     assert by_id[FORUM]["topics"] == [] and by_id[STAFF]["chat"]["is_forum"] is True
     assert refused.status_code == 400
+
+
+async def test_the_user_api_reads_a_groups_messages_and_menu_by_its_negative_id(forum: Sandbox):
+    """Groups have negative chat ids: every `/sandbox/chats/{chat_id}/…` route takes them."""
+    await forum.bot.send_message(FORUM, "Bonjour l’équipe")
+    async with httpx.AsyncClient(base_url=forum.url) as client:
+        messages = await client.get(f"/sandbox/chats/{FORUM}/messages")
+        plain = await client.get(f"/sandbox/chats/{PLAIN_GROUP}/messages?after=0")
+        menu = await client.get(f"/sandbox/chats/{FORUM}/commands?user_id={ALICE}")
+        bad_after = await client.get(f"/sandbox/chats/{FORUM}/messages?after=x")
+        unknown = await client.get("/sandbox/chats/-1001/messages")
+    assert messages.status_code == 200
+    assert [m["text"] for m in messages.json()] == ["Bonjour l’équipe"]
+    assert plain.status_code == 200 and plain.json() == []
+    assert menu.status_code == 200 and menu.json() == {"commands": []}
+    assert bad_after.status_code == 400 and "error" in bad_after.json()
+    assert unknown.status_code == 400

@@ -11,9 +11,26 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+
+class ChatIdConvertor(Convertor[int]):
+    """A chat id in a path: an integer with its sign. Groups and supergroups have negative ids
+    (`-100…`, Bot API, Chat.id), which Starlette's `int` convertor (digits only) does not match."""
+
+    regex = "-?[0-9]+"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(int(value))
+
+
+register_url_convertor("chat_id", ChatIdConvertor())
 
 
 async def _json_body(request: Request) -> dict:
@@ -41,8 +58,8 @@ class UserHttpMixin:
     def user_routes(self) -> list[Route]:
         return [
             Route("/sandbox/chats", self._http_chats, methods=["GET"]),
-            Route("/sandbox/chats/{chat_id:int}/messages", self._http_messages),
-            Route("/sandbox/chats/{chat_id}/commands", self._http_commands),
+            Route("/sandbox/chats/{chat_id:chat_id}/messages", self._http_messages),
+            Route("/sandbox/chats/{chat_id:chat_id}/commands", self._http_commands),
             Route("/sandbox/users", self._http_add_user, methods=["POST"]),
             Route("/sandbox/send", self._http_send, methods=["POST"]),
             Route("/sandbox/press", self._http_press, methods=["POST"]),
@@ -63,11 +80,13 @@ class UserHttpMixin:
         return JSONResponse({"bot": self.bot_user, "chats": self.chats()})
 
     async def _http_messages(self, request: Request) -> Response:
-        after = int(request.query_params.get("after") or 0)
         chat_id = request.path_params["chat_id"]
-        return await _user_call(
-            lambda: [m for m in self.messages(chat_id) if m["message_id"] > after]
-        )
+
+        def since() -> list[dict]:
+            after = int(request.query_params.get("after") or 0)
+            return [m for m in self.messages(chat_id) if m["message_id"] > after]
+
+        return await _user_call(since)
 
     async def _http_commands(self, request: Request) -> Response:
         """The menu a person sees in a chat: ?user_id= (default: the private chat's person)."""
@@ -75,7 +94,7 @@ class UserHttpMixin:
         user_id = request.query_params.get("user_id") or chat_id
 
         def menu() -> dict:
-            return {"commands": self.menu(int(user_id), int(chat_id))}
+            return {"commands": self.menu(int(user_id), chat_id)}
 
         return await _user_call(menu)
 
