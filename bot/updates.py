@@ -28,7 +28,8 @@ class Inbox(Protocol):
     async def flush(self) -> None: ...
 
 
-# chat_data key: the ids of the chat's last updates handled (saved with the chat's state).
+# chat_data key: the chat's last updates handled (saved with the chat's state), each as
+# `handled_key`: its id and what it carries, since an id alone does not name one update.
 HANDLED = "handled_updates"
 HANDLED_KEPT = 16
 # How many settled update ids the ledger remembers (far more than a poll can bring back).
@@ -58,6 +59,33 @@ def chat_of(raw: dict) -> tuple[str, int] | None:
         if isinstance(user, dict) and isinstance(user.get("id"), int):
             return ("user", user["id"])
     return None
+
+
+def handled_key(update: Update) -> str:
+    """What names one update in a chat's handled list: its id, and the callback query's id or
+    the message's id and date (edit date for an edit); "id:" + the kind for the rest.
+
+    Telegram resends the very same update after a crash (same id, same content), but a bot's
+    update ids do not always go on from the last: after a week without updates the next one "is
+    chosen randomly instead of sequentially" (Bot API, Update), and a stand-in restarted may
+    start again. An id alone then takes a new update for one handled before a restart."""
+    query = update.callback_query
+    if query is not None:
+        return f"{update.update_id}:callback:{query.id}"
+    message = update.effective_message
+    if message is not None:
+        stamp = message.edit_date or message.date
+        when = int(stamp.timestamp()) if stamp is not None else 0
+        return f"{update.update_id}:message:{message.message_id}:{when}"
+    user = update.effective_user
+    kinds = [k for k in Update.ALL_TYPES if getattr(update, k, None) is not None]
+    return f"{update.update_id}:{','.join(kinds)}:{user.id if user else ''}"
+
+
+def was_handled(handled: list, update: Update, key: str) -> bool:
+    """Whether the chat's handled list names this update. A bare int (saved before keys were
+    used) matches by id only, so a resend after a crash across the upgrade is still skipped."""
+    return key in handled or update.update_id in handled
 
 
 def lock_key(update: object) -> Any:
@@ -356,7 +384,8 @@ class OfbotApplication(Application):
     PTB's default flushes persistence every `update_interval` seconds; a conversation must survive
     `kill -9` at any step, so each update's changes are written as soon as it is handled. The ids
     of a chat's last updates are saved with its state, so an update Telegram sends again after a
-    crash (see UpdateLedger) is not handled twice."""
+    crash (see UpdateLedger) is not handled twice; with what they carry (`handled_key`), so a
+    new update whose id a restart of the ids gave again is handled."""
 
     @property
     def ledger(self) -> UpdateLedger:
@@ -370,11 +399,12 @@ class OfbotApplication(Application):
         forgot = False
         try:
             handled = self.chat_data[chat.id].setdefault(HANDLED, []) if chat else None
-            if handled is not None and update.update_id in handled:
-                log.info("update %s was handled before a restart: skipped", update.update_id)
-                return
             if handled is not None:
-                handled.append(update.update_id)
+                key = handled_key(update)
+                if was_handled(handled, update, key):
+                    log.info("update %s was handled before a restart: skipped", update.update_id)
+                    return
+                handled.append(key)
                 del handled[:-HANDLED_KEPT]
             if update.message is not None and chat is not None:
                 self.bot.saw_message(chat.id, update.message.message_id)

@@ -26,6 +26,7 @@ STAFF_CHAT = -1001000000001
 CLUB_CONTACT = 1001
 SECOND_CONTACT = 1002
 STAFF = (9001, 9002)
+SANDBOX_IDS = "telegram-ids.json"  # in the data directory: the fake Telegram's next ids
 SAMPLE_CLUBS = Path(__file__).resolve().parent.parent / "data" / "clubs.csv"
 # clubs.csv gives each subscription's end as seen on this day; the sandbox moves every end date by
 # the days since, so the sample clubs are as near their renewal (and the README's walkthrough
@@ -144,7 +145,12 @@ async def _start_sandbox(base: Settings, data_dir: Path, lock: FileLock, *, rese
         for stale in data_dir.glob("ofbot.sqlite3*"):
             if not stale.name.endswith(".run.lock"):
                 stale.unlink()
-    telegram, telegram_server = await start_fake_telegram(token=SANDBOX_TOKEN)
+    # The fake Telegram's ids go on from the last run's (kept even by a reset: Telegram never
+    # gives a bot an update id or a chat a message id again), so a kept database's saved update
+    # ids and message ids never meet a new update or message with the same id.
+    telegram, telegram_server = await start_fake_telegram(
+        token=SANDBOX_TOKEN, ids_path=data_dir / SANDBOX_IDS
+    )
     telegram.add_user(CLUB_CONTACT, "Jeanne (club)", language_code="fr", username="jeanne")
     telegram.add_user(SECOND_CONTACT, "John (club)", language_code="en", username="john")
     telegram.add_user(STAFF[0], "Alice (staff)", language_code="fr", username="alice")

@@ -971,7 +971,10 @@ async def test_event_stream_over_http_and_clean_shutdown():
                     received.append(json.loads(line.removeprefix("data: ")))
                     break
         poll = asyncio.create_task(
-            client.post(f"{server.url}/bot{TOKEN}/getUpdates", json={"offset": 99, "timeout": 50})
+            client.post(
+                f"{server.url}/bot{TOKEN}/getUpdates",
+                json={"offset": fake._next_update_id, "timeout": 50},
+            )
         )
         while fake.calls.get("getupdates", 0) < 1:
             await asyncio.sleep(0.01)

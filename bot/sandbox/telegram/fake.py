@@ -6,9 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import itertools
+import json
+import os
+import random
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -66,6 +71,8 @@ class FakeTelegram(
         group_per_minute: int = 20,
         clock: Callable[[], float] = time.monotonic,
         username: str = "ofbot_sandbox_bot",
+        first_update_id: int | None = None,
+        ids_path: Path | None = None,
     ) -> None:
         self.token = token
         self.clock = clock
@@ -92,7 +99,17 @@ class FakeTelegram(
         self.api_calls: collections.deque[tuple[str, dict]] = collections.deque(maxlen=1000)
 
         self._updates: list[dict] = []
-        self._next_update_id = 1
+        # Telegram's update ids are large and never start again at 1 for a bot (Bot API, Update:
+        # "start from a certain positive number and increase sequentially"; after a week without
+        # updates the next one "is chosen randomly instead of sequentially"): a realistic large
+        # start by default, and with `ids_path` (the sandbox's `--keep`) the ids of the last run
+        # go on increasing, update ids and each chat's message ids alike.
+        self.ids_path = ids_path
+        self._saved_message_ids: dict[int, int] = {}
+        if first_update_id is None:
+            first_update_id = random.randrange(100_000_000, 900_000_000)
+        self._next_update_id = first_update_id
+        self._load_ids()
         self.update_count = 0  # updates produced and not dropped: what the bot will receive
         self._allowed_updates: frozenset[str] | None = None
         self._poll_generation = 0
@@ -119,6 +136,43 @@ class FakeTelegram(
             for name, attribute in vars(cls).get("api_methods", {}).items()
         }
         self.app = Starlette(routes=[*self.bot_api_routes(), *self.user_routes()])
+
+    def _load_ids(self) -> None:
+        if self.ids_path is None:
+            return
+        try:
+            saved = json.loads(Path(self.ids_path).read_text())
+            next_update_id = int(saved["next_update_id"])
+            message_ids = {int(k): int(v) for k, v in saved["next_message_ids"].items()}
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"unreadable sandbox id state {self.ids_path}: {exc}") from None
+        self._next_update_id = max(self._next_update_id, next_update_id)
+        self._saved_message_ids = message_ids
+
+    def _save_ids(self) -> None:
+        """Write the next update id and each chat's next message id (only with `ids_path`),
+        atomically: a sandbox killed mid-write keeps the previous file."""
+        if self.ids_path is None:
+            return
+        path = Path(self.ids_path)
+        message_ids = dict(self._saved_message_ids)
+        message_ids.update({chat_id: chat.next_id for chat_id, chat in self._chats.items()})
+        state = {
+            "next_update_id": self._next_update_id,
+            "next_message_ids": {str(k): v for k, v in message_ids.items()},
+        }
+        tmp = path.with_name(path.name + ".tmp")
+        with contextlib.suppress(OSError):  # the ids then start from the last saved state
+            tmp.write_text(json.dumps(state))
+            os.replace(tmp, path)
+
+    def _new_chat(self, info: dict, members: set[int], **fields: Any) -> _Chat:
+        """A chat the fake starts to know, its message ids going on from a kept run's."""
+        chat = _Chat(info, members, **fields)
+        chat.next_id = max(chat.next_id, self._saved_message_ids.get(info["id"], 1))
+        return chat
 
     def wall_clock(self) -> float:
         """Unix seconds for dates Telegram stamps (message, edit): the wall clock plus the

@@ -144,7 +144,7 @@ class GroupsMixin:
         while new_id in self._chats:
             new_id -= 1
         info = {"id": new_id, "title": chat.info["title"], "type": "supergroup"}
-        self._chats[new_id] = _Chat(info, set(chat.members))
+        self._chats[new_id] = self._new_chat(info, set(chat.members))
         chat.migrated_to = new_id
         if announce:
             admin = self._users[min(chat.members)] if chat.members else ANONYMOUS_ADMIN

@@ -63,6 +63,7 @@ class SendingMixin:
         message.update(copy.deepcopy(fields))
         message["_edits"] = 0
         chat.next_id += 1
+        self._save_ids()
         chat.messages[message["message_id"]] = message
         self._emit("message", chat.info["id"], message)
         return message

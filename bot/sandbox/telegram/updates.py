@@ -70,8 +70,15 @@ class UpdatesMixin:
             return
         self._updates.append({"update_id": self._next_update_id, kind: payload})
         self._next_update_id += 1
+        self._save_ids()
         self.update_count += 1
         self._signal_updates()
+
+    def restart_update_ids(self, first: int) -> None:
+        """Give the next updates ids from `first` on, as Telegram may: after a week without
+        updates the next id "is chosen randomly instead of sequentially" (Bot API, Update), so
+        it can be one the bot handled before (tests; the sandbox itself never goes back)."""
+        self._next_update_id = first
 
     def _drop_pending(self) -> None:
         self.update_count -= len(self._updates)

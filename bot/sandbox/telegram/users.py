@@ -47,7 +47,7 @@ class UsersMixin:
         if user_id in self._chats:
             self._chats[user_id].info = info
         else:
-            self._chats[user_id] = _Chat(info, {user_id}, started=started)
+            self._chats[user_id] = self._new_chat(info, {user_id}, started=started)
         return copy.deepcopy(user)
 
     def add_group(
@@ -70,7 +70,7 @@ class UsersMixin:
             self._chats[chat_id].info = info
             self._chats[chat_id].members = set(members)
         else:
-            self._chats[chat_id] = _Chat(info, set(members))
+            self._chats[chat_id] = self._new_chat(info, set(members))
         return copy.deepcopy(info)
 
     def user(self, user_id: int) -> dict:
