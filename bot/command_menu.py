@@ -50,6 +50,7 @@ def staff_commands(texts: Texts, lang: str) -> list[BotCommand]:
         BotCommand("pending", render(lang, "commands/pending")),
         BotCommand("stats", render(lang, "commands/stats")),
         BotCommand("close", render(lang, "commands/close")),
+        BotCommand("help", render(lang, "commands/help")),
     ]
 
 

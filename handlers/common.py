@@ -49,6 +49,16 @@ EDITABLE_KEPT = 10_000
 SELF_CONTAINED = ("lang:", "forget:", "pay:", "invoice:", "renew:start", "talk:reply")
 
 
+def thread_of(update: object) -> int | None:
+    """The forum topic the update's message is in; None for General, a plain group or a private
+    chat. An answer goes in the topic it was asked in: sendMessage's `message_thread_id` is for
+    forum topics only (Bot API), a reply chain's thread id in a plain group is not one."""
+    message = update.effective_message if isinstance(update, Update) else None
+    if message is None or not message.is_topic_message:
+        return None
+    return message.message_thread_id
+
+
 def lang_of(update: object, context: BotContext) -> str:
     """The language chosen with /language, else the Telegram user's, else French."""
     chosen = context.user_data.get("lang") if context.user_data is not None else None
@@ -151,6 +161,7 @@ async def reply(
             parse_mode=ParseMode.HTML,
             reply_markup=markup,
             disable_web_page_preview=True,
+            message_thread_id=thread_of(update),
         )
         if not update.callback_query:
             message = await sending

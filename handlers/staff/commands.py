@@ -1,5 +1,6 @@
 """Staff commands (SPEC §4): /club SUBDOMAIN, /paid INVOICE transfer|cheque, /pending, /stats,
-and the daily summary when it falls due. They answer in the staff group and in private chats.
+/help (in the staff group), and the daily summary when it falls due. They answer in the staff
+group (in the topic they were asked in) and in private chats.
 
 Each checks OFBOT_STAFF_USER_IDS first; anyone else is refused politely and nothing changes."""
 
@@ -15,7 +16,7 @@ from telegram.ext import CallbackQueryHandler, CommandHandler, TypeHandler, filt
 from bot import contacts, notify, staff
 from bot.context import BotContext
 from bot.staff import StaffSummaryDue
-from handlers.common import answer_query, keyboard, read_id
+from handlers.common import answer_query, keyboard, lang_of, read_id, thread_of
 from handlers.staff.access import in_staff_place, require_staff
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,29 @@ async def _allowed(update: Update, context: BotContext, command: str) -> bool:
 
 
 async def _answer(update: Update, context: BotContext, text: str, markup=None) -> None:
-    """Staff answers are in French (the staff group's language), in the chat that asked."""
+    """Staff answers are in French (the staff group's language), in the chat that asked, in the
+    forum topic it was asked in."""
     await context.bot.send_message(
         update.effective_chat.id,
         text,
         parse_mode=ParseMode.HTML,
         disable_web_page_preview=True,
         reply_markup=markup,
+        message_thread_id=thread_of(update),
     )
+
+
+async def help_command(update: Update, context: BotContext) -> None:
+    """/help in the staff group (General or a club's topic): the staff commands and how to answer
+    a club, in the asker's language (/help in a private chat is the club conversation's)."""
+    chat = update.effective_chat
+    if chat is None or chat.id != context.services.settings.staff_chat_id:
+        return
+    if not await require_staff(update, context, "/help"):
+        return
+    forum = bool(getattr(chat, "is_forum", False)) or thread_of(update) is not None
+    text = context.services.texts.render(lang_of(update, context), "staff/help", forum=forum)
+    await _answer(update, context, text)
 
 
 async def club_command(update: Update, context: BotContext) -> None:
@@ -190,6 +206,8 @@ HANDLERS = [
     CommandHandler("paid", paid_command, filters=NEW),
     CommandHandler("pending", pending_command, filters=NEW),
     CommandHandler("stats", stats_command, filters=NEW),
+    # Groups only: in private chats /help is the club conversation's (handlers/club/start.py).
+    CommandHandler("help", help_command, filters=NEW & filters.ChatType.GROUPS),
     CallbackQueryHandler(on_revoke, pattern=r"^contact:revoke:\d+:-?\d+$"),
     TypeHandler(StaffSummaryDue, on_summary_due),
 ]

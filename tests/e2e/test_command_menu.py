@@ -22,7 +22,7 @@ from tests.conftest import (
 )
 
 CLUB = ["start", "menu", "cancel", "language", "reminders", "forget", "help"]
-STAFF = ["club", "paid", "pending", "stats", "close"]
+STAFF = ["club", "paid", "pending", "stats", "close", "help"]
 
 
 def names(menu: list[dict]) -> list[str]:

@@ -11,6 +11,7 @@ from bot import reminders
 from tests.conftest import (
     CLUB_USER_2,
     CLUB_USER_FR,
+    OUTSIDER,
     STAFF_CHAT,
     STAFF_USERS,
     Chat,
@@ -205,3 +206,48 @@ async def test_pending_and_stats_answer_in_general_even_from_a_club_topic(
         assert "message_thread_id" not in answer and heading in answer["text"]
     # The command was not taken for an answer to the club.
     assert all("/pending" not in (m.get("text") or "") for m in telegram.messages(CLUB_USER_FR))
+
+
+async def test_help_in_the_staff_group_lists_the_staff_commands_in_the_topic_asked(
+    chat, smtp, bot, telegram, alice
+):
+    """/help in the staff group: the staff commands, in the asker's language, in the topic it
+    was asked in (General: no topic); other staff commands asked in a topic answer there too."""
+    telegram.set_forum(STAFF_CHAT)
+    await verify(chat, smtp, "mermoz")
+    await open_talk(chat)
+    thread = topic_named(telegram, "mermoz")["message_thread_id"]
+
+    [general] = await alice.say("/help")
+    assert "/club SOUS-DOMAINE" in general["text"] and "/pending" in general["text"]
+    assert "/close" in general["text"] and "sujet du club" in general["text"]
+    assert "message_thread_id" not in general
+
+    mark = max(m["message_id"] for m in telegram.messages(STAFF_CHAT))
+    for command in ("/help", "/club mermoz"):
+        await telegram.send_text(ALICE, command, chat_id=STAFF_CHAT, message_thread_id=thread)
+        await bot.idle()
+    answers = [m for m in in_topic(telegram, thread) if m["message_id"] > mark]
+    assert len(answers) == 2, answers
+    assert "/paid FACTURE virement|cheque" in answers[0]["text"]
+    assert MERMOZ["name"] in answers[1]["text"]
+
+    # A staff member whose Telegram is in English gets the English help.
+    telegram.add_user(STAFF_USERS[1], "Bruno", language_code="en")
+    mark = max(m["message_id"] for m in telegram.messages(STAFF_CHAT))
+    await telegram.send_text(STAFF_USERS[1], "/help", chat_id=STAFF_CHAT, message_thread_id=thread)
+    await bot.idle()
+    [english] = [m for m in in_topic(telegram, thread) if m["message_id"] > mark]
+    assert "/club SUBDOMAIN" in english["text"] and "this help" in english["text"]
+
+    # Anyone else in the group is refused politely, in the topic too.
+    mark = max(m["message_id"] for m in telegram.messages(STAFF_CHAT))
+    await telegram.send_text(OUTSIDER, "/help", chat_id=STAFF_CHAT, message_thread_id=thread)
+    await bot.idle()
+    [refused] = [m for m in in_topic(telegram, thread) if m["message_id"] > mark]
+    assert "réservé à l’équipe" in refused["text"]
+
+
+async def test_help_in_a_plain_staff_group(bot, alice):
+    [answer] = await alice.say("/help")
+    assert "/stats" in answer["text"] and "sujet du club" not in answer["text"]
