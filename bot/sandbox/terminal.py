@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import unicodedata
+from pathlib import Path
 
 with contextlib.suppress(ImportError):  # not built on every platform (Windows)
     # Imported for its side effect: input() gains line editing (arrows, Home/End) and a history.
@@ -32,7 +33,8 @@ Type a message to send it to the bot. Commands:
   :reminders      run the renewal reminders now, as the 09:00 job does
   :history        the whole current chat
   :help | :quit
-Notices a button shows briefly in Telegram appear in brackets under the message.
+Notices a button shows briefly in Telegram appear in brackets under the message. Documents
+(invoices) and photos are saved in .sandbox/files/: the line shows the path to open.
 Lines are editable (arrow keys, Home/End) and ↑ recalls earlier lines."""
 
 # Older messages whose buttons a typed label may press: Telegram shows about this many at once.
@@ -50,6 +52,50 @@ def label_key(text: str) -> str:
             continue  # emoji, skin tones, variation selectors, zero-width joiners
         kept.append(char)
     return " ".join("".join(kept).casefold().split())
+
+
+def service_text(message: dict) -> str | None:
+    """What a service message says (Telegram shows them centred, without a sender), or None
+    for an ordinary message: a forum topic created, renamed, closed, reopened, people joining or
+    leaving, a group renamed or upgraded, a message pinned."""
+    if "forum_topic_created" in message:
+        return f"[topic created: “{message['forum_topic_created'].get('name', '')}”]"
+    if "forum_topic_edited" in message:
+        edited = message["forum_topic_edited"]
+        if "name" in edited:
+            return f"[topic renamed: “{edited['name']}”]"
+        return "[topic icon changed]"
+    simple = {
+        "forum_topic_closed": "[topic closed]",
+        "forum_topic_reopened": "[topic reopened]",
+        "general_forum_topic_hidden": "[General topic hidden]",
+        "general_forum_topic_unhidden": "[General topic shown]",
+        "group_chat_created": "[group created]",
+        "supergroup_chat_created": "[supergroup created]",
+    }
+    for key, text in simple.items():
+        if key in message:
+            return text
+    if "new_chat_members" in message:
+        names = ", ".join(m.get("first_name", "?") for m in message["new_chat_members"])
+        return f"[joined the group: {names}]"
+    if "left_chat_member" in message:
+        return f"[left the group: {message['left_chat_member'].get('first_name', '?')}]"
+    if "new_chat_title" in message:
+        return f"[group renamed: “{message['new_chat_title']}”]"
+    if "pinned_message" in message:
+        return f"[pinned message #{message['pinned_message'].get('message_id')}]"
+    if "migrate_to_chat_id" in message:
+        return f"[group upgraded to the supergroup {message['migrate_to_chat_id']}]"
+    if "migrate_from_chat_id" in message:
+        return f"[supergroup upgraded from the group {message['migrate_from_chat_id']}]"
+    return None
+
+
+def safe_file_name(name: str, fallback: str) -> str:
+    """A file name to save under, from one a sender chose: no folders, no hidden file."""
+    name = re.sub(r"[^\w.@+-]+", "_", Path(name.replace("\\", "/")).name).lstrip(".")
+    return name or fallback
 
 
 BOLD, DIM, CYAN, YELLOW, RESET = "\033[1m", "\033[2m", "\033[36m", "\033[33m", "\033[0m"
@@ -88,10 +134,11 @@ class TerminalChat:
         who = "bot" if sender.get("is_bot") else sender.get("first_name", "?")
         tag = " (edited)" if edited else ""
         body = message.get("text") or message.get("caption") or ""
-        if message.get("document"):
-            body = f"[document {message['document'].get('file_name', '')}] " + body
-        if message.get("photo"):
-            body = "[photo] " + body
+        if message.get("document") or message.get("photo"):
+            body = f"{self._saved_file(message)} " + body
+        service = service_text(message)
+        if service is not None and not body:
+            body = service
         if who == "bot":
             head = self._style(BOLD + CYAN, f"bot #{message['message_id']}{tag}:")
         else:
@@ -104,6 +151,35 @@ class TerminalChat:
                 number += 1
                 target = f" → {button['url']}" if button.get("url") else ""
                 print(self._style(YELLOW, f"  [#{number}] {button['text']}{target}"))
+
+    def files_dir(self) -> Path:
+        """Where the terminal saves the documents and photos it shows (the sandbox's folder)."""
+        return Path(self.sandbox.settings.db).resolve().parent / "files"
+
+    def _saved_file(self, message: dict) -> str:
+        """Save the message's document (an invoice PDF…) or photo where it can be opened, and
+        say where: `[document OF-2026-000001.pdf, 23 KB: saved as /…/files/OF-….pdf]`."""
+        chat_id = message.get("chat", {}).get("id", self.chat_id)
+        document = message.get("document")
+        if document:
+            kind = "document"
+            fallback = f"document-{chat_id}-{message['message_id']}"
+            name = safe_file_name(document.get("file_name") or "", fallback)
+        else:
+            kind = "photo"
+            name = f"photo-{chat_id}-{message['message_id']}.jpg"
+        try:
+            data = self.telegram.document_bytes(message)
+            if kind == "photo" and data.startswith(b"\x89PNG"):
+                name = name.removesuffix(".jpg") + ".png"
+            folder = self.files_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / name
+            path.write_bytes(data)
+        except (OSError, KeyError, ValueError) as exc:
+            return f"[{kind} {name}: not saved ({exc})]"
+        size = f"{len(data) / 1024:.0f} KB" if len(data) >= 1024 else f"{len(data)} bytes"
+        return f"[{kind} {name}, {size}: saved as {path}]"
 
     def _with_buttons(self) -> list[dict]:
         """The chat's bot messages that carry inline buttons, latest first."""
