@@ -4,7 +4,9 @@ Checkout Sessions, idempotency, expiry, the checkout page, and signed webhooks w
 from __future__ import annotations
 
 import asyncio
+import html.parser
 import json
+import re
 import time
 
 import httpx
@@ -411,7 +413,7 @@ async def test_the_page_shows_the_amount_lines_and_labelled_card_fields(fake, cl
         response = await http.get(session.url)
     assert response.status_code == 200
     page = response.text
-    assert "1 234,56 €" in page
+    assert "€1,234.56" in page  # no locale, no browser language: the English page
     assert "Abonnement Standard 2026" in page and "Ressource supplémentaire" in page
     for field in ("card_number", "expiry", "cvc", "name"):
         assert f'<label for="{field}">' in page
@@ -771,3 +773,120 @@ async def test_auto_or_no_locale_follows_the_browser(fake, client):
     assert "Payer par carte" in french.text
     assert "Pay with card" in english.text
     assert "Pay with card" in still_english.text
+
+
+class VisibleText(html.parser.HTMLParser):
+    """The words a person sees on a page: text outside <style>/<code>, placeholders, the title."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.words: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("style", "code"):
+            self._skip += 1
+        for name, value in attrs:
+            if name in ("placeholder", "aria-label", "alt", "title") and value:
+                self.handle_data(value)
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "code"):
+            self._skip -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.words += re.findall(r"[^\W\d_]+", data.lower())
+
+
+def visible_words(page: str) -> set[str]:
+    parser = VisibleText()
+    parser.feed(page)
+    return set(parser.words)
+
+
+ENGLISH_WORDS = {
+    "the",
+    "of",
+    "or",
+    "and",
+    "pay",
+    "card",
+    "debit",
+    "account",
+    "holder",
+    "after",
+    "days",
+    "fails",
+    "paid",
+    "authorise",
+    "payment",
+    "sandbox",
+    "checkout",
+    "return",
+    "yy",
+    "link",
+    "nothing",
+    "this",
+    "found",
+    "expired",
+    "with",
+}
+FRENCH_WORDS = {
+    "le",
+    "la",
+    "du",
+    "des",
+    "ou",
+    "payer",
+    "carte",
+    "prélèvement",
+    "titulaire",
+    "compte",
+    "jours",
+    "paiement",
+    "aa",
+    "bac",
+    "sable",
+    "lien",
+    "revenez",
+    "votre",
+}
+
+
+@pytest.mark.parametrize(("lang", "foreign"), [("fr", ENGLISH_WORDS), ("en", FRENCH_WORDS)])
+async def test_every_word_of_the_checkout_pages_follows_the_locale(fake, client, lang, foreign):
+    """Stripe's hosted Checkout shows the whole page in the session's `locale`: the card form,
+    the SEPA debit form, every error, the title and the pages after it (the French page said
+    "Authorise the debit of 36,00 €")."""
+    telegram = "https://t.me/ofbot_bot?start=s1"
+    other = "en" if lang == "fr" else "fr"
+    pages = {}
+    async with httpx.AsyncClient(headers={"Accept-Language": other}) as http:
+        session = await create(client, locale=lang)
+        pages["form"] = await http.get(session.url)
+        pages["bad iban"] = await http.post(
+            session.url, data={"iban": "FR7630006000011234567890189"}
+        )
+        pages["bad card"] = await http.post(session.url, data={"card_number": "4000000000000002"})
+        paid = await create(client, locale=lang, success_url=telegram, cancel_url=telegram)
+        pages["cancelled"] = await http.get(paid.url + "/cancel")
+        pages["paid"] = await http.post(
+            paid.url,
+            data={"card_number": "4242424242424242", "expiry": "12 / 40", "cvc": "123"},
+        )
+        pages["complete"] = await http.get(paid.url)
+        expired = await create(client, locale=lang)
+        await client.v1.checkout.sessions.expire_async(expired.id)
+        pages["expired"] = await http.get(expired.url)
+        pages["unknown"] = await http.get(
+            session.url.replace(session.id, "cs_test_nope"), headers={"Accept-Language": lang}
+        )
+    assert "IBAN" in pages["bad iban"].text and "DE89 3704" in pages["form"].text
+    for name, page in pages.items():
+        assert page.headers["content-language"] == lang, name
+        assert f'<html lang="{lang}">' in page.text, name
+        assert not visible_words(page.text) & foreign, (name, visible_words(page.text) & foreign)
+    form = pages["form"].text
+    amount = "1 234,56 €" if lang == "fr" else "€1,234.56"
+    assert amount in form and (amount in pages["paid"].text)

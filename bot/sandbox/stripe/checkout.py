@@ -11,8 +11,8 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from bot.sandbox.stripe.page_text import TEXT, card_error, page_language
-from bot.sandbox.stripe.rules import TELEGRAM_HOSTS, format_amount
+from bot.sandbox.stripe.page_text import TEXT, card_error, page_amount, page_language
+from bot.sandbox.stripe.rules import TELEGRAM_HOSTS
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -39,16 +39,16 @@ class CheckoutPageMixin:
         locale = session.get("locale") if session is not None else None
         return page_language(locale, request.headers.get("accept-language"))
 
-    def _page_values(self, session: dict) -> dict:
+    def _page_values(self, session: dict, lang: str) -> dict:
         currency = session["currency"]
         return {
             "session_id": session["id"],
-            "total": format_amount(session["amount_total"], currency),
+            "total": page_amount(session["amount_total"], currency, lang),
             "lines": [
                 {
                     "name": item["description"],
                     "quantity": item["quantity"],
-                    "amount": format_amount(item["amount_total"], currency),
+                    "amount": page_amount(item["amount_total"], currency, lang),
                 }
                 for item in self.line_items[session["id"]]
             ],
@@ -81,9 +81,9 @@ class CheckoutPageMixin:
                 200,
                 lang,
                 state="form",
-                title=f"{t['pay']} {self._page_values(session)['total']}",
+                title=f"{t['pay']} {self._page_values(session, lang)['total']}",
                 values={},
-                **self._page_values(session),
+                **self._page_values(session, lang),
             )
         # A plain urlencoded form, read without python-multipart (not a dependency here).
         form = dict(
@@ -97,10 +97,10 @@ class CheckoutPageMixin:
                     402,
                     lang,
                     state="form",
-                    title=f"{t['pay']} {self._page_values(session)['total']}",
-                    error="This IBAN cannot be debited (use a test IBAN shown below).",
+                    title=f"{t['pay']} {self._page_values(session, lang)['total']}",
+                    error=t["iban_refused"],
                     values={},
-                    **self._page_values(session),
+                    **self._page_values(session, lang),
                 )
             return self._after_payment(session, lang)
         fields = {
@@ -122,10 +122,10 @@ class CheckoutPageMixin:
                 outcome.status,
                 lang,
                 state="form",
-                title=f"{t['pay']} {self._page_values(session)['total']}",
+                title=f"{t['pay']} {self._page_values(session, lang)['total']}",
                 error=card_error(outcome.message, lang),
                 values=fields,
-                **self._page_values(session),
+                **self._page_values(session, lang),
             )
         return self._after_payment(session, lang)
 
@@ -139,7 +139,7 @@ class CheckoutPageMixin:
                 state="telegram",
                 title=t["paid_title"],
                 return_url=target,
-                total=format_amount(session["amount_total"], session["currency"]),
+                total=page_amount(session["amount_total"], session["currency"], lang),
             )
         return RedirectResponse(target, status_code=303)
 

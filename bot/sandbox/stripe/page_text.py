@@ -2,9 +2,13 @@
 Checkout Session's `locale`, or the browser's language when it is blank or "auto".
 
 Source: Stripe API reference, Checkout Session `locale` ("If blank or auto, the browser's locale
-is used"). The stand-in knows English and French; any other language reads English."""
+is used"). The stand-in knows English and French; any other language reads English. Every word a
+person sees on the page comes from TEXT (the card form, the SEPA debit form, the errors, the
+title), and amounts are written as the language writes them (`page_amount`)."""
 
 from __future__ import annotations
+
+from bot.sandbox.stripe.rules import ZERO_DECIMAL, format_amount
 
 PAGE_LANGUAGES = ("en", "fr")
 
@@ -44,6 +48,18 @@ TEXT = {
         "expired_text": "Ask for a new payment link in the chat.",
         "not_found_title": "Checkout session not found",
         "not_found_text": "Check the link, or ask for a new one in the chat.",
+        "page": "Sandbox Checkout",
+        "expiry_placeholder": "MM / YY",
+        "debit_title": "Or pay by SEPA Direct Debit",
+        "iban": "IBAN",
+        "test_ibans": "Test IBANs:",
+        "iban_paid_later": "paid after 3 days",
+        "iban_fails_later": "fails after 3 days",
+        "debit_later": "The payment is confirmed later: the bot receives",
+        "or": "or",
+        "account_holder": "Account holder",
+        "authorise_debit": "Authorise the debit of",
+        "iban_refused": "This IBAN cannot be debited (use a test IBAN shown below).",
     },
     "fr": {
         "badge": "Mode test · bac à sable",
@@ -80,6 +96,18 @@ TEXT = {
         "expired_text": "Demandez un nouveau lien de paiement dans la conversation.",
         "not_found_title": "Session de paiement introuvable",
         "not_found_text": "Vérifiez le lien, ou demandez-en un nouveau dans la conversation.",
+        "page": "Paiement bac à sable",
+        "expiry_placeholder": "MM / AA",
+        "debit_title": "Ou payer par prélèvement SEPA",
+        "iban": "IBAN",
+        "test_ibans": "IBAN de test :",
+        "iban_paid_later": "payé au bout de 3 jours",
+        "iban_fails_later": "échoue au bout de 3 jours",
+        "debit_later": "Le paiement est confirmé plus tard : le bot reçoit",
+        "or": "ou",
+        "account_holder": "Titulaire du compte",
+        "authorise_debit": "Autoriser le prélèvement de",
+        "iban_refused": "Cet IBAN ne peut pas être prélevé (utilisez un IBAN de test indiqué ci-dessous).",
     },
 }
 
@@ -111,6 +139,21 @@ def page_language(locale: str | None, accept_language: str | None) -> str:
     first = wanted.split(",")[0].split(";")[0].strip().lower()
     language = first.split("-")[0]
     return language if language in PAGE_LANGUAGES else "en"
+
+
+def page_amount(amount: int, currency: str, lang: str) -> str:
+    """Integer minor units as the page's language writes them, as Stripe's localised Checkout
+    does: French "1 234,56 €", English "€1,234.56" (a currency without a symbol: "1,500 JPY")."""
+    if lang == "fr":
+        return format_amount(amount, currency)
+    currency = currency.lower()
+    if currency in ZERO_DECIMAL:
+        number = f"{amount:,}"
+    else:
+        units, cents = divmod(amount, 100)
+        number = f"{units:,}.{cents:02d}"
+    symbol = {"eur": "€", "usd": "$", "gbp": "£"}.get(currency)
+    return f"{symbol}{number}" if symbol else f"{number} {currency.upper()}"
 
 
 def card_error(message: str | None, lang: str) -> str | None:
