@@ -271,7 +271,12 @@ class TerminalChat:
             moved = advance_clock(self.sandbox, int(days.group(1)))
             print(f"sandbox date is now {moved.isoformat()}")
         elif name == "reminders":
-            print(await self.sandbox.run_reminders())
+            from bot.reminders.pacing import RunInProgress
+
+            try:
+                print(await self.sandbox.run_reminders())
+            except RunInProgress:
+                print("a reminders run is already in progress: nothing more was started")
         elif name == "reply":
             await self.reply(rest)
         elif name == "pay":

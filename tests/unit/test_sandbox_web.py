@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 
 import httpx
 import pytest
@@ -171,6 +172,29 @@ async def test_reminders_failure_is_reported_not_hidden(fake_sandbox):
         answer = await client.post("/api/reminders")
     assert answer.status_code == 500
     assert "No module named 'bot.reminders'" in answer.json()["error"]
+
+
+async def test_a_second_reminders_run_is_refused_in_one_line_and_the_page_says_why(
+    fake_sandbox, caplog
+):
+    """Two clicks on "run reminders": the second meets the run lock (RunInProgress), an
+    expected refusal: 409 with a sentence for the page, one INFO line, no traceback."""
+    from bot.reminders.pacing import RunInProgress
+
+    async def busy():
+        raise RunInProgress()
+
+    fake_sandbox.run_reminders = busy
+    web = SandboxWeb(fake_sandbox)
+    transport = httpx.ASGITransport(app=web.app)
+    with caplog.at_level(logging.DEBUG):
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:9") as client:
+            answer = await client.post("/api/reminders")
+    assert answer.status_code == 409
+    assert "already in progress" in answer.json()["error"]
+    records = [r for r in caplog.records if r.name.startswith("bot.")]
+    assert len(records) == 1, records
+    assert records[0].levelno <= logging.WARNING and records[0].exc_info is None
 
 
 async def test_live_streams_end_when_the_server_stops(fake_sandbox):

@@ -285,8 +285,18 @@ class SandboxWeb:
 
     async def reminders(self, request: Request) -> Response:
         async def act() -> dict:
+            from bot.reminders.pacing import RunInProgress
+
             try:
                 summary = await self.sandbox.run_reminders()
+            except RunInProgress as exc:
+                # Expected (a second click, the terminal's :reminders, the 09:00 job): one line.
+                log.info("sandbox page: reminders not started: %s", exc)
+                raise ApiError(
+                    "a reminders run is already in progress: nothing more was started;"
+                    " its summary comes when it ends",
+                    409,
+                ) from exc
             except Exception as exc:  # shown on the page: the person sees why nothing was sent
                 log.exception("sandbox page: running the reminders failed")
                 raise ApiError(
