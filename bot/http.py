@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 # How long a Telegram webhook call waits for its update to be handled (Telegram gives up on a
 # webhook call after about a minute and sends the update again).
 WEBHOOK_WAIT = 30.0
+# `/telegram/webhook` while the bot polls (`ofbot run` without --webhook).
+POLLING_CONFLICT = (
+    "Conflict: the bot receives updates by long polling (getUpdates), not by webhook;"
+    " run it with --webhook to deliver updates here"
+)
 # Body caps, checked while the body streams in. Stripe's events are a few kB (a Checkout Session
 # with its metadata is ~3 kB); Telegram's updates are well under 1 MB (a message is at most 4096
 # characters, a file travels as a file_id, never inline).
@@ -161,8 +166,13 @@ def _refused(exc: BodyRefused) -> Response:
 def build_http_app(
     app: Application, extra_routes: list[Route] | None = None, *, webhook: bool = True
 ) -> Starlette:
-    """`webhook`: whether Telegram updates come by webhook; when the bot polls,
-    `/telegram/webhook` answers 404 whatever it is sent (nothing to accept, nothing to check)."""
+    """`webhook`: whether Telegram updates come by webhook. `/telegram/webhook` is served in both
+    modes (SPEC §6) and checks a call the same way — 403 without the secret token, 413/408 for
+    a body too large or too slow, 400 for one that is not an Update — but while the bot polls an
+    accepted call is answered 409 Conflict and its update is not taken: the getUpdates offset
+    follows the updates polled (bot/updates.py: UpdateLedger), and a forged update with a high
+    update_id would move it past updates not fetched yet, losing them. Telegram answers the same
+    way the other way round: getUpdates while a webhook is set is a 409 (Bot API, getUpdates)."""
     services = app.bot_data["services"]
 
     async def healthz(request: Request) -> Response:
@@ -173,8 +183,6 @@ def build_http_app(
         return JSONResponse({"status": "ok", "running": app.running})
 
     async def telegram_webhook(request: Request) -> Response:
-        if not webhook:
-            return JSONResponse({"ok": False, "error": "not found"}, status_code=404)
         expected = services.settings.telegram_secret_token
         given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
         if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
@@ -196,6 +204,9 @@ def build_http_app(
             return JSONResponse({"ok": False, "error": "bad update"}, status_code=400)
         if update is None:
             return JSONResponse({"ok": False, "error": "bad update"}, status_code=400)
+        if not webhook:
+            log.warning("telegram webhook call refused: the bot receives updates by long polling")
+            return JSONResponse({"ok": False, "error": POLLING_CONFLICT}, status_code=409)
         # Answered once the update is handled and the chat's state saved (bot/updates.py:
         # UpdateLedger): a crash before that and Telegram sends it again; a resend of an update
         # being handled waits for it instead of queueing it twice.

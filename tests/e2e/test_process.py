@@ -111,9 +111,33 @@ async def test_sigterm_stops_cleanly_and_health_answers(bot_process, telegram):
     async with httpx.AsyncClient() as client:
         health = await client.get(bot_process.url + "/healthz")
         assert health.json()["status"] == "ok"
-        # Polling: the webhook endpoint is closed, whatever it is sent.
-        refused = await client.post(bot_process.url + "/telegram/webhook", json={"update_id": 1})
-        assert refused.status_code == 404
+        # Polling: the webhook endpoint checks a call as in webhook mode (secret token, body),
+        # then answers 409 Conflict: the update is not taken (a forged high update_id would move
+        # the getUpdates offset past updates not fetched yet).
+        url = bot_process.url + "/telegram/webhook"
+        secret = {"X-Telegram-Bot-Api-Secret-Token": bot_process.settings.telegram_secret_token}
+        forged = {
+            "update_id": 10**12,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 1, "type": "private"},
+                "text": "/start",
+            },
+        }
+        missing = await client.post(url, json={"update_id": 1})
+        wrong = await client.post(
+            url, json={"update_id": 1}, headers={"X-Telegram-Bot-Api-Secret-Token": "x" * 40}
+        )
+        bad = await client.post(url, content=b"[1]", headers=secret)
+        large = await client.post(url, content=b" " * (1024 * 1024 + 1), headers=secret)
+        conflict = await client.post(url, json=forged, headers=secret)
+        assert missing.status_code == wrong.status_code == 403
+        assert bad.status_code == 400 and large.status_code == 413
+        assert conflict.status_code == 409
+        assert "long polling" in conflict.json()["error"] and conflict.json()["ok"] is False
+    # The forged update was not taken: the offset did not jump, the next message is answered.
+    await _say(telegram, "mermoz", MERMOZ["name"])
     assert await bot_process.terminate() == 0
     log = bot_process.log_path.read_text()
     assert "Traceback" not in log

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from bot import http as http_module
+from bot.http import POLLING_CONFLICT
 from bot.settings import SettingsError, load_settings
 from tests.conftest import CLUB_USER_FR, Chat
 
@@ -82,13 +83,31 @@ async def test_half_open_connections_are_capped_and_telegram_still_answered(
         writer.close()
 
 
-async def test_the_telegram_webhook_is_closed_while_the_bot_polls(bot):
+async def test_the_telegram_webhook_takes_no_update_while_the_bot_polls(bot, telegram):
+    """Served while polling (SPEC §6) and checked as in webhook mode, but an accepted call is a
+    409 Conflict: a forged update with a high update_id must not move the getUpdates offset
+    past updates not fetched yet."""
+    url = bot.runtime.http.url + "/telegram/webhook"
     headers = {"X-Telegram-Bot-Api-Secret-Token": bot.services.settings.telegram_secret_token}
+    forged = {
+        "update_id": 10**12,
+        "message": {
+            "message_id": 1,
+            "date": 0,
+            "chat": {"id": CLUB_USER_FR, "type": "private"},
+            "text": "/start",
+        },
+    }
+    offset = bot.runtime.app.ledger.offset()
     async with httpx.AsyncClient() as client:
-        answer = await client.post(
-            bot.runtime.http.url + "/telegram/webhook", json={"update_id": 1}, headers=headers
-        )
-    assert answer.status_code in (403, 404)
+        refused = await client.post(url, json=forged)
+        conflict = await client.post(url, json=forged, headers=headers)
+    assert refused.status_code == 403
+    assert conflict.status_code == 409
+    assert conflict.json() == {"ok": False, "error": POLLING_CONFLICT}
+    assert bot.runtime.app.ledger.offset() == offset
+    replies = await Chat(telegram, bot, CLUB_USER_FR).say("/start")
+    assert "adresse de la plateforme" in replies[-1]["text"]
 
 
 @pytest.mark.parametrize("secret", ["x", "short-secret", "a" * 31])
