@@ -63,7 +63,7 @@ def chat_of(raw: dict) -> tuple[str, int] | None:
 
 def handled_key(update: Update) -> str:
     """What names one update in a chat's handled list: its id, and the callback query's id or
-    the message's id and date (edit date for an edit); "id:" + the kind for the rest.
+    the message's id (and edit date for an edit); its kinds and sender for the rest.
 
     Telegram resends the very same update after a crash (same id, same content), but a bot's
     update ids do not always go on from the last: after a week without updates the next one "is
@@ -74,9 +74,11 @@ def handled_key(update: Update) -> str:
         return f"{update.update_id}:callback:{query.id}"
     message = update.effective_message
     if message is not None:
-        stamp = message.edit_date or message.date
-        when = int(stamp.timestamp()) if stamp is not None else 0
-        return f"{update.update_id}:message:{message.message_id}:{when}"
+        # A message id is never given again in a chat (Telegram); an edit is a new update about
+        # the same message, told apart by its edit date.
+        edited = message.edit_date
+        when = f":{int(edited.timestamp())}" if edited is not None else ""
+        return f"{update.update_id}:message:{message.message_id}{when}"
     user = update.effective_user
     kinds = [k for k in Update.ALL_TYPES if getattr(update, k, None) is not None]
     return f"{update.update_id}:{','.join(kinds)}:{user.id if user else ''}"
