@@ -1,6 +1,6 @@
 """Staff commands (SPEC §4): /club SUBDOMAIN, /paid INVOICE transfer|cheque, /pending, /stats,
 /help (in the staff group), and the daily summary when it falls due. They answer in the staff
-group (in the topic they were asked in) and in private chats.
+group (in the topic they were asked in; /pending and /stats in General) and in private chats.
 
 Each checks OFBOT_STAFF_USER_IDS first; anyone else is refused politely and nothing changes."""
 
@@ -27,16 +27,19 @@ async def _allowed(update: Update, context: BotContext, command: str) -> bool:
     return in_staff_place(update, context) and await require_staff(update, context, command)
 
 
-async def _answer(update: Update, context: BotContext, text: str, markup=None) -> None:
+async def _answer(
+    update: Update, context: BotContext, text: str, markup=None, *, general: bool = False
+) -> None:
     """Staff answers are in French (the staff group's language), in the chat that asked, in the
-    forum topic it was asked in."""
+    forum topic it was asked in; `general`: the whole group's views (/pending, /stats) stay in
+    the General topic (issue 18), wherever they were asked."""
     await context.bot.send_message(
         update.effective_chat.id,
         text,
         parse_mode=ParseMode.HTML,
         disable_web_page_preview=True,
         reply_markup=markup,
-        message_thread_id=thread_of(update),
+        message_thread_id=None if general else thread_of(update),
     )
 
 
@@ -157,7 +160,7 @@ async def pending_command(update: Update, context: BotContext) -> None:
         invoices_total=view["invoices_total"],
         open_amount=view["open_amount"],
     )
-    await _answer(update, context, text)
+    await _answer(update, context, text, general=True)
 
 
 async def stats_command(update: Update, context: BotContext) -> None:
@@ -176,7 +179,7 @@ async def stats_command(update: Update, context: BotContext) -> None:
         reminders=view["reminders"],
         today=view["today"],
     )
-    await _answer(update, context, text)
+    await _answer(update, context, text, general=True)
 
 
 async def on_summary_due(update: StaffSummaryDue, context: BotContext) -> None:
