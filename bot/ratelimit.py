@@ -5,12 +5,17 @@ Telegram's limits (Bot FAQ "My bot is hitting limits, how do I avoid this?", and
 `telegram.constants.FloodLimit`): in a single chat, avoid more than about one message per second
 (short bursts pass); in a group, no more than 20 messages per minute; bulk notifications to many
 users, no more than about 30 messages per second. The sandbox enforces the stricter reading of
-each (bot/sandbox/telegram.py `RateLimits`: 1/s per private chat with a burst of 5, 20/min per
-group, 30/s overall)."""
+each (bot/sandbox/telegram/limits.py `RateLimits`: 1/s per private chat with a burst of 5, at most
+20 messages in any 60 s per group, 30/s overall), counting messages sent and edited and the
+service messages of forum topics created, renamed, closed or reopened.
+
+Only those requests are paced (`PACED`): reading a chat, answering a callback query or deleting a
+message puts nothing in the chat and spends none of its budget."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
@@ -21,6 +26,8 @@ from telegram.constants import FloodLimit
 from telegram.error import RetryAfter
 from telegram.ext import BaseRateLimiter
 
+from bot.telegram_send import CREATES_MESSAGE
+
 log = logging.getLogger(__name__)
 
 PRIVATE_RATE = 1.0  # messages per second in one private chat
@@ -29,6 +36,31 @@ PRIVATE_RATE = 1.0  # messages per second in one private chat
 # at 1/s, and a 429 (the sandbox answers one past a burst of 5) holds that chat only.
 PRIVATE_BURST = 20
 GROUP_PER_MINUTE = FloodLimit.MESSAGES_PER_MINUTE_PER_GROUP  # 20
+# "Not more than 20 messages per minute to the same group": at most 20 in any window of this many
+# seconds — a minute, and a second more for the time a request takes to reach Telegram (two
+# messages 60.0 s apart as the bot sends them may arrive 59.99 s apart).
+GROUP_WINDOW = 61.0
+# Requests that put a message in the chat (sent, edited, or a forum topic's service message).
+PACED = CREATES_MESSAGE | {
+    "sendMediaGroup",
+    "sendSticker",
+    "sendLocation",
+    "sendContact",
+    "sendPoll",
+    "sendInvoice",
+    "editMessageText",
+    "editMessageCaption",
+    "editMessageMedia",
+    "editMessageReplyMarkup",
+    "createForumTopic",
+    "editForumTopic",
+    "closeForumTopic",
+    "reopenForumTopic",
+    "deleteForumTopic",
+    "editGeneralForumTopic",
+    "closeGeneralForumTopic",
+    "reopenGeneralForumTopic",
+}
 BROADCAST_RATE = FloodLimit.MESSAGES_PER_SECOND  # 30
 KEPT_BUCKETS = 1024
 
@@ -72,10 +104,47 @@ class _Bucket:
         return self.tokens >= self.capacity
 
 
+class _Window:
+    """At most `limit` slots in any `seconds`-long window, handed out in order: `reserve()`
+    returns how long to wait. Same interface as _Bucket."""
+
+    __slots__ = ("limit", "not_before", "seconds", "slots")
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        self.limit = limit
+        self.seconds = seconds
+        self.slots: collections.deque[float] = collections.deque()
+        self.not_before = 0.0
+
+    def _forget(self, now: float) -> None:
+        while self.slots and self.slots[0] <= now - self.seconds:
+            self.slots.popleft()
+
+    def reserve(self, now: float) -> float:
+        self._forget(now)
+        slot = max(now, self.not_before)
+        if len(self.slots) >= self.limit:
+            slot = max(slot, self.slots[-self.limit] + self.seconds)
+        self.slots.append(slot)
+        return slot - now
+
+    def hold(self, seconds: float, now: float) -> None:
+        """Telegram said to wait `seconds`: nothing goes before then (the failed request's slot
+        is given back, as it is retried)."""
+        if self.slots:
+            self.slots.pop()
+        self.not_before = max(self.not_before, now + seconds)
+
+    def idle(self, now: float) -> bool:
+        self._forget(now)
+        return not self.slots and now >= self.not_before
+
+
 class TelegramRateLimiter(BaseRateLimiter[int | Broadcast]):
-    """Per-chat pacing (1/s with a burst of 20 in a private chat, 20/min in a group), and 30/s
-    overall for broadcasts only (`rate_limit_args=Broadcast()`). Requests that name no chat
-    (getUpdates, answerCallbackQuery, getMe) are not paced.
+    """Per-chat pacing (1/s with a burst of 20 in a private chat, at most 20 in any minute in a
+    group), and 30/s overall for broadcasts only (`rate_limit_args=Broadcast()`). Only requests
+    that put a message in a chat (`PACED`) are paced: getUpdates, answerCallbackQuery, getChat,
+    deleteMessage are not.
 
     A 429 holds only the chat (or the broadcast bucket) it was answered for, then the request is
     retried, at most `max_retries` times (an int `rate_limit_args` overrides it per call)."""
@@ -99,7 +168,7 @@ class TelegramRateLimiter(BaseRateLimiter[int | Broadcast]):
         self.private_burst = private_burst
         self.group_per_minute = group_per_minute
         self.broadcast_rate = broadcast_rate
-        self._chats: dict[int | str, _Bucket] = {}
+        self._chats: dict[int | str, _Bucket | _Window] = {}
         self._broadcast: _Bucket | None = None
 
     async def initialize(self) -> None:
@@ -108,7 +177,7 @@ class TelegramRateLimiter(BaseRateLimiter[int | Broadcast]):
     async def shutdown(self) -> None:
         return None
 
-    def _chat_bucket(self, chat: int | str, now: float) -> _Bucket | None:
+    def _chat_bucket(self, chat: int | str, now: float) -> _Bucket | _Window | None:
         bucket = self._chats.get(chat)
         if bucket is not None:
             return bucket
@@ -116,7 +185,7 @@ class TelegramRateLimiter(BaseRateLimiter[int | Broadcast]):
         if group:
             if self.group_per_minute <= 0:
                 return None
-            bucket = _Bucket(self.group_per_minute / 60, self.group_per_minute, now)
+            bucket = _Window(int(self.group_per_minute), GROUP_WINDOW)
         else:
             if self.private_rate <= 0:
                 return None
@@ -128,7 +197,9 @@ class TelegramRateLimiter(BaseRateLimiter[int | Broadcast]):
         self._chats[chat] = bucket
         return bucket
 
-    def _buckets(self, chat: int | str | None, broadcast: bool, now: float) -> list[_Bucket]:
+    def _buckets(
+        self, chat: int | str | None, broadcast: bool, now: float
+    ) -> list[_Bucket | _Window]:
         buckets = []
         if chat is not None:
             bucket = self._chat_bucket(chat, now)
@@ -156,7 +227,7 @@ class TelegramRateLimiter(BaseRateLimiter[int | Broadcast]):
             max_retries = rate_limit_args
         else:
             max_retries = self.max_retries
-        chat = data.get("chat_id")
+        chat = data.get("chat_id") if endpoint in PACED else None
         if chat is not None:
             with contextlib.suppress(ValueError, TypeError):
                 chat = int(chat)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from telegram.error import BadRequest
+from telegram.error import BadRequest, RetryAfter
 
 from tests.unit.test_sandbox_telegram import ALICE, JEANNE, STAFF, Sandbox, sandbox
 
@@ -237,3 +237,18 @@ async def test_the_user_api_reads_a_groups_messages_and_menu_by_its_negative_id(
     assert menu.status_code == 200 and menu.json() == {"commands": []}
     assert bad_after.status_code == 400 and "error" in bad_after.json()
     assert unknown.status_code == 400
+
+
+async def test_topic_service_messages_count_in_the_group_s_twenty_a_minute(forum: Sandbox):
+    """Creating or renaming a topic posts a service message in the group: counted with the
+    messages (the stricter reading: Telegram does not say), before anything changes."""
+    topic = await forum.bot.create_forum_topic(FORUM, "Club A")
+    for n in range(9):
+        await forum.bot.edit_forum_topic(FORUM, topic.message_thread_id, name=f"Club A {n}")
+    for n in range(10):
+        await forum.bot.send_message(FORUM, f"card {n}")
+    with pytest.raises(RetryAfter):
+        await forum.bot.create_forum_topic(FORUM, "Club B")
+    with pytest.raises(RetryAfter):
+        await forum.bot.edit_forum_topic(FORUM, topic.message_thread_id, name="Club A again")
+    assert [t["name"] for t in forum.fake.topics(FORUM)] == ["Club A 8"]
