@@ -31,6 +31,13 @@ def pick_language(language_code: str | None) -> str:
     return "en" if (language_code or "").lower().startswith("en") else DEFAULT_LANGUAGE
 
 
+def telegram_language(language_code: str | None) -> str | None:
+    """The bot's language a Telegram user's own IETF tag names ("en", "en-GB" → en; "fr",
+    "fr-BE" → fr); None for any other language or none."""
+    primary = (language_code or "").lower().replace("_", "-").split("-")[0]
+    return primary if primary in LANGUAGES else None
+
+
 def format_money(cents: int, lang: str) -> str:
     """Integer cents → "1 234,56 €" (fr) or "€1,234.56" (en)."""
     sign = "-" if cents < 0 else ""

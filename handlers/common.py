@@ -20,7 +20,7 @@ from telegram.error import BadRequest, NetworkError, TelegramError
 from bot import notices, notify
 from bot.context import BotContext
 from bot.telegram_limits import MAX_TEXT, callback_data, fits_text, read_id, utf16_len
-from bot.texts import LANGUAGES, pick_language
+from bot.texts import LANGUAGES, pick_language, telegram_language
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,35 @@ def thread_of(update: object) -> int | None:
     return message.message_thread_id
 
 
+# user_data: the language of the club record (CSV column `language`) of the club this chat named.
+CLUB_LANG = "club_lang"
+
+
 def lang_of(update: object, context: BotContext) -> str:
-    """The language chosen with /language, else the Telegram user's, else French."""
-    chosen = context.user_data.get("lang") if context.user_data is not None else None
+    """The language chosen with /language; else the Telegram user's when it is French or English;
+    else, once the chat named its club, the club record's `language`; else French (SPEC §3:
+    French by default, English for English-speaking users; docs/LANGUAGES.md)."""
+    user_data = context.user_data if context.user_data is not None else {}
+    chosen = user_data.get("lang")
     if chosen in LANGUAGES:
         return chosen
     user = update.effective_user if isinstance(update, Update) else None
-    return pick_language(user.language_code if user else None)
+    own = telegram_language(user.language_code if user else None)
+    if own is not None:
+        return own
+    club = user_data.get(CLUB_LANG)
+    return club if club in LANGUAGES else pick_language(None)
+
+
+def remember_club_language(context: BotContext, language: str | None) -> None:
+    """The chat named a club: its record's language becomes the default for a person whose
+    Telegram language is neither French nor English."""
+    if context.user_data is None:
+        return
+    if language in LANGUAGES:
+        context.user_data[CLUB_LANG] = language
+    else:
+        context.user_data.pop(CLUB_LANG, None)
 
 
 def text(update: object, context: BotContext, template_name: str, /, **values: object) -> str:

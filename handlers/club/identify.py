@@ -12,7 +12,7 @@ from bot.clubs import identify_club
 from bot.context import BotContext
 from handlers.club import menu
 from handlers.club.states import IDENTIFY, VERIFY_EMAIL
-from handlers.common import callback_data, read_id, reply
+from handlers.common import callback_data, read_id, remember_club_language, reply
 from storage import clubs as club_rows
 from storage.clubs import Club
 
@@ -60,6 +60,7 @@ async def on_pick(update: Update, context: BotContext) -> str:
 
 async def club_found(update: Update, context: BotContext, club: Club) -> str:
     chat_id = update.effective_chat.id
+    remember_club_language(context, club.language)
     if await verification.verified_club_id(context.services, chat_id, club.id) == club.id:
         context.user_data["club_id"] = club.id
         return await menu.show_menu(update, context)
