@@ -14,6 +14,7 @@ from bot.services import Services
 from storage import audit, contacts
 from storage import clubs as club_rows
 from storage import escalations as escalation_rows
+from storage import outbox as outbox_rows
 from storage import relay as relay_rows
 
 log = logging.getLogger(__name__)
@@ -21,11 +22,13 @@ log = logging.getLogger(__name__)
 
 async def set_chat_language(services: Services, chat_id: int, lang: str) -> None:
     """/language: the chat's choice, also on what will later write to it (its contact links,
-    open conversation, requests, untold revocation notices), in one transaction."""
+    open conversation, requests, untold revocation notices, the notice of a code mail not sent
+    yet), in one transaction."""
     async with services.db.transaction() as conn:
         await contacts.set_language(conn, chat_id, lang)
         await relay_rows.set_language(conn, chat_id, lang)
         await escalation_rows.set_language(conn, chat_id, lang)
+        await outbox_rows.set_language(conn, chat_id, lang)
 
 
 async def chat_language(services: Services, chat_id: int | None, stored: str) -> str:

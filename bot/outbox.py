@@ -172,7 +172,7 @@ class MailOutbox:
         services = self.services
         log.warning("mail to %s given up after %d tries", mask_email(mail.recipient), TRIES)
         async with services.db.transaction() as conn:
-            await rows.mark_failed(conn, mail.id, services.clock.timestamp())
+            lang = await rows.mark_failed(conn, mail.id, services.clock.timestamp())
             if mail.code_id is not None:
                 # The club must not lose one of its three hourly codes to our mail relay.
                 await rows.drop_code(conn, mail.code_id, mail.attempt_id)
@@ -186,9 +186,11 @@ class MailOutbox:
             await self.bot.send_message(
                 chat_id=mail.chat_id,
                 text=(
-                    texts.render(mail.lang, "verify/mail_refused")
+                    texts.render(lang or mail.lang, "verify/mail_refused")
                     if refused
-                    else texts.render(mail.lang, "verify/mail_failed_later", address=mail.recipient)
+                    else texts.render(
+                        lang or mail.lang, "verify/mail_failed_later", address=mail.recipient
+                    )
                 ),
                 parse_mode=ParseMode.HTML,
             )

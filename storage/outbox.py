@@ -104,9 +104,24 @@ async def add_attempt(db: Database, mail_id: int) -> None:
     await db.execute("UPDATE mail_outbox SET attempts = attempts + 1 WHERE id = ?", (mail_id,))
 
 
-async def mark_failed(conn: Connection, mail_id: int, at: float) -> None:
+async def mark_failed(conn: Connection, mail_id: int, at: float) -> str | None:
+    """Given up; returns the row's language as it is now (/language may have changed it since
+    the row was claimed), None when the row is gone (/forget)."""
+    async with conn.execute(
+        "UPDATE mail_outbox SET failed_at = ?, body = NULL WHERE id = ? RETURNING lang",
+        (at, mail_id),
+    ) as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row else None
+
+
+async def set_language(conn: Connection, chat_id: int, lang: str) -> None:
+    """The chat's language (/language) for what its mails not sent yet will tell it (a mail that
+    cannot go out is announced in the chat; the mail itself is already written)."""
     await conn.execute(
-        "UPDATE mail_outbox SET failed_at = ?, body = NULL WHERE id = ?", (at, mail_id)
+        "UPDATE mail_outbox SET lang = ? WHERE chat_id = ? AND sent_at IS NULL"
+        " AND failed_at IS NULL",
+        (lang, chat_id),
     )
 
 

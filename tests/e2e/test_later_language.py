@@ -64,3 +64,28 @@ async def test_request_update_after_language_switch(chat, smtp, bot, telegram, a
     await alice.press("Je prends", card)
     text = chat.last()["text"]
     assert "Votre demande" not in text and "request" in text.lower(), text
+
+
+async def test_a_code_mail_given_up_is_told_in_the_language_chosen_meanwhile(
+    chat, smtp, bot, monkeypatch
+):
+    import asyncio
+
+    from tests.conftest import sample_club
+
+    go = asyncio.Event()
+
+    async def down(to, subject, body, **kwargs):
+        await go.wait()
+        raise RuntimeError("the relay is down")
+
+    monkeypatch.setattr(bot.services.mailer, "send", down)
+    await chat.say("/start mermoz")
+    replies = await chat.say(sample_club("mermoz")["structure_email"])
+    await chat.say("/language")
+    await chat.press("English")
+    go.set()
+    told = await chat.telegram.wait_for_bot_message(
+        chat.chat_id, after=replies[-1]["message_id"], contains="could not be sent", timeout=30
+    )
+    assert "Sorry" in told["text"]
