@@ -221,22 +221,11 @@ async def alert_overpayment(services: Services, bot: Bot | None, overpayment) ->
     """Staff learn money came in that no open invoice asked for, how much and why, with a button
     that refunds it through Stripe (once) when Stripe holds the payment. Sent once; one that
     could not go now is sent by start-up or the reconcile job."""
-    log.warning(
-        "over-payment %s: %s %s (%s, %s)",
-        overpayment.id,
-        overpayment.amount_cents,
-        overpayment.currency,
-        overpayment.reason,
-        overpayment.session_id,
-    )
-    if bot is None or not services.settings.staff_chat_id or overpayment.alerted_at:
-        return
     invoice = (
         await invoice_rows.get(services.db, overpayment.invoice_id)
         if overpayment.invoice_id
         else None
     )
-    club = await club_rows.get(services.db, invoice.club_id) if invoice else None
     # A session for another amount of the invoice's currency was paid less or more than due
     # (integer cents); another currency cannot be compared.
     difference = 0
@@ -246,6 +235,22 @@ async def alert_overpayment(services: Services, bot: Bot | None, overpayment) ->
         and overpayment.currency.lower() == invoice.currency.lower()
     ):
         difference = overpayment.amount_cents - invoice.ttc_cents
+    log.warning(
+        "money to refund %s: %s cents %s (%s%s, %s)",
+        overpayment.id,
+        overpayment.amount_cents,
+        overpayment.currency,
+        overpayment.reason,
+        f", {-difference} cents less than due"
+        if difference < 0
+        else f", {difference} cents more than due"
+        if difference > 0
+        else "",
+        overpayment.session_id,
+    )
+    if bot is None or not services.settings.staff_chat_id or overpayment.alerted_at:
+        return
+    club = await club_rows.get(services.db, invoice.club_id) if invoice else None
     text = services.texts.render(
         notify.STAFF_LANG,
         "pay/staff_overpaid",
@@ -266,7 +271,19 @@ async def alert_overpayment(services: Services, bot: Bot | None, overpayment) ->
         markup = notify.keyboard(
             services,
             notify.STAFF_LANG,
-            [[("refund", f"refund:{overpayment.id}", {"amount": overpayment.amount_cents})]],
+            [
+                [
+                    (
+                        "refund",
+                        f"refund:{overpayment.id}",
+                        {
+                            "amount": overpayment.amount_cents,
+                            "short": difference < 0,
+                            "over": difference > 0,
+                        },
+                    )
+                ]
+            ],
         )
     club_id = invoice.club_id if invoice else None
     if await notify.to_staff(services, bot, text, markup, club_id=club_id) == "sent":

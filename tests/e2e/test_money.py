@@ -228,6 +228,8 @@ async def test_an_underpayment_is_announced_as_incomplete_not_as_money_in_excess
     assert "en trop" not in text and "de plus" not in text, text
     assert "Paiement incomplet" in text and "0,01 €" in text and "720,00 €" in text, text
     assert "719,99 € de moins que dû" in text and "reste ouverte" in text, text
+    [[button]] = alert["reply_markup"]["inline_keyboard"]
+    assert button["text"].replace("\u00a0", " ") == "↩️ Rembourser le paiement incomplet : 0,01 €"
     assert (await invoices_of(bot))[0]["status"] == "open"
 
 
@@ -237,4 +239,6 @@ async def test_an_overpayment_of_the_amount_says_how_much_more(chat, smtp, bot, 
     text = alert["text"].replace("\u00a0", " ")  # money has a no-break space before €
     assert "supérieur au montant dû" in text and "80,00 € de plus que dû" in text, text
     assert "incomplet" not in text
+    [[button]] = alert["reply_markup"]["inline_keyboard"]
+    assert "supérieur au dû" in button["text"] and "incomplet" not in button["text"]
     assert (await invoices_of(bot))[0]["status"] == "open"
