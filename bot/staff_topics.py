@@ -2,8 +2,14 @@
 the club's first event and stored; otherwise (no club, or a group without topics) the main stream.
 
 A group turned into a forum moves to topics from its next event (`is_forum` is read while a club
-has no topic); a deleted or closed topic is made anew on the next event; the topic's name shows
-the state of the club's open requests and is kept in step (`sync_name`)."""
+has no topic); a deleted topic is made anew on the next event; a topic staff closed is reopened
+on the club's next event (as support bots do: the club's history stays in one topic); the
+topic's name shows the state of the club's open requests and is kept in step (`sync_name`).
+
+Managing topics needs the bot to be an administrator with can_manage_topics (Bot API,
+createForumTopic). Refused, the bot remembers it for REFUSAL_MEMORY seconds, or until its rights
+change (a `my_chat_member` update): meanwhile club events go to the General topic at once, with
+no getChat nor createForumTopic each time, and one warning."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from telegram import Bot
+from telegram import Bot, ChatMember
 from telegram.error import BadRequest, ChatMigrated, TelegramError
 
 from bot.services import Services
@@ -31,6 +37,13 @@ MAX_NAME = 128  # Bot API: a topic name is 1-128 characters
 # What Telegram answers when a stored topic cannot take messages any more (deleted, closed, or
 # the group is no longer a forum); read lower-case, as python-telegram-bot reshapes the texts.
 GONE = ("message thread not found", "topic_closed", "topic_deleted", "topic_id_invalid")
+# What Telegram answers a bot that may not manage topics: TDLib's "not enough rights to create a
+# topic" / "to edit the topic" / "to close or open the topic", or the server's CHAT_ADMIN_REQUIRED.
+NO_RIGHTS = ("not enough rights", "chat_admin_required")
+# How long a refusal to manage topics is trusted before asking Telegram again (seconds); a change
+# of the bot's rights (my_chat_member) ends it at once.
+REFUSAL_MEMORY = 3600
+_REFUSED = "staff_topics.refused"  # services.extra: {staff chat id: refused until, Unix seconds}
 # Open requests in the topic's name: waiting to be taken, being handled, a conversation open.
 WAITING, TAKEN, TALKING = "🆕", "👤", "💬"
 
@@ -52,6 +65,61 @@ def staff_chat_id(services: Services) -> int | None:
 
 def topic_gone(exc: TelegramError) -> bool:
     return isinstance(exc, BadRequest) and any(word in exc.message.lower() for word in GONE)
+
+
+def lacks_rights(exc: TelegramError) -> bool:
+    """Telegram refused a topic method because the bot may not manage topics."""
+    return isinstance(exc, BadRequest) and any(word in exc.message.lower() for word in NO_RIGHTS)
+
+
+def may_manage_topics(services: Services, chat_id: int) -> bool:
+    """False while a refusal to manage topics in `chat_id` is remembered."""
+    refused = services.extra.setdefault(_REFUSED, {})
+    until = refused.get(chat_id)
+    if until is None:
+        return True
+    if services.clock.timestamp() < until:
+        return False
+    del refused[chat_id]
+    return True
+
+
+def _remember_refusal(services: Services, chat_id: int, exc: TelegramError) -> None:
+    """Telegram refused: trust it for REFUSAL_MEMORY seconds; say so once, with the fix."""
+    if may_manage_topics(services, chat_id):
+        log.warning(
+            "the bot may not manage topics in the staff group %s (%s): club events go to the "
+            "General topic; make the bot an administrator with the right “Manage topics” "
+            "(asked again when its rights change, or in %d minutes)",
+            chat_id,
+            exc.message,
+            REFUSAL_MEMORY // 60,
+        )
+    services.extra.setdefault(_REFUSED, {})[chat_id] = services.clock.timestamp() + REFUSAL_MEMORY
+
+
+def rights_changed(services: Services, chat_id: int, member: ChatMember) -> None:
+    """The bot's place in a group changed (a `my_chat_member` update): a remembered refusal to
+    manage topics there no longer holds; the next club event asks Telegram again."""
+    if services.extra.setdefault(_REFUSED, {}).pop(chat_id, None) is not None:
+        log.info(
+            "the bot's rights in the staff group %s changed (%s): topics will be tried again",
+            chat_id,
+            member.status,
+        )
+
+
+async def note_topic_state(
+    services: Services, chat_id: int, thread_id: int | None, *, closed: bool
+) -> None:
+    """Staff closed (or reopened) a topic in Telegram (`forum_topic_closed` / `_reopened`): a
+    club's topic closed is reopened on the club's next event."""
+    if thread_id is None:
+        return
+    club_id = await rows.set_closed(services.db, chat_id, thread_id, closed)
+    if club_id is not None:
+        state = "closed" if closed else "reopened"
+        log.info("staff topic %s of club %s %s by staff", thread_id, club_id, state)
 
 
 async def forum_status(bot: Bot, chat_id: int) -> tuple[int, bool]:
@@ -77,28 +145,62 @@ async def place_for(services: Services, bot: Bot, club_id: int | None) -> StaffP
     if club_id is None:
         return StaffPlace(chat_id)
     stored = await rows.get(services.db, chat_id, club_id)
-    if stored is not None:
+    if stored is not None and not stored.closed:
         return StaffPlace(chat_id, stored.thread_id)
+    if not may_manage_topics(services, chat_id):
+        return StaffPlace(chat_id)  # refused lately: General, without asking Telegram again
     lock = _locks.setdefault((chat_id, club_id), asyncio.Lock())
-    async with lock:  # two events of one club at once make one topic
+    async with lock:  # two events of one club at once make (or reopen) one topic
         stored = await rows.get(services.db, chat_id, club_id)
         if stored is not None:
-            return StaffPlace(chat_id, stored.thread_id)
+            return await _reopened(services, bot, stored)
+        if not may_manage_topics(services, chat_id):
+            return StaffPlace(chat_id)
         chat_id, forum = await forum_status(bot, chat_id)
         if not forum:
             return StaffPlace(chat_id)
         stored = await rows.get(services.db, chat_id, club_id)
         if stored is not None:  # the group had migrated and this chat has the club's topic
-            return StaffPlace(chat_id, stored.thread_id)
+            return await _reopened(services, bot, stored)
         return StaffPlace(chat_id, await _create(services, bot, chat_id, club_id))
 
 
+async def _reopened(services: Services, bot: Bot, stored: StaffTopic) -> StaffPlace:
+    """The club's topic, reopened first when staff closed it. Not allowed to reopen it: General
+    (the topic is kept, and reopened once the bot may). Gone: a new topic."""
+    chat_id, club_id, thread_id = stored.staff_chat_id, stored.club_id, stored.thread_id
+    if not stored.closed:
+        return StaffPlace(chat_id, thread_id)
+    if not may_manage_topics(services, chat_id):
+        return StaffPlace(chat_id)
+    try:
+        await bot.reopen_forum_topic(chat_id, thread_id)
+    except BadRequest as exc:
+        if topic_gone(exc):
+            log.info("staff topic %s of club %s is gone (%s): a new one", thread_id, club_id, exc)
+            await rows.forget(services.db, chat_id, club_id, thread_id)
+            return StaffPlace(chat_id, await _create(services, bot, chat_id, club_id))
+        if lacks_rights(exc):
+            _remember_refusal(services, chat_id, exc)
+            return StaffPlace(chat_id)
+        if "not_modified" not in exc.message.lower():  # TOPIC_NOT_MODIFIED: open already
+            raise
+    await rows.set_closed(services.db, chat_id, thread_id, False)
+    log.info("staff topic %s of club %s reopened for a new event", thread_id, club_id)
+    return StaffPlace(chat_id, thread_id)
+
+
 async def _create(services: Services, bot: Bot, chat_id: int, club_id: int) -> int | None:
+    if not may_manage_topics(services, chat_id):
+        return None
     name = await topic_name(services, club_id)
     try:
         topic = await bot.create_forum_topic(chat_id, name)
     except BadRequest as exc:  # not allowed to manage topics, or no longer a forum
-        log.warning("no topic for club %s in the staff group: %s", club_id, exc)
+        if lacks_rights(exc):
+            _remember_refusal(services, chat_id, exc)
+        else:
+            log.warning("no topic for club %s in the staff group: %s", club_id, exc)
         return None
     await rows.save(services.db, StaffTopic(chat_id, club_id, topic.message_thread_id, name))
     log.info("staff topic %s created for club %s", topic.message_thread_id, club_id)
@@ -111,8 +213,9 @@ async def deliver(
     club_id: int | None,
     send: Callable[[StaffPlace], Awaitable[T]],
 ) -> T | None:
-    """Call `send(place)` for the club's place; when its stored topic is gone, forget it, make
-    a new one (if the group is still a forum) and send once more. None: no staff group."""
+    """Call `send(place)` for the club's place; when its stored topic is closed (TOPIC_CLOSED:
+    the bot may not post there), reopen it; when it is gone, forget it and make a new one (if the
+    group is still a forum); then send once more. None: no staff group."""
     place = await place_for(services, bot, club_id)
     if place is None:
         return None
@@ -121,8 +224,14 @@ async def deliver(
     except TelegramError as exc:
         if place.thread_id is None or club_id is None or not topic_gone(exc):
             raise
-        log.info("staff topic %s of club %s is gone (%s): a new one", place.thread_id, club_id, exc)
-        await rows.forget(services.db, place.chat_id, club_id, place.thread_id)
+        if "topic_closed" in exc.message.lower():
+            log.info("staff topic %s of club %s is closed: reopening it", place.thread_id, club_id)
+            await rows.set_closed(services.db, place.chat_id, place.thread_id, True)
+        else:
+            log.info(
+                "staff topic %s of club %s is gone (%s): a new one", place.thread_id, club_id, exc
+            )
+            await rows.forget(services.db, place.chat_id, club_id, place.thread_id)
     place = await place_for(services, bot, club_id)
     return await send(place)
 
@@ -159,7 +268,7 @@ async def sync_name(services: Services, bot: Bot, club_id: int | None) -> None:
     """Rename the club's topic when the state of its requests changed; never raises (the
     name is a help; the next event brings it up to date)."""
     chat_id = staff_chat_id(services)
-    if not chat_id or club_id is None:
+    if not chat_id or club_id is None or not may_manage_topics(services, chat_id):
         return
     try:
         stored = await rows.get(services.db, chat_id, club_id)
@@ -171,6 +280,9 @@ async def sync_name(services: Services, bot: Bot, club_id: int | None) -> None:
         try:
             await bot.edit_forum_topic(chat_id, stored.thread_id, name=name)
         except BadRequest as exc:
+            if lacks_rights(exc):
+                _remember_refusal(services, chat_id, exc)
+                return
             if "not_modified" not in exc.message.lower():
                 raise
         await rows.rename(services.db, chat_id, club_id, name)

@@ -43,6 +43,14 @@ async def telegram():
     await server.stop()
 
 
+def make_staff_forum(telegram) -> None:
+    """The staff group as a deployment with topics must have it (README, "The staff forum"): a
+    forum supergroup where an administrator made the bot an administrator with "Manage topics"
+    (the bot gets the `my_chat_member` update)."""
+    telegram.set_forum(STAFF_CHAT)
+    telegram.set_bot_member(STAFF_CHAT, "administrator", can_manage_topics=True)
+
+
 @pytest.fixture
 async def smtp():
     from bot.sandbox.smtp import start_smtp

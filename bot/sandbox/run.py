@@ -157,6 +157,8 @@ async def _start_sandbox(base: Settings, data_dir: Path, lock: FileLock, *, rese
     telegram.add_user(STAFF[1], "Bruno (staff)", language_code="fr", username="bruno")
     # A forum supergroup, as issue 18 recommends: each club gets its own topic.
     telegram.add_group(STAFF_CHAT, "OpenFlyers staff", members=list(STAFF), forum=True)
+    # …where the bot must be an administrator with "Manage topics" (Bot API, createForumTopic).
+    telegram.set_bot_member(STAFF_CHAT, "administrator", announce=False, can_manage_topics=True)
     smtp = await start_smtp()
     stripe = stripe_server = None
     stripe_url = base.stripe_api_url

@@ -6,11 +6,18 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers.staff import cards, commands, refunds, relay
+from handlers.staff import cards, commands, refunds, relay, topics
 
 
 def register(app: Application) -> None:
-    """Cards' and refunds' buttons, commands (/club /paid /pending /stats /close), then staff group messages
-    (replies routed back to clubs, refusal reasons); all before the club conversation."""
-    for handler in (*cards.HANDLERS, *refunds.HANDLERS, *commands.HANDLERS, *relay.HANDLERS):
+    """Cards' and refunds' buttons, commands (/club /paid /pending /stats /close), the forum's
+    topics closed or reopened and the bot's rights, then staff group messages (replies routed back
+    to clubs, refusal reasons); all before the club conversation."""
+    for handler in (
+        *cards.HANDLERS,
+        *refunds.HANDLERS,
+        *commands.HANDLERS,
+        *topics.HANDLERS,
+        *relay.HANDLERS,
+    ):
         app.add_handler(handler)

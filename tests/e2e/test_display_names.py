@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from tests.conftest import STAFF_CHAT, Chat, verify
+from tests.conftest import STAFF_CHAT, Chat, make_staff_forum, verify
 
 SPOOFER = 1042
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u200b\ufeff"
@@ -42,7 +42,7 @@ async def test_a_display_name_with_bidi_controls_reaches_staff_neutralised(smtp,
 
 
 async def test_a_club_name_with_bidi_controls_makes_a_clean_topic_name(chat, smtp, bot, telegram):
-    telegram.set_forum(STAFF_CHAT)
+    make_staff_forum(telegram)
     await bot.services.db.execute(
         "UPDATE clubs SET name = ? WHERE subdomain = 'mermoz'", (f"Aéroclub{BIDI} Mermoz",)
     )

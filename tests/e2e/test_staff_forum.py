@@ -1,13 +1,16 @@
 """The staff group as a forum (issue 18) end to end: one topic per club, created on its first event
 and named "subdomain — club name"; cards and conversations routed to it; plain writing there
-answers the club; the name follows the open requests; deleted or closed topics made anew; a plain
-group unchanged; a group turned into a forum moving to topics from its next event."""
+answers the club; the name follows the open requests; deleted topics made anew, closed ones
+reopened; a plain group unchanged; a group turned into a forum moving to topics from its next
+event; a bot not allowed to manage topics keeping staff events in General without asking again."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from bot import reminders
+import pytest
+
+from bot import reminders, staff_topics
 from tests.conftest import (
     CLUB_USER_2,
     CLUB_USER_FR,
@@ -15,6 +18,7 @@ from tests.conftest import (
     STAFF_CHAT,
     STAFF_USERS,
     Chat,
+    make_staff_forum,
     sample_club,
     verify,
 )
@@ -52,7 +56,7 @@ async def write_in_topic(bot, telegram, thread_id: int, text: str) -> None:
 async def test_a_club_topic_is_created_routed_answered_closed_and_recreated(
     chat, smtp, bot, telegram
 ):
-    telegram.set_forum(STAFF_CHAT)
+    make_staff_forum(telegram)
     await verify(chat, smtp, "mermoz")
     assert telegram.topics(STAFF_CHAT) == []  # nothing about the club reached staff yet
     await open_talk(chat)
@@ -97,24 +101,23 @@ async def test_a_club_topic_is_created_routed_answered_closed_and_recreated(
     assert renewed["message_thread_id"] != thread
     assert "Conversation n°" in in_topic(telegram, renewed["message_thread_id"])[-1]["text"]
 
-    # Staff close the topic in their app: the next event makes a new one too.
+    # Staff close the topic in their app: the club's next event reopens it (test below).
     telegram.close_topic(ALICE, STAFF_CHAT, renewed["message_thread_id"])
     await bot.idle()
     await telegram.send_text(CLUB_USER_FR, "Toujours là ?")
     await bot.idle()
-    open_topics = [t for t in telegram.topics(STAFF_CHAT) if not t["is_closed"]]
-    assert len(open_topics) == 1
-    newest = open_topics[0]["message_thread_id"]
-    assert newest not in (thread, renewed["message_thread_id"])
-    assert "Toujours là ?" in in_topic(telegram, newest)[-1]["text"]
-    stored = await bot.services.db.fetchall("SELECT thread_id FROM staff_topics")
-    assert [row["thread_id"] for row in stored] == [newest]
+    [reopened] = telegram.topics(STAFF_CHAT)
+    assert reopened["message_thread_id"] == renewed["message_thread_id"]
+    assert not reopened["is_closed"]
+    assert "Toujours là ?" in in_topic(telegram, reopened["message_thread_id"])[-1]["text"]
+    stored = await bot.services.db.fetchall("SELECT thread_id, closed FROM staff_topics")
+    assert [tuple(row) for row in stored] == [(reopened["message_thread_id"], 0)]
 
 
 async def test_two_clubs_get_a_topic_each_and_cards_follow_the_requests(
     chat, smtp, bot, telegram, alice
 ):
-    telegram.set_forum(STAFF_CHAT)
+    make_staff_forum(telegram)
     await verify(chat, smtp, "mermoz")
     other = Chat(telegram, bot, CLUB_USER_2)
     await verify(other, smtp, "lesailes")
@@ -157,7 +160,7 @@ async def test_a_group_turned_into_a_forum_moves_to_topics_from_the_next_event(
     await open_talk(chat)
     [header] = telegram.bot_messages(STAFF_CHAT)
     assert "message_thread_id" not in header
-    telegram.set_forum(STAFF_CHAT)  # an administrator turns topics on
+    make_staff_forum(telegram)  # an administrator turns topics on, lets the bot manage them
     await telegram.send_text(CLUB_USER_FR, "Et maintenant ?")
     await bot.idle()
     topic = topic_named(telegram, "mermoz")
@@ -177,7 +180,7 @@ async def test_a_group_turned_into_a_forum_moves_to_topics_from_the_next_event(
 async def test_reminder_failures_go_to_the_club_topic_and_the_summary_to_general(
     chat, smtp, bot, telegram
 ):
-    telegram.set_forum(STAFF_CHAT)
+    make_staff_forum(telegram)
     await verify(chat, smtp, "lesailes")
     ends = dt.date.fromisoformat(LESAILES["subscription_ends"])
     telegram.block_bot(CLUB_USER_FR)
@@ -195,7 +198,7 @@ async def test_reminder_failures_go_to_the_club_topic_and_the_summary_to_general
 async def test_pending_and_stats_answer_in_general_even_from_a_club_topic(
     chat, smtp, bot, telegram
 ):
-    telegram.set_forum(STAFF_CHAT)
+    make_staff_forum(telegram)
     await verify(chat, smtp, "mermoz")
     await open_talk(chat)
     thread = topic_named(telegram, "mermoz")["message_thread_id"]
@@ -213,7 +216,7 @@ async def test_help_in_the_staff_group_lists_the_staff_commands_in_the_topic_ask
 ):
     """/help in the staff group: the staff commands, in the asker's language, in the topic it
     was asked in (General: no topic); other staff commands asked in a topic answer there too."""
-    telegram.set_forum(STAFF_CHAT)
+    make_staff_forum(telegram)
     await verify(chat, smtp, "mermoz")
     await open_talk(chat)
     thread = topic_named(telegram, "mermoz")["message_thread_id"]
@@ -251,3 +254,134 @@ async def test_help_in_the_staff_group_lists_the_staff_commands_in_the_topic_ask
 async def test_help_in_a_plain_staff_group(bot, alice):
     [answer] = await alice.say("/help")
     assert "/stats" in answer["text"] and "sujet du club" not in answer["text"]
+
+
+async def test_a_topic_staff_closed_is_reopened_on_the_clubs_next_event(chat, smtp, bot, telegram):
+    """Telegram lets the bot (an administrator managing topics) post in a closed topic, where
+    staff would not see it nor be able to answer: the bot reopens the topic first."""
+    make_staff_forum(telegram)
+    await verify(chat, smtp, "mermoz")
+    await open_talk(chat)
+    thread = topic_named(telegram, "mermoz")["message_thread_id"]
+    telegram.close_topic(ALICE, STAFF_CHAT, thread)
+    await bot.idle()
+    assert topic_named(telegram, "mermoz")["is_closed"]
+    await telegram.send_text(CLUB_USER_FR, "Vous êtes là ?")
+    await bot.idle()
+    topic = topic_named(telegram, "mermoz")
+    assert topic["message_thread_id"] == thread and not topic["is_closed"]
+    assert telegram.calls.get("createforumtopic") == 1 and telegram.calls["reopenforumtopic"] == 1
+    service = [m for m in telegram.messages(STAFF_CHAT) if "forum_topic_reopened" in m]
+    [relayed] = [m for m in in_topic(telegram, thread) if "Vous êtes là ?" in m["text"]]
+    assert service[-1]["message_id"] < relayed["message_id"]  # reopened, then the message
+    # Staff (who may not write in a closed topic) answer there again.
+    mark = max(m["message_id"] for m in telegram.messages(CLUB_USER_FR))
+    await write_in_topic(bot, telegram, thread, "Oui, je regarde.")
+    assert [m["text"] for m in telegram.bot_messages(CLUB_USER_FR) if m["message_id"] > mark] == [
+        "Oui, je regarde."
+    ]
+    # Staff closing and reopening it themselves: nothing to reopen at the next event.
+    telegram.close_topic(ALICE, STAFF_CHAT, thread)
+    telegram.reopen_topic(ALICE, STAFF_CHAT, thread)
+    await bot.idle()
+    await telegram.send_text(CLUB_USER_FR, "Merci")
+    await bot.idle()
+    assert "Merci" in in_topic(telegram, thread)[-1]["text"]
+    assert telegram.calls["reopenforumtopic"] == 1
+    assert len(telegram.topics(STAFF_CHAT)) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "rights"),
+    [
+        ("member", {}),
+        ("administrator", {"can_manage_topics": False, "can_delete_messages": True}),
+    ],
+)
+async def test_a_bot_not_allowed_to_manage_topics_keeps_staff_events_in_general(
+    chat, smtp, bot, telegram, caplog, status, rights
+):
+    """createForumTopic refused ("not enough rights to create a topic"): the club's events go to
+    the General topic, and the bot does not ask Telegram again at each event (no getChat nor
+    createForumTopic, one warning) until its rights change or an hour has passed."""
+    telegram.set_forum(STAFF_CHAT)
+    telegram.set_bot_member(STAFF_CHAT, status, **rights)
+    await verify(chat, smtp, "mermoz")
+    await open_talk(chat)
+    for text in ("Premier message", "Deuxième message"):
+        await telegram.send_text(CLUB_USER_FR, text)
+        await bot.idle()
+    staff = telegram.bot_messages(STAFF_CHAT)
+    assert len(staff) == 3 and all("message_thread_id" not in m for m in staff)
+    assert "Deuxième message" in staff[-1]["text"]
+    assert telegram.topics(STAFF_CHAT) == []
+    assert telegram.calls["createforumtopic"] == 1 and telegram.calls["getchat"] == 1
+    warned = [r for r in caplog.records if "may not manage topics" in r.getMessage()]
+    assert len(warned) == 1 and "Manage topics" in warned[0].getMessage()
+    assert await bot.services.db.fetchval("SELECT count(*) FROM staff_topics") == 0
+    # An hour later the bot asks again (still refused: General, one more warning).
+    bot.services.clock.advance(dt.timedelta(seconds=staff_topics.REFUSAL_MEMORY + 1))
+    await telegram.send_text(CLUB_USER_FR, "Une heure après")
+    await bot.idle()
+    assert telegram.calls["createforumtopic"] == 2
+    assert "message_thread_id" not in telegram.bot_messages(STAFF_CHAT)[-1]
+    # An administrator gives the bot the right: the next event makes the club's topic.
+    telegram.set_bot_member(STAFF_CHAT, "administrator", can_manage_topics=True)
+    await bot.idle()
+    await telegram.send_text(CLUB_USER_FR, "Et maintenant ?")
+    await bot.idle()
+    topic = topic_named(telegram, "mermoz")
+    assert "Et maintenant ?" in in_topic(telegram, topic["message_thread_id"])[-1]["text"]
+
+
+async def test_a_bot_that_lost_the_right_sends_to_general_and_reopens_once_it_is_back(
+    chat, smtp, bot, telegram
+):
+    make_staff_forum(telegram)
+    await verify(chat, smtp, "mermoz")
+    await open_talk(chat)
+    thread = topic_named(telegram, "mermoz")["message_thread_id"]
+    telegram.set_bot_member(STAFF_CHAT, "member")  # demoted
+    telegram.close_topic(ALICE, STAFF_CHAT, thread)
+    await bot.idle()
+    for text in ("Il y a quelqu’un ?", "Allô ?"):
+        await telegram.send_text(CLUB_USER_FR, text)
+        await bot.idle()
+        last = telegram.bot_messages(STAFF_CHAT)[-1]
+        assert text in last["text"] and "message_thread_id" not in last  # General
+    assert telegram.calls["reopenforumtopic"] == 1  # refused once, then remembered
+    assert topic_named(telegram, "mermoz")["is_closed"]
+    telegram.set_bot_member(STAFF_CHAT, "administrator", can_manage_topics=True)
+    await bot.idle()
+    await telegram.send_text(CLUB_USER_FR, "Toujours rien ?")
+    await bot.idle()
+    topic = topic_named(telegram, "mermoz")
+    assert topic["message_thread_id"] == thread and not topic["is_closed"]
+    assert "Toujours rien ?" in in_topic(telegram, thread)[-1]["text"]
+
+
+async def test_a_closed_topic_the_bot_did_not_hear_of_is_reopened_when_telegram_refuses(
+    chat, smtp, bot, telegram
+):
+    """TOPIC_CLOSED on a send (the bot missed the service message, and may not post in closed
+    topics): the topic is reopened and the message sent there."""
+    make_staff_forum(telegram)
+    await verify(chat, smtp, "mermoz")
+    await open_talk(chat)
+    thread = topic_named(telegram, "mermoz")["message_thread_id"]
+    telegram.close_topic(ALICE, STAFF_CHAT, thread)
+    await bot.idle()
+    await bot.services.db.execute("UPDATE staff_topics SET closed = 0")  # as if never heard of
+    telegram.set_bot_member(STAFF_CHAT, "administrator", can_manage_topics=False)
+    await bot.idle()
+    await telegram.send_text(CLUB_USER_FR, "Ici ?")
+    await bot.idle()
+    last = telegram.bot_messages(STAFF_CHAT)[-1]
+    assert "Ici ?" in last["text"] and "message_thread_id" not in last  # reopen refused: General
+    assert await bot.services.db.fetchval("SELECT closed FROM staff_topics") == 1
+    telegram.set_bot_member(STAFF_CHAT, "administrator", can_manage_topics=True)
+    await bot.idle()
+    await telegram.send_text(CLUB_USER_FR, "Et là ?")
+    await bot.idle()
+    assert "Et là ?" in in_topic(telegram, thread)[-1]["text"]
+    assert not topic_named(telegram, "mermoz")["is_closed"]

@@ -53,6 +53,20 @@ async def test_privacy_mode_delivers_only_commands_replies_and_mentions(tg: Sand
     assert (await tg.bot.get_me()).can_read_all_group_messages is True
 
 
+async def test_a_bot_that_administers_the_group_receives_every_message(tg: Sandbox):
+    """Bot features, "Privacy mode": bots added as administrators always receive all messages
+    (a forum's staff group, where the bot must manage topics, is such a group)."""
+    tg.fake.set_bot_member(STAFF, "administrator", can_manage_topics=True)
+    await updates(tg)
+    await tg.fake.send_text(ALICE, "on discute entre nous", chat_id=STAFF)
+    assert [u.message.text for u in await updates(tg)] == ["on discute entre nous"]
+    assert (await tg.bot.get_me()).can_read_all_group_messages is False  # the bot's own setting
+    tg.fake.set_bot_member(STAFF, "member")
+    await updates(tg)
+    await tg.fake.send_text(ALICE, "plus entre nous", chat_id=STAFF)
+    assert list(await updates(tg)) == []
+
+
 async def test_a_bare_command_goes_to_the_last_bot_that_posted(tg: Sandbox):
     tg.fake.add_user(7777, "Other bot")
     tg.fake._users[7777]["is_bot"] = True

@@ -75,3 +75,30 @@ async def test_plain_writing_in_a_topic_answers_a_verified_contact_never_a_stran
     assert target.club_chat_id == 1001 and target.talk_id == talk.id
     assert await relay.topic_target(services, STAFF_CHAT, None) is None  # General
     assert await relay.topic_target(services, -1009999999999, 5) is None  # another chat
+
+
+async def test_a_closed_topic_is_recorded_and_a_topic_made_anew_starts_open(services):
+    mermoz = await club(services)
+    await topic_rows.save(services.db, StaffTopic(STAFF_CHAT, mermoz.id, 5, "mermoz"))
+    assert await topic_rows.set_closed(services.db, STAFF_CHAT, 5, True) == mermoz.id
+    assert (await topic_rows.get(services.db, STAFF_CHAT, mermoz.id)).closed is True
+    assert await topic_rows.set_closed(services.db, STAFF_CHAT, 77, True) is None  # not a club's
+    await topic_rows.save(services.db, StaffTopic(STAFF_CHAT, mermoz.id, 12, "mermoz"))
+    assert (await topic_rows.get(services.db, STAFF_CHAT, mermoz.id)).closed is False
+
+
+async def test_a_refusal_to_manage_topics_is_remembered_until_the_rights_change(services):
+    from telegram import ChatMemberMember, User
+    from telegram.error import BadRequest
+
+    assert staff_topics.may_manage_topics(services, STAFF_CHAT)
+    refusal = BadRequest("Not enough rights to create a topic")
+    assert staff_topics.lacks_rights(refusal)
+    assert staff_topics.lacks_rights(BadRequest("Chat_admin_required"))
+    assert not staff_topics.lacks_rights(BadRequest("Message thread not found"))
+    staff_topics._remember_refusal(services, STAFF_CHAT, refusal)
+    assert not staff_topics.may_manage_topics(services, STAFF_CHAT)
+    assert staff_topics.may_manage_topics(services, -1009999999999)  # another chat
+    me = ChatMemberMember(User(1, "ofbot", is_bot=True))
+    staff_topics.rights_changed(services, STAFF_CHAT, me)
+    assert staff_topics.may_manage_topics(services, STAFF_CHAT)

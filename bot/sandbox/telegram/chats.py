@@ -113,10 +113,13 @@ class ChatsMixin:
         if status == "left":
             raise ApiError(403, f"Forbidden: bot is not a member of the {where}")
 
-    def set_bot_member(self, chat_id: int, status: str, **rights: bool) -> dict:
+    def set_bot_member(
+        self, chat_id: int, status: str, *, announce: bool = True, **rights: bool
+    ) -> dict:
         """The bot's place in a group, as an admin would set it: `member`, `administrator` (with
         rights such as can_manage_topics=True), `restricted` (can_send_messages=False…),
-        `left` or `kicked`. The bot gets the `my_chat_member` update Telegram sends."""
+        `left` or `kicked`. The bot gets the `my_chat_member` update Telegram sends; with
+        `announce=False` none (the bot was given that place before it started: a test's set-up)."""
         if status not in ("member", "administrator", "restricted", "left", "kicked"):
             raise ValueError(f"unknown status {status!r}")
         chat = self._chats[chat_id]
@@ -124,6 +127,9 @@ class ChatsMixin:
             raise ValueError("the bot's membership is set in groups")
         old = self._bot_chat_member(chat)
         chat.bot_member = {"status": status, **rights}
+        self._signal_change()
+        if not announce:
+            return self._bot_chat_member(chat)
         admin = self._users[min(chat.members)] if chat.members else dict(self.bot_user)
         self._enqueue(
             "my_chat_member",

@@ -64,8 +64,12 @@ class GroupsMixin:
     def _reaches_bot(self, chat: _Chat, message: dict) -> bool:
         """Whether a bot in privacy mode receives this group message (FAQ, "Privacy mode"):
         commands meant for it (`/cmd@bot`, or a bare `/cmd` when it was the last bot to post in
-        the group), replies to its messages, messages mentioning it, service messages."""
+        the group), replies to its messages, messages mentioning it, service messages. A bot
+        that is an administrator of the group receives everything ("Bot features", Privacy mode:
+        "bot admins always receive all messages")."""
         if chat.info["type"] == "private" or not self.privacy_mode:
+            return True
+        if chat.bot_member["status"] in ("administrator", "creator"):
             return True
         if SERVICE_KEYS & message.keys():
             return True
