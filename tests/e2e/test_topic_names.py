@@ -4,7 +4,7 @@ closing it, the chat opening another (tester's finding: after /forget the topic 
 
 from __future__ import annotations
 
-from tests.conftest import CLUB_USER_2, STAFF_CHAT, Chat, sample_club, verify
+from tests.conftest import CLUB_USER_2, STAFF_CHAT, Chat, make_staff_forum, sample_club, verify
 
 MERMOZ = sample_club("mermoz")
 
@@ -15,7 +15,7 @@ def topic_name(telegram, subdomain: str) -> str:
 
 
 async def test_forget_closing_one_of_two_conversations_renames_the_topic(chat, smtp, bot, telegram):
-    telegram.set_forum(STAFF_CHAT)
+    make_staff_forum(telegram)
     other = Chat(telegram, bot, CLUB_USER_2)
     for person in (chat, other):
         await verify(person, smtp, "mermoz")
@@ -32,7 +32,7 @@ async def test_forget_closing_one_of_two_conversations_renames_the_topic(chat, s
 async def test_a_help_request_counts_in_the_topic_and_leaves_it_when_replaced(
     chat, smtp, bot, telegram
 ):
-    telegram.set_forum(STAFF_CHAT)
+    make_staff_forum(telegram)
     await chat.say("/start")
     await chat.say("mermoz")
     for attempt in range(5):
