@@ -1228,3 +1228,20 @@ async def test_a_change_of_the_bots_membership_is_a_my_chat_member_update(tg: Sa
     assert change.chat.id == STAFF and change.from_user.id == ALICE
     assert change.old_chat_member.status == "member"
     assert change.new_chat_member.status == "administrator"
+
+
+def test_update_and_message_ids_go_on_from_the_saved_state(tmp_path):
+    """`ids_path` (the sandbox's --keep): a new fake goes on from the last one's ids; a damaged
+    state file is ignored (ids start afresh, still large)."""
+    path = tmp_path / "telegram-ids.json"
+    first = FakeTelegram(TOKEN, ids_path=path)
+    assert first._next_update_id >= 100_000_000
+    first.add_user(JEANNE, "Jeanne")
+    first._enqueue("message", {"message_id": 1})
+    first._store_message(first._chats[JEANNE], first.bot_user, {"text": "a"}, None)
+    second = FakeTelegram(TOKEN, ids_path=path, first_update_id=1)  # as the old sandbox did
+    second.add_user(JEANNE, "Jeanne")
+    assert second._next_update_id == first._next_update_id  # never lower than the last run's
+    assert second._chats[JEANNE].next_id == first._chats[JEANNE].next_id == 2
+    path.write_text("{not json")
+    assert FakeTelegram(TOKEN, ids_path=path)._next_update_id >= 100_000_000

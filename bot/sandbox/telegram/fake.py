@@ -9,6 +9,7 @@ import collections
 import contextlib
 import itertools
 import json
+import logging
 import os
 import random
 import time
@@ -34,6 +35,8 @@ from bot.sandbox.telegram.state import _Chat, _Fault
 from bot.sandbox.telegram.updates import UpdatesMixin
 from bot.sandbox.telegram.user_http import UserHttpMixin
 from bot.sandbox.telegram.users import UsersMixin
+
+log = logging.getLogger(__name__)
 
 
 class FakeTelegram(
@@ -147,7 +150,10 @@ class FakeTelegram(
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"unreadable sandbox id state {self.ids_path}: {exc}") from None
+            # Written atomically, so only a hand-edited file gets here: start afresh (large ids;
+            # the bot tells updates apart by more than their ids anyway).
+            log.warning("sandbox id state %s unreadable (%s): ids start afresh", self.ids_path, exc)
+            return
         self._next_update_id = max(self._next_update_id, next_update_id)
         self._saved_message_ids = message_ids
 
