@@ -11,7 +11,9 @@ an internationalised domain is sent in its ASCII (IDNA) form, so a relay without
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import re
 import socket
 import ssl
 import time
@@ -111,6 +113,38 @@ class _Connection:
         self.last_used = 0.0
 
 
+_HOST_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def ehlo_name(relay_host: str, relay_port: int) -> str:
+    """The name the bot gives in EHLO: this host's fully-qualified domain name, or, when it has
+    none (`socket.getfqdn()` says `localhost`, or a bare container name), an address literal of
+    the local address a connection to the relay leaves from (`[192.0.2.1]`, `[IPv6:2001:db8::1]`).
+    RFC 5321 §4.1.1.1 and §4.1.3; relays refuse anything else (Postfix
+    `reject_non_fqdn_helo_hostname`: 504 5.5.2). Blocking (a DNS lookup): run it in a thread."""
+    name = socket.getfqdn().rstrip(".")
+    labels = name.split(".")
+    if (
+        len(labels) >= 2
+        and not labels[-1].isdigit()
+        and name.lower() not in ("localhost.localdomain", "localhost.local")
+        and all(_HOST_LABEL.fullmatch(label) for label in labels)
+    ):
+        return name
+    try:
+        family, _, _, _, address = socket.getaddrinfo(
+            relay_host, relay_port, type=socket.SOCK_DGRAM
+        )[0]
+        # A datagram socket's connect() sends nothing: it only picks the route, and the local
+        # address a TCP connection to the relay would leave from.
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(address)
+            local = ipaddress.ip_address(probe.getsockname()[0].split("%", 1)[0])
+    except (OSError, ValueError, IndexError):
+        return name
+    return f"[{local}]" if local.version == 4 else f"[IPv6:{local}]"
+
+
 class Mailer:
     """`send()` may be called by several tasks at once: each mail takes a connection of the pool
     (at most POOL_SIZE open; a caller beyond waits for one); `close()` QUITs them all."""
@@ -197,8 +231,8 @@ class Mailer:
             async with self._hostname_lock:  # connections opened together look it up once
                 if self._hostname is None:
                     # aiosmtplib would run socket.getfqdn() (a reverse DNS lookup, seconds on a
-                    # host without one) in a thread for every connection.
-                    self._hostname = await asyncio.to_thread(socket.getfqdn)
+                    # host without one) in a thread for every connection, and send `localhost`.
+                    self._hostname = await asyncio.to_thread(ehlo_name, s.smtp_host, s.smtp_port)
         client = aiosmtplib.SMTP(
             hostname=s.smtp_host,
             port=s.smtp_port,

@@ -3,11 +3,13 @@ accepted, as the Mailer will connect."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import aiosmtplib
 
 from bot.doctor.checks import ERROR, OK, TIMEOUT, WARNING, Check
+from bot.mail import ehlo_name
 
 
 class SmtpChecks:
@@ -19,6 +21,8 @@ class SmtpChecks:
         smtp = aiosmtplib.SMTP(
             hostname=s.smtp_host,
             port=s.smtp_port,
+            # The name the Mailer gives (a relay refusing it refuses every mail).
+            local_hostname=await asyncio.to_thread(ehlo_name, s.smtp_host, s.smtp_port),
             use_tls=s.smtp_port == 465,
             start_tls=False,
             timeout=TIMEOUT,

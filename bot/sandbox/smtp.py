@@ -5,7 +5,9 @@ Message-ID header (RFC 5322 §3.6; amavisd-new and OpenDMARC bounce such mail), 
 is refused; a non-ASCII address or header is refused unless the client asked for SMTPUTF8 (RFC
 6531 §3.2), and SMTPUTF8 can be left out of EHLO altogether (as Amazon SES does); STARTTLS and
 AUTH can be required (RFC 3207, RFC 4954); a client keeps at most 3 connections open at once (as
-Microsoft 365 does per mailbox). aiosmtpd runs it in its own thread; results are handed back to
+Microsoft 365 does per mailbox); a HELO/EHLO name that is neither a fully-qualified domain name
+nor an address literal (`localhost`, a bare container name) is refused 504 5.5.2, as Postfix's
+`reject_non_fqdn_helo_hostname` does (RFC 5321 §4.1.1.1). aiosmtpd runs it in its own thread; results are handed back to
 the asyncio loop that started it."""
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import asyncio
 import contextlib
 import email
 import email.policy
+import ipaddress
 import itertools
+import re
 import socket
 import ssl
 import threading
@@ -24,7 +28,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, AuthResult
+from aiosmtpd.smtp import SMTP, AuthResult, syntax
 
 # Connections a client may keep open at once: Microsoft 365's SMTP AUTH submission takes three
 # per mailbox and refuses more ("432 4.3.2 Concurrent connections limit exceeded",
@@ -70,6 +74,7 @@ class Mailbox:
         record = parse_message(raw, envelope.mail_from, list(envelope.rcpt_tos))
         login = getattr(session.auth_data, "login", None)
         record["login"] = login.decode("utf-8", "replace") if isinstance(login, bytes) else login
+        record["helo"] = session.host_name  # the name the client gave in EHLO/HELO
         with self._lock:
             record["id"] = next(self._numbers)
             self._messages.append(record)
@@ -225,6 +230,35 @@ class _CountingController(Controller):
         return _CountedSession(self, self.handler, **self.SMTP_kwargs)
 
 
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def helo_name_problem(name: str) -> str | None:
+    """Why a HELO/EHLO argument is refused, or None. RFC 5321 §4.1.1.1 and §2.3.5: "a
+    fully-qualified domain name" or an address literal (§4.1.3: `[192.0.2.1]`,
+    `[IPv6:2001:db8::1]`); relays enforce it (Postfix `reject_non_fqdn_helo_hostname`,
+    `reject_invalid_helo_hostname`: 504 5.5.2). The stricter reading: `localhost` and
+    `localhost.localdomain`, which many relays refuse as a HELO name, are refused too."""
+    if name.startswith("[") and name.endswith("]"):
+        literal = name[1:-1]
+        try:
+            if literal[:5].lower() == "ipv6:":
+                ipaddress.IPv6Address(literal[5:])
+            else:
+                ipaddress.IPv4Address(literal)
+        except ValueError:
+            return "invalid ip address"
+        return None
+    labels = name.rstrip(".").split(".")
+    if len(name) > 255 or not all(_LABEL.fullmatch(label) for label in labels):
+        return "invalid name"
+    if len(labels) < 2 or labels[-1].isdigit():
+        return "need fully-qualified hostname"
+    if name.lower().rstrip(".") in ("localhost.localdomain", "localhost.local"):
+        return "need fully-qualified hostname"
+    return None
+
+
 class _CountedSession(SMTP):
     def __init__(self, controller: _CountingController, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -247,6 +281,26 @@ class _CountedSession(SMTP):
             c.most_connections = max(c.most_connections, c.open_connections)
             self._counted = True
         super().connection_made(transport)
+
+    @syntax("HELO hostname")
+    async def smtp_HELO(self, hostname: str) -> None:
+        if await self._refuse_helo_name(hostname):
+            return
+        await super().smtp_HELO(hostname)
+
+    @syntax("EHLO hostname")
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if await self._refuse_helo_name(hostname):
+            return
+        await super().smtp_EHLO(hostname)
+
+    async def _refuse_helo_name(self, hostname: str) -> bool:
+        problem = helo_name_problem(hostname.strip()) if hostname.strip() else None
+        if problem is None:
+            return False  # an empty argument: aiosmtpd's own "501 Syntax" answer
+        # Postfix's words (smtpd_check.c); the session stays without a HELO: MAIL is refused.
+        await self.push(f"504 5.5.2 {hostname.strip()}: Helo command rejected: {problem}")
+        return True
 
     def connection_lost(self, error) -> None:
         if self._refused:

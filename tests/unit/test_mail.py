@@ -132,3 +132,22 @@ def test_a_control_character_in_an_imported_field_is_refused_with_its_line(bad):
     with pytest.raises(ClubImportError) as error:
         parse_clubs_csv(data + "\n", {"business"})
     assert error.value.problems == [(3, "name contains a line break or another control character")]
+
+
+async def test_the_ehlo_name_is_one_a_relay_takes_on_a_host_without_a_domain_name(
+    relay, monkeypatch
+):
+    """`socket.getfqdn()` says `localhost` here (a bare container name elsewhere), which relays
+    refuse in EHLO: the bot gives the address literal of the address it connects from."""
+    from bot import mail
+
+    for bare in ("localhost", "ofbot-7d9f", "localhost.localdomain"):
+        monkeypatch.setattr(socket, "getfqdn", lambda name="", bare=bare: bare)
+        assert mail.ehlo_name(relay.host, relay.port) == "[127.0.0.1]"
+        await mailer_for(relay).send("club@mermoz.example", "Votre code", "Code : 123456")
+        assert relay.mailbox.messages[-1]["helo"] == "[127.0.0.1]"
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "bot.openflyers.fr")
+    assert mail.ehlo_name(relay.host, relay.port) == "bot.openflyers.fr"
+    assert mail.ehlo_name("::1", relay.port) == "bot.openflyers.fr"
+    monkeypatch.setattr(socket, "getfqdn", lambda name="": "localhost")
+    assert mail.ehlo_name("::1", relay.port) == "[IPv6:::1]"

@@ -12,6 +12,10 @@ import pytest
 
 from bot.sandbox.smtp import Mailbox, parse_message, start_smtp
 
+# The sandbox refuses a HELO name that is not a fully-qualified domain name or an address
+# literal (aiosmtplib sends socket.getfqdn(): `localhost` here).
+HELO = "[127.0.0.1]"
+
 
 @pytest.fixture
 async def smtp():
@@ -35,6 +39,7 @@ async def test_a_plain_send_is_kept_with_decoded_text(smtp):
     await aiosmtplib.send(
         message("Club@Mermoz.example", "Code de vérification", "Bonjour,\nvotre code : 123456 — é"),
         hostname=smtp.host,
+        local_hostname=HELO,
         port=smtp.port,
     )
     (kept,) = smtp.mailbox.messages_to("club@mermoz.example")
@@ -52,6 +57,7 @@ async def test_an_authenticated_send_is_accepted_with_any_credentials(smtp):
     await aiosmtplib.send(
         message("tresorier@club.example"),
         hostname=smtp.host,
+        local_hostname=HELO,
         port=smtp.port,
         username="ofbot",
         password="whatever",
@@ -66,6 +72,7 @@ async def test_html_alternative_and_several_recipients(smtp):
     await aiosmtplib.send(
         mail,
         hostname=smtp.host,
+        local_hostname=HELO,
         port=smtp.port,
         recipients=["a@club.example", "b@club.example"],
     )
@@ -78,19 +85,25 @@ async def test_html_alternative_and_several_recipients(smtp):
 
 async def test_wait_for_wakes_on_a_message_sent_meanwhile(smtp):
     address = "contact@club.example"
-    await aiosmtplib.send(message(address, "premier"), hostname=smtp.host, port=smtp.port)
+    await aiosmtplib.send(
+        message(address, "premier"), hostname=smtp.host, local_hostname=HELO, port=smtp.port
+    )
     count = len(smtp.mailbox.messages_to(address))
     waiting = asyncio.create_task(smtp.mailbox.wait_for(to=address, after_count=count))
     await asyncio.sleep(0)
     assert not waiting.done()
-    await aiosmtplib.send(message(address, "second"), hostname=smtp.host, port=smtp.port)
+    await aiosmtplib.send(
+        message(address, "second"), hostname=smtp.host, local_hostname=HELO, port=smtp.port
+    )
     assert (await waiting)["subject"] == "second"
     # Without after_count, what is already there answers at once: the newest.
     assert (await smtp.mailbox.wait_for(to=address))["subject"] == "second"
 
 
 async def test_wait_for_times_out_with_what_the_mailbox_holds(smtp):
-    await aiosmtplib.send(message("x@club.example", "autre"), hostname=smtp.host, port=smtp.port)
+    await aiosmtplib.send(
+        message("x@club.example", "autre"), hostname=smtp.host, local_hostname=HELO, port=smtp.port
+    )
     with pytest.raises(TimeoutError, match=r"no message to nobody@club\.example") as caught:
         await smtp.mailbox.wait_for(to="nobody@club.example", timeout=0.05)
     assert "autre" in str(caught.value)
@@ -99,7 +112,10 @@ async def test_wait_for_times_out_with_what_the_mailbox_holds(smtp):
 async def test_subscribers_receive_each_new_message(smtp):
     queue = smtp.mailbox.subscribe()
     await aiosmtplib.send(
-        message("x@club.example", "pour l'interface"), hostname=smtp.host, port=smtp.port
+        message("x@club.example", "pour l'interface"),
+        hostname=smtp.host,
+        local_hostname=HELO,
+        port=smtp.port,
     )
     received = await asyncio.wait_for(queue.get(), 5)
     assert received["subject"] == "pour l'interface"
@@ -110,7 +126,9 @@ async def test_two_servers_get_their_own_ports_and_mailboxes():
     first, second = await start_smtp(), await start_smtp()
     try:
         assert first.port != second.port
-        await aiosmtplib.send(message("x@club.example"), hostname=first.host, port=first.port)
+        await aiosmtplib.send(
+            message("x@club.example"), hostname=first.host, local_hostname=HELO, port=first.port
+        )
         assert len(first.mailbox.messages) == 1
         assert second.mailbox.messages == []
     finally:
@@ -119,7 +137,9 @@ async def test_two_servers_get_their_own_ports_and_mailboxes():
 
 
 async def test_a_connection_beyond_three_at_once_is_refused_as_microsoft_365_does(smtp):
-    clients = [aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port) for _ in range(4)]
+    clients = [
+        aiosmtplib.SMTP(hostname=smtp.host, local_hostname=HELO, port=smtp.port) for _ in range(4)
+    ]
     try:
         for client in clients[:3]:
             await client.connect()
@@ -131,7 +151,7 @@ async def test_a_connection_beyond_three_at_once_is_refused_as_microsoft_365_doe
             if smtp.controller.open_connections < 3:
                 break
             await asyncio.sleep(0.02)
-        fresh = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port)
+        fresh = aiosmtplib.SMTP(hostname=smtp.host, local_hostname=HELO, port=smtp.port)
         await fresh.connect()
         await fresh.send_message(message("x@club.example"))
         await fresh.quit()
@@ -175,7 +195,7 @@ async def test_a_message_without_the_headers_rfc_5322_requires_is_refused(smtp, 
     if add:
         raw = add.encode() + b"\n" + raw
     with pytest.raises(aiosmtplib.SMTPDataError) as refused:
-        client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port)
+        client = aiosmtplib.SMTP(hostname=smtp.host, local_hostname=HELO, port=smtp.port)
         async with client:
             await client.sendmail("no-reply@openflyers.example", ["club@mermoz.example"], raw)
     assert refused.value.code == 554 and why in refused.value.message
@@ -189,7 +209,7 @@ async def rcpt_raw(client: aiosmtplib.SMTP, address: str):
 async def test_without_smtputf8_a_non_ascii_address_is_refused():
     server = await start_smtp(smtputf8=False)
     try:
-        smtp = aiosmtplib.SMTP(hostname=server.host, port=server.port)
+        smtp = aiosmtplib.SMTP(hostname=server.host, local_hostname=HELO, port=server.port)
         async with smtp:
             assert not smtp.supports_extension("smtputf8")
             await smtp.mail("no-reply@openflyers.example")
@@ -197,10 +217,16 @@ async def test_without_smtputf8_a_non_ascii_address_is_refused():
             assert answer.code >= 500
         with pytest.raises(aiosmtplib.SMTPNotSupported):
             await aiosmtplib.send(
-                message("bureau@aéroclub-évreux.fr"), hostname=server.host, port=server.port
+                message("bureau@aéroclub-évreux.fr"),
+                hostname=server.host,
+                local_hostname=HELO,
+                port=server.port,
             )
         await aiosmtplib.send(
-            message("bureau@xn--aroclub-vreux-bhbh.fr"), hostname=server.host, port=server.port
+            message("bureau@xn--aroclub-vreux-bhbh.fr"),
+            hostname=server.host,
+            local_hostname=HELO,
+            port=server.port,
         )
         assert server.mailbox.messages[0]["rcpt_tos"] == ["bureau@xn--aroclub-vreux-bhbh.fr"]
     finally:
@@ -208,7 +234,7 @@ async def test_without_smtputf8_a_non_ascii_address_is_refused():
 
 
 async def test_with_smtputf8_offered_a_non_ascii_address_still_needs_the_smtputf8_parameter(smtp):
-    client = aiosmtplib.SMTP(hostname=smtp.host, port=smtp.port)
+    client = aiosmtplib.SMTP(hostname=smtp.host, local_hostname=HELO, port=smtp.port)
     async with client:
         assert client.supports_extension("smtputf8")
         await client.mail("no-reply@openflyers.example")  # no SMTPUTF8 parameter
@@ -221,12 +247,17 @@ async def test_starttls_and_auth_can_be_required():
     try:
         with pytest.raises(aiosmtplib.SMTPException):  # no TLS: refused before MAIL
             await aiosmtplib.send(
-                message("a@club.example"), hostname=server.host, port=server.port, start_tls=False
+                message("a@club.example"),
+                hostname=server.host,
+                local_hostname=HELO,
+                port=server.port,
+                start_tls=False,
             )
         with pytest.raises(aiosmtplib.SMTPException):  # TLS but no AUTH
             await aiosmtplib.send(
                 message("a@club.example"),
                 hostname=server.host,
+                local_hostname=HELO,
                 port=server.port,
                 tls_context=server.client_tls,
             )
@@ -234,6 +265,7 @@ async def test_starttls_and_auth_can_be_required():
             await aiosmtplib.send(
                 message("a@club.example"),
                 hostname=server.host,
+                local_hostname=HELO,
                 port=server.port,
                 tls_context=server.client_tls,
                 username="ofbot",
@@ -242,6 +274,7 @@ async def test_starttls_and_auth_can_be_required():
         await aiosmtplib.send(
             message("a@club.example"),
             hostname=server.host,
+            local_hostname=HELO,
             port=server.port,
             tls_context=server.client_tls,
             username="ofbot",
@@ -250,3 +283,33 @@ async def test_starttls_and_auth_can_be_required():
         assert [m["login"] for m in server.mailbox.messages] == ["ofbot"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("name", ["localhost", "vm", "[not-an-address]", "localhost.localdomain"])
+async def test_a_helo_name_that_is_not_a_fqdn_or_an_address_literal_is_refused(smtp, name):
+    """RFC 5321 §4.1.1.1: EHLO gives a fully-qualified domain name or an address literal; relays
+    refuse anything else (Postfix `reject_non_fqdn_helo_hostname`: 504 5.5.2), and a refused
+    EHLO and HELO leave the session unable to send."""
+    client = aiosmtplib.SMTP(
+        hostname=smtp.host, port=smtp.port, local_hostname=name, start_tls=False
+    )
+    await client.connect()  # no EHLO yet (aiosmtplib sends one on connect to look for STARTTLS)
+    try:
+        with pytest.raises(aiosmtplib.SMTPHeloError) as refused:
+            await client.ehlo()
+        assert refused.value.code == 504
+        with pytest.raises(aiosmtplib.SMTPHeloError):
+            await client.helo()
+        with pytest.raises(aiosmtplib.SMTPResponseException):
+            await client.mail("no-reply@openflyers.example")
+    finally:
+        client.close()
+    assert smtp.mailbox.messages == []
+
+
+@pytest.mark.parametrize("name", ["[127.0.0.1]", "[IPv6:::1]", "bot.openflyers.example"])
+async def test_a_fqdn_or_an_address_literal_is_taken(smtp, name):
+    await aiosmtplib.send(
+        message("x@club.example"), hostname=smtp.host, port=smtp.port, local_hostname=name
+    )
+    assert smtp.mailbox.messages[-1]["helo"] == name
