@@ -332,3 +332,39 @@ async def test_rights_given_back_let_the_bot_manage_topics_again(forum: Sandbox)
     updates = await forum.bot.get_updates(allowed_updates=["my_chat_member"])
     assert [u.my_chat_member.new_chat_member.can_manage_topics for u in updates] == [False, True]
     assert (await forum.bot.create_forum_topic(FORUM, "Club A")).name == "Club A"
+
+
+async def test_the_user_side_http_api_sets_the_bots_rights_and_reopens_topics(forum: Sandbox):
+    topic = await forum.bot.create_forum_topic(FORUM, "Club A")
+    thread = topic.message_thread_id
+    where = {"user_id": ALICE, "chat_id": FORUM, "message_thread_id": thread}
+    async with httpx.AsyncClient(base_url=forum.url) as client:
+        demoted = await client.post(
+            "/sandbox/bot_member", json={"chat_id": FORUM, "status": "member"}
+        )
+        nonsense = await client.post(
+            "/sandbox/bot_member",
+            json={"chat_id": FORUM, "status": "administrator", "rights": {"can_fly": True}},
+        )
+        await client.post("/sandbox/topics/close", json=where)
+        reopened = await client.post("/sandbox/topics/reopen", json=where)
+        again = await client.post("/sandbox/topics/reopen", json=where)
+        promoted = await client.post(
+            "/sandbox/bot_member",
+            json={
+                "chat_id": FORUM,
+                "status": "administrator",
+                "rights": {"can_manage_topics": True},
+            },
+        )
+    assert demoted.json()["status"] == "member"
+    assert nonsense.status_code == 400
+    assert reopened.json()["forum_topic_reopened"] == {}
+    assert again.status_code == 400 and "open" in again.json()["error"]
+    assert forum.fake.topics(FORUM)[0]["is_closed"] is False
+    assert promoted.json()["can_manage_topics"] is True
+    updates = await forum.bot.get_updates(allowed_updates=["my_chat_member", "message"])
+    kinds = [
+        u.my_chat_member.new_chat_member.status if u.my_chat_member else "service" for u in updates
+    ]
+    assert kinds == ["member", "service", "service", "administrator"]

@@ -16,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from bot.sandbox.telegram.chats import ADMIN_RIGHTS, MEMBER_RIGHTS
+
 
 class ChatIdConvertor(Convertor[int]):
     """A chat id in a path: an integer with its sign. Groups and supergroups have negative ids
@@ -74,6 +76,8 @@ class UserHttpMixin:
             Route("/sandbox/forum", self._http_forum, methods=["POST"]),
             Route("/sandbox/topics/close", self._http_close_topic, methods=["POST"]),
             Route("/sandbox/topics/delete", self._http_delete_topic, methods=["POST"]),
+            Route("/sandbox/topics/reopen", self._http_reopen_topic, methods=["POST"]),
+            Route("/sandbox/bot_member", self._http_bot_member, methods=["POST"]),
         ]
 
     async def _http_chats(self, request: Request) -> Response:
@@ -248,6 +252,30 @@ class UserHttpMixin:
                 int(body["user_id"]), int(body["chat_id"]), int(body["message_thread_id"])
             )
         )
+
+    async def _http_reopen_topic(self, request: Request) -> Response:
+        body = await _json_body(request)
+        return await _user_call(
+            lambda: self.reopen_topic(
+                int(body["user_id"]), int(body["chat_id"]), int(body["message_thread_id"])
+            )
+        )
+
+    async def _http_bot_member(self, request: Request) -> Response:
+        """{chat_id, status, rights}: an administrator sets the bot's place in a group (e.g.
+        administrator with {"can_manage_topics": true}); the bot gets `my_chat_member`."""
+        body = await _json_body(request)
+
+        def set_member() -> dict:
+            rights = body.get("rights") or {}
+            if not isinstance(rights, dict) or not all(
+                right in ADMIN_RIGHTS + MEMBER_RIGHTS and isinstance(value, bool)
+                for right, value in rights.items()
+            ):
+                raise ValueError("rights: an object of ChatMember rights, each true or false")
+            return self.set_bot_member(int(body["chat_id"]), str(body["status"]), **rights)
+
+        return await _user_call(set_member)
 
     async def _http_delete_topic(self, request: Request) -> Response:
         body = await _json_body(request)
