@@ -132,7 +132,8 @@ def log_privacy_mode(me) -> None:
     else:
         log.info(
             "privacy mode on: in groups the bot sees only commands, replies to its own messages "
-            "and mentions; staff answer clubs and give refusal reasons by replying to the bot"
+            "and mentions, except where it is an administrator (a staff forum: it sees all); "
+            "staff answer clubs and give refusal reasons by replying to the bot"
         )
 
 
