@@ -103,7 +103,15 @@ def clubs_csv(count: int) -> str:
 
 
 def stored_user_data(i: int, clubs: int) -> dict:
-    """A person's user_data as the bot writes it, at one of the steps people stop at."""
+    """A person's user_data as the bot writes it, at one of the steps people stop at, with what
+    handlers/common.py remembers of the messages shown (bench.common.user_data: more than one
+    renewal flow leaves)."""
+    from bench.common import user_data
+
+    return {**user_data(i), **_step_data(i, clubs)}
+
+
+def _step_data(i: int, clubs: int) -> dict:
     club = 1 + i % max(clubs, 1)
     step = i % 4
     if step == 0:  # identified, waiting for the code

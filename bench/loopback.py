@@ -184,6 +184,25 @@ class NetworkJail:
         ):
             _run(command)
         threading.Thread(target=self._read, name="network-jail", daemon=True).start()
+        # A resolver on loopback (systemd-resolved's 127.0.0.53, Docker's 127.0.0.11) takes a
+        # lookup of a public name without a packet reaching the tun device: in the jail nothing
+        # answers there, so the benchmark listens in its place and a query is a leak.
+        for address in loopback_resolvers():
+            listener = socket.socket(
+                socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM
+            )
+            listener.bind((address, 53))
+            threading.Thread(
+                target=self._listen, args=(listener, address), name="jail-dns", daemon=True
+            ).start()
+
+    def _listen(self, listener: socket.socket, address: str) -> None:
+        while True:
+            try:
+                listener.recvfrom(4096)
+            except OSError:
+                return
+            self.leaks.append(("udp (DNS to the loopback resolver)", address, 53))
 
     def _read(self) -> None:
         while True:
@@ -199,6 +218,26 @@ class NetworkJail:
         if self.leaks:
             seen = ", ".join(f"{p} {a}:{port}" for p, a, port in sorted(set(self.leaks)))
             raise LeftLoopback(f"packets sent off loopback: {seen}")
+
+
+def loopback_resolvers(path: str = "/etc/resolv.conf") -> list[str]:
+    """The nameservers of `path` on a loopback address (127.0.0.0/8, ::1)."""
+    import ipaddress
+
+    found = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            for line in handle:
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "nameserver":
+                    try:
+                        if ipaddress.ip_address(parts[1].split("%")[0]).is_loopback:
+                            found.append(parts[1])
+                    except ValueError:
+                        continue
+    except OSError:
+        return []
+    return found
 
 
 def describe_packet(packet: bytes) -> tuple[str, str, int] | None:
@@ -228,15 +267,18 @@ def _run(command: list[str]) -> None:
 
 
 JAIL: NetworkJail | None = None
+TRIED = False  # enter_jail() was called: a run without the jail cannot say traffic stayed local
 
 
 def enter_jail() -> str:
     """Run the rest of this benchmark in the network jail: re-executes the command under
     `unshare --net` (root) or `unshare --net --map-root-user`, then sets the jail up in the new
     process. Returns a line saying which check is in force."""
-    global JAIL
+    global JAIL, TRIED
     import shutil
     import sys
+
+    TRIED = True
 
     if os.environ.get(JAIL_ENV) == "1":
         try:

@@ -52,6 +52,7 @@ from bench.harness import Child, Person, prepare_database, renewal_flow, sandbox
 from bench.loopback import enter_jail
 
 CLUBS = 10_000
+STORED_CONVERSATIONS = 10_000
 flow_name = "renewal"
 USER_IDS = itertools.count(2_000_000)
 CLUB_IDS = itertools.count(0)
@@ -209,7 +210,8 @@ async def measure(
     with tempfile.TemporaryDirectory(prefix="ofbot-overhead-") as tmp:
         folder = Path(tmp)
         template = folder / "template.sqlite3"
-        await prepare_database(template, CLUBS)
+        # 10 000 other people's conversations stored, as the start-up benchmark has them.
+        await prepare_database(template, CLUBS, STORED_CONVERSATIONS)
         async with sandbox() as box:
             for round_ in range(rounds):
                 for kind in KINDS:
@@ -366,10 +368,13 @@ def report(summed: dict, levels: list[int]) -> str:
 
 
 def targets(summed: dict, levels: list[int]) -> list[tuple[str, bool]]:
+    """Every target of issue 19 this benchmark measures; one not measured by this run (a level,
+    a baseline or the steady phase left out, a baseline that gave up) counts as missed, so a
+    partial run never exits 0."""
     checks = []
-    for level in levels:
-        row = summed["levels"][level]
-        if "echo-tuned" in row:
+    for level in (1, 10, 100):
+        row = summed["levels"].get(level, {})
+        if "echo-tuned" in row and "ofbot" in row:
             ratio = row["ofbot"]["cpu_per_update_ms"] / row["echo-tuned"]["cpu_per_update_ms"]
             checks.append(
                 (
@@ -377,6 +382,18 @@ def targets(summed: dict, levels: list[int]) -> list[tuple[str, bool]]:
                     ratio <= CPU_TARGET,
                 )
             )
+        else:
+            checks.append(
+                (
+                    f"CPU per update ≤ {CPU_TARGET}× echo-tuned at {level} people: not measured"
+                    " by this run (level or baseline left out, or a baseline gave up)",
+                    False,
+                )
+            )
+    if 10 not in summed["levels"]:
+        checks.append(
+            (f"≤ {REQUESTS_TARGET} Bot API requests per update at 10 people: not measured", False)
+        )
     if 10 in summed["levels"]:
         rpu = summed["levels"][10]["ofbot"]["requests_per_update"]
         checks.append(
@@ -394,6 +411,8 @@ def targets(summed: dict, levels: list[int]) -> list[tuple[str, bool]]:
                 ofbot["p95_ms"] < P95_TARGET_MS,
             )
         )
+    else:
+        checks.append((f"steady p95 < {P95_TARGET_MS:.0f} ms: not measured (--duration 0)", False))
     return checks
 
 
