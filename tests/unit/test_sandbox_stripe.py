@@ -584,13 +584,67 @@ async def test_forged_missing_and_stale_signatures_are_rejected(fake, receiver):
 # -- faults --------------------------------------------------------------------------------------
 
 
-async def test_a_500_is_retried_by_the_client_with_the_same_key(fake):
+async def test_a_500_is_kept_for_its_key_and_every_retry_gets_it_again(fake):
+    """Stripe saves the first result for a key "regardless of whether it succeeds or fails" and
+    later requests "return the same result, including 500 errors" (docs.stripe.com/idempotency)."""
     fake.inject_fault("500", 1)
-    session = await create(client_for(fake, max_network_retries=2), "key-500")
+    with pytest.raises(stripe.APIError) as raised:
+        await create(client_for(fake, max_network_retries=2), "key-500")
+    assert raised.value.http_status == 500
+    requests = [
+        (r["idempotency_key"], r["fault"], r["status"], r["replayed"]) for r in fake.requests
+    ]
+    assert requests == [
+        ("key-500", "500", 500, False),
+        ("key-500", None, 500, True),
+        ("key-500", None, 500, True),
+    ]
+    assert fake.sessions == {}  # failed before its effect
+    session = await create(client_for(fake, max_network_retries=0), "key-500-2")
+    assert session.status == "open" and len(fake.sessions) == 1
+
+
+async def test_a_500_after_the_effect_is_replayed_and_the_effect_stands(fake, client):
+    fake.inject_fault("500", 1, after=True)
+    with pytest.raises(stripe.APIError):
+        await create(client, "key-500-after")
+    assert len(fake.sessions) == 1  # created, though the answer was a 500
+    with pytest.raises(stripe.APIError) as again:
+        await create(client, "key-500-after")
+    assert again.value.headers.get("idempotent-replayed") == "true"
     assert len(fake.sessions) == 1
-    requests = [(r["idempotency_key"], r["fault"], r["status"]) for r in fake.requests]
-    assert requests == [("key-500", "500", 500), ("key-500", None, 200)]
-    assert session.status == "open"
+
+
+async def test_a_key_in_use_by_a_request_still_running_gets_a_409(fake, client):
+    """Stripe: a request made while another with its key is executing is not saved and gets
+    409 `idempotency_error` / `idempotency_key_in_use` (stripe-go ErrorCodeIdempotencyKeyInUse)."""
+    fake.inject_fault("slow", 1, delay=1.0)
+    first = asyncio.create_task(create(client, "key-busy"))
+    while "key-busy" not in fake._keys_in_use:
+        await asyncio.sleep(0.01)
+    with pytest.raises(stripe.APIError) as raised:  # stripe-python: a v1 409 is an APIError
+        await create(client, "key-busy")
+    assert raised.value.http_status == 409
+    error = raised.value.json_body["error"]
+    assert (error["type"], error["code"]) == ("idempotency_error", "idempotency_key_in_use")
+    created = await first
+    assert len(fake.sessions) == 1
+    again = await create(client, "key-busy")  # once it is done: the replay
+    assert again.id == created.id
+
+
+async def test_a_raw_concurrent_request_with_the_same_key_gets_a_409(fake):
+    fake.inject_fault("slow", 1, delay=1.0)
+    headers = {"Authorization": f"Bearer {API_KEY}", "Idempotency-Key": "raw-key"}
+    body = {"payment_intent": "pi_missing"}
+    async with httpx.AsyncClient(base_url=fake.base_url) as http:
+        first = asyncio.create_task(http.post("/v1/refunds", data=body, headers=headers))
+        while "raw-key" not in fake._keys_in_use:
+            await asyncio.sleep(0.01)
+        second = await http.post("/v1/refunds", data=body, headers=headers)
+        assert second.status_code == 409
+        assert second.json()["error"]["code"] == "idempotency_key_in_use"
+        assert (await first).status_code == 404
 
 
 async def test_a_500_without_retries_is_an_api_error(fake, client):

@@ -121,6 +121,24 @@ async def test_a_refund_is_made_once_per_idempotency_key_and_never_beyond_the_pa
     assert (await client.v1.refunds.retrieve_async(first.id)).payment_intent == intent
 
 
+async def test_refunds_are_listed_by_payment_intent_newest_first(fake, client):
+    first, second = await create(client), await create(client)
+    assert await fake.pay(first.id) and await fake.pay(second.id)
+    intent = fake.session(first.id)["payment_intent"]
+    made = await client.v1.refunds.create_async(
+        {"payment_intent": intent, "amount": 100, "metadata": {"overpayment": "7"}}
+    )
+    await client.v1.refunds.create_async(
+        {"payment_intent": fake.session(second.id)["payment_intent"]}
+    )
+    listed = await client.v1.refunds.list_async({"payment_intent": intent})
+    assert [r.id for r in listed.data] == [made.id]
+    assert listed.data[0].metadata["overpayment"] == "7"
+    assert len((await client.v1.refunds.list_async({"limit": 1})).data) == 1
+    with pytest.raises(stripe.InvalidRequestError):
+        await client.v1.refunds.list_async({"status": "succeeded"})
+
+
 async def test_a_payment_still_processing_cannot_be_refunded(fake, client):
     session = await create(client)
     assert fake.pay_by_debit(session.id, DEBIT_SUCCEEDS)

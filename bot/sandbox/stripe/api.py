@@ -1,6 +1,7 @@
 """The API over HTTP (`/v1/...`): API keys, routing, idempotency keys, request ids and injected faults.
 
-A replayed Idempotency-Key returns the stored answer; the same key with other parameters is refused."""
+A replayed Idempotency-Key returns the stored answer, a 500 included; the same key with other
+parameters is refused; a key still in use by a request being carried out gets a 409."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import copy
 import dataclasses
 import hmac
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -21,6 +23,9 @@ from bot.sandbox.stripe.model import _Ctx
 from bot.sandbox.stripe.params import _read_params
 from bot.sandbox.stripe.rules import DEFAULT_API_VERSION, IDEMPOTENCY_TTL, MAX_IDEMPOTENCY_KEY
 from bot.sandbox.stripe.signing import new_id
+
+if TYPE_CHECKING:
+    from bot.sandbox.stripe.faults import _Fault
 
 
 @dataclasses.dataclass
@@ -73,6 +78,7 @@ class ApiMixin:
             ("POST", r"/v1/webhook_endpoints/(?P<id>[^/]+)", "_api_update_webhook_endpoint"),
             ("DELETE", r"/v1/webhook_endpoints/(?P<id>[^/]+)", "_api_delete_webhook_endpoint"),
             ("POST", r"/v1/refunds", "_api_create_refund"),
+            ("GET", r"/v1/refunds", "_api_list_refunds"),
             ("GET", r"/v1/refunds/(?P<id>[^/]+)", "_api_retrieve_refund"),
         )
     )
@@ -80,7 +86,7 @@ class ApiMixin:
     async def _http_api(self, request: Request) -> Response:
         self._ensure_background()
         fault = self._take_fault(request.url.path)
-        if fault is not None and not fault.after:
+        if fault is not None and fault.kind != "500" and not fault.after and fault.kind != "slow":
             # Never reached the API: logged, not carried out.
             self.requests.append(
                 {
@@ -90,19 +96,23 @@ class ApiMixin:
                     "idempotency_key": request.headers.get("idempotency-key"),
                     "stripe_version": request.headers.get("stripe-version"),
                     "request_id": None,
-                    "status": 500 if fault.kind == "500" else None,
+                    "status": None,
                     "replayed": False,
                     "fault": fault.kind,
                 }
             )
             return await self._fault_response(fault, None)
-        response = await self._api_response(request)
+        # A "500" or "slow" fault acts inside the endpoint (`_api_response`), where the
+        # idempotency layer sees it; the others act on the answer.
+        inside = fault if fault is not None and fault.kind in ("500", "slow") else None
+        response = await self._api_response(request, inside)
         if fault is not None:
             self.requests[-1]["fault"] = fault.kind
-            return await self._fault_response(fault, response)
+            if inside is None:
+                return await self._fault_response(fault, response)
         return response
 
-    async def _api_response(self, request: Request) -> Response:
+    async def _api_response(self, request: Request, fault: _Fault | None = None) -> Response:
         method = request.method
         path = request.url.path
         ctx = _Ctx(
@@ -121,11 +131,15 @@ class ApiMixin:
             handler, path_params = self._route(method, path)
             params = await _read_params(request)
             self.expire_due()
+
+            async def run() -> dict:
+                return await self._carry_out(fault, lambda: handler(params, ctx, **path_params))
+
             if ctx.idempotency_key is None:
-                status, body = 200, handler(params, ctx, **path_params)
+                status, body = 200, await run()
             else:
                 status, body, original_request = await self._run_idempotent(
-                    ctx, method, path, params, lambda: handler(params, ctx, **path_params)
+                    ctx, method, path, params, run
                 )
                 replayed = original_request is not None
         except StripeError as error:
@@ -192,9 +206,36 @@ class ApiMixin:
             "or we can help at https://support.stripe.com/.",
         )
 
+    async def _carry_out(self, fault: _Fault | None, handler: Callable[[], dict]) -> dict:
+        """Run the endpoint, with the fault that acts inside it: "slow" waits `delay` seconds
+        first (its idempotency key is in use meanwhile); "500" fails before the endpoint's effect
+        (`after` false) or after it (the effect stands). Either 500 is an error the idempotency
+        layer keeps, as Stripe keeps the result of any request whose endpoint began executing."""
+        if fault is not None and fault.kind == "slow":
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), fault.delay)
+        if fault is not None and fault.kind == "500" and not fault.after:
+            raise _server_error()
+        body = handler()
+        if fault is not None and fault.kind == "500":
+            raise _server_error()
+        return body
+
     async def _run_idempotent(
-        self, ctx: _Ctx, method: str, path: str, params: dict, run: Callable[[], dict]
+        self,
+        ctx: _Ctx,
+        method: str,
+        path: str,
+        params: dict,
+        run: Callable[[], Awaitable[dict]],
     ) -> tuple[int, dict, str | None]:
+        """Stripe's idempotency (https://docs.stripe.com/idempotency): the status and body of the
+        first request for a key are saved once its endpoint began executing, "regardless of
+        whether it succeeds or fails", and returned to every later request with that key,
+        "including 500 errors", for 24 hours. Not saved: a request refused by validation (the
+        key is not spent), and one made while another with the same key is being carried out
+        (409 `idempotency_error`, code `idempotency_key_in_use`; stripe-go
+        `ErrorCodeIdempotencyKeyInUse`)."""
         key = ctx.idempotency_key or ""
         if len(key) > MAX_IDEMPOTENCY_KEY:
             raise StripeError(
@@ -205,44 +246,57 @@ class ApiMixin:
         now = self.now()
         for old in [k for k, s in self._idempotent.items() if now - s.created > IDEMPOTENCY_TTL]:
             del self._idempotent[old]
-            self._key_locks.pop(old, None)
-        # Two requests with one key at once: the second waits and gets the first one's result.
-        lock = self._key_locks.setdefault(key, asyncio.Lock())
-        async with lock:
-            stored = self._idempotent.get(key)
-            if stored is not None:
-                if (stored.method, stored.path) != (method, path):
-                    raise StripeError(
-                        400,
-                        "Keys for idempotent requests can only be used for the same endpoint "
-                        f"they were first used for ('{stored.method} {stored.path}' vs "
-                        f"'{method} {path}'). Try using a key other than '{key}' if you meant "
-                        "to execute a different request.",
-                        type="idempotency_error",
-                    )
-                if stored.params != params:
-                    raise StripeError(
-                        400,
-                        "Keys for idempotent requests can only be used with the same parameters "
-                        f"they were first used with. Try using a key other than '{key}' if you "
-                        "meant to execute a different request.",
-                        type="idempotency_error",
-                    )
-                return stored.status, copy.deepcopy(stored.body), stored.request_id
+        if key in self._keys_in_use:
+            raise StripeError(
+                409,
+                "There is currently another in-progress request using this idempotent key "
+                "(that probably means you submitted twice, and the other request is still going "
+                f"through): {key}. Please try again later.",
+                type="idempotency_error",
+                code="idempotency_key_in_use",
+            )
+        stored = self._idempotent.get(key)
+        if stored is not None:
+            if (stored.method, stored.path) != (method, path):
+                raise StripeError(
+                    400,
+                    "Keys for idempotent requests can only be used for the same endpoint "
+                    f"they were first used for ('{stored.method} {stored.path}' vs "
+                    f"'{method} {path}'). Try using a key other than '{key}' if you meant "
+                    "to execute a different request.",
+                    type="idempotency_error",
+                )
+            if stored.params != params:
+                raise StripeError(
+                    400,
+                    "Keys for idempotent requests can only be used with the same parameters "
+                    f"they were first used with. Try using a key other than '{key}' if you "
+                    "meant to execute a different request.",
+                    type="idempotency_error",
+                )
+            return stored.status, copy.deepcopy(stored.body), stored.request_id
+        self._keys_in_use.add(key)
+        try:
             try:
-                status, body = 200, run()
+                status, body = 200, await run()
             except StripeError as error:
                 if not error.store:
                     raise
                 status, body = error.status, error.body(ctx.request_id)
-            if status < 500:
-                self._idempotent[key] = _Stored(
-                    method,
-                    path,
-                    copy.deepcopy(params),
-                    status,
-                    copy.deepcopy(body),
-                    ctx.request_id,
-                    now,
-                )
-            return status, body, None
+            self._idempotent[key] = _Stored(
+                method,
+                path,
+                copy.deepcopy(params),
+                status,
+                copy.deepcopy(body),
+                ctx.request_id,
+                now,
+            )
+        finally:
+            self._keys_in_use.discard(key)
+        return status, body, None
+
+
+def _server_error() -> StripeError:
+    """Stripe's answer to a failure on its side (kept for the idempotency key)."""
+    return StripeError(500, "An unknown error occurred", type="api_error", store=True)

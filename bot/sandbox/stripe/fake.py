@@ -92,7 +92,7 @@ class FakeStripe(
         self._events_by_id: dict[str, dict] = {}
         self._session_versions: dict[str, str] = {}
         self._idempotent: dict[str, _Stored] = {}
-        self._key_locks: dict[str, asyncio.Lock] = {}
+        self._keys_in_use: set[str] = set()
         self._faults: list[_Fault] = []
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._pending = 0

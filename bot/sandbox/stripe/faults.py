@@ -1,6 +1,5 @@
-"""Injected failures of the API: 500 answers, held-back answers (timeouts) and dropped connections.
-
-A dropped connection sends headers and no body, which stripe-python sees as a reset and retries."""
+"""Injected failures of the API: 500 answers, slow requests, held-back answers (timeouts) and
+dropped connections. A dropped connection sends headers and no body (stripe-python retries it)."""
 
 from __future__ import annotations
 
@@ -16,7 +15,7 @@ from bot.sandbox.stripe.api import _json_headers
 from bot.sandbox.stripe.errors import StripeError
 from bot.sandbox.stripe.signing import new_id
 
-FAULT_KINDS = ("500", "timeout", "connection_reset")
+FAULT_KINDS = ("500", "timeout", "connection_reset", "slow")
 
 
 _dropping = contextvars.ContextVar("fake_stripe_dropping", default=False)
@@ -76,11 +75,15 @@ class FaultsMixin:
     ) -> None:
         """Make the next `count` API requests under `path_prefix` fail.
 
-        "500": an api_error answer; "connection_reset": the connection drops mid-answer;
-        "timeout": the answer comes only after `delay` seconds (longer than the client waits).
-        `after`: whether the request is carried out first (so a retry with the same
-        Idempotency-Key gets the replay). Default: no for "500"/"connection_reset", yes for
-        "timeout"."""
+        "500": an api_error answer from inside the endpoint, kept for the request's
+        Idempotency-Key as Stripe keeps it (a retry with that key gets the 500 again); `after`
+        says whether the endpoint's effect (a refund made, a session created) happened first.
+        "connection_reset": the connection drops mid-answer; "timeout": the answer comes only
+        after `delay` seconds (longer than the client waits); for these two `after` says whether
+        the request was carried out (then a retry with the same key gets the replay) or never
+        reached the API. "slow": the request is carried out after `delay` seconds and answered
+        then; meanwhile its Idempotency-Key is in use (another request with it gets a 409).
+        Default `after`: yes for "timeout", no otherwise."""
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; one of {FAULT_KINDS}")
         if after is None:

@@ -16,7 +16,14 @@ import re
 
 from bot.sandbox.stripe.errors import StripeError, invalid, missing, no_such
 from bot.sandbox.stripe.model import _Ctx
-from bot.sandbox.stripe.params import _check_known, _integer, _metadata, _optional, _string
+from bot.sandbox.stripe.params import (
+    _check_known,
+    _created_filter,
+    _integer,
+    _metadata,
+    _optional,
+    _string,
+)
 from bot.sandbox.stripe.signing import new_id
 
 # How long a debit takes to settle, on the fake's clock (SEPA: typically up to 14 days; Stripe
@@ -25,6 +32,9 @@ DEBIT_DELAY = 3 * 24 * 3600
 DEBIT_SUCCEEDS = "DE89370400440532013000"
 DEBIT_FAILS = "DE62370400440532013001"
 DEBIT_IBANS = {DEBIT_SUCCEEDS: True, DEBIT_FAILS: False}
+LIST_REFUND_PARAMS = frozenset(
+    {"charge", "created", "ending_before", "expand", "limit", "payment_intent"} | {"starting_after"}
+)
 REFUND_PARAMS = frozenset(
     {"payment_intent", "charge", "amount", "reason", "metadata", "expand", "instructions_email"}
 )
@@ -176,6 +186,22 @@ class MoneyMixin:
         }
         self.refunds[refund["id"]] = refund
         return copy.deepcopy(refund)
+
+    def _api_list_refunds(self, params: dict, ctx: _Ctx) -> dict:
+        """`GET /v1/refunds` (Stripe API reference, "List all refunds"): newest first, filtered by
+        `payment_intent` or `charge`, with `created` and the list pagination."""
+        _check_known(params, LIST_REFUND_PARAMS)
+        refunds = list(reversed(self.refunds.values()))
+        if _optional(params, "payment_intent") is not None:
+            intent = _string(params["payment_intent"], "payment_intent")
+            refunds = [r for r in refunds if r["payment_intent"] == intent]
+        if _optional(params, "charge") is not None:
+            charge = _string(params["charge"], "charge")
+            refunds = [r for r in refunds if r["charge"] == charge]
+        refunds = _created_filter(refunds, params.get("created"))
+        page = self._page(refunds, params, "/v1/refunds", "refund")
+        page["data"] = [copy.deepcopy(r) for r in page["data"]]
+        return page
 
     def _api_retrieve_refund(self, params: dict, ctx: _Ctx, id: str) -> dict:
         _check_known(params, frozenset({"expand"}))
