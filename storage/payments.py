@@ -312,15 +312,22 @@ async def mark_overpayment_alerted(db: Database, overpayment_id: int, at: str) -
     )
 
 
-async def claim_refund(db: Database, overpayment_id: int, actor: str) -> bool:
-    """The one staff press that starts the refund (True); False when one was started already."""
+async def claim_refund(db: Database, overpayment_id: int, actor: str) -> int | None:
+    """The one staff press that starts a refund attempt: its number (1, 2, …: one per press, its
+    own idempotency key); None when one was started already or succeeded."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
-            "UPDATE overpayments SET refund_status = 'requested', refunded_by = ?"
+            "UPDATE overpayments SET refund_status = 'requested', refunded_by = ?,"
+            " refund_attempts = refund_attempts + 1"
             " WHERE id = ? AND (refund_status IS NULL OR refund_status = 'failed')",
             (actor, overpayment_id),
         )
-        return cursor.rowcount == 1
+        if cursor.rowcount != 1:
+            return None
+        cursor = await conn.execute(
+            "SELECT refund_attempts FROM overpayments WHERE id = ?", (overpayment_id,)
+        )
+        return (await cursor.fetchone())[0]
 
 
 async def set_refund(

@@ -6,6 +6,7 @@ payment is on its way. Stripe's rules: docs/PAYMENTS.md."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from bot.payments.closing import expire_session
 from bot.payments.keys import METADATA_KEY, charges_the_invoice, key_of
 from bot.payments.notifications import staff_alert
 from bot.payments.sessions import settle_session
-from bot.payments.stripe_api import as_dict
+from bot.payments.stripe_api import as_dict, outcome_unknown
 from bot.services import Services
 from storage import clubs as club_rows
 from storage import invoices as invoice_rows
@@ -36,6 +37,11 @@ LINK_MARGIN = 15 * 60
 # own timeout and retries: past it they are told card payment is unavailable now and may press
 # again (a session Stripe created meanwhile is found and handed out then, not created twice).
 LINK_WAIT = 10.0
+# Stripe answers 409 (`idempotency_key_in_use`) while a request with the same key is being carried
+# out (another process of ours, or our own request whose answer we stopped waiting for): wait this
+# long, then ask again with the same key (its replay), at most IN_USE_TRIES times.
+IN_USE_WAIT = 1.0
+IN_USE_TRIES = 3
 
 
 class PaymentUnavailable(Exception):
@@ -131,6 +137,30 @@ async def card_link(
     that got the same number after a restore never gets another invoice's session."""
     if services.stripe is None:
         raise PaymentUnavailable("not_configured")
+    async with _invoice_turn(services, invoice.id):
+        # Whoever waited finds what the one before stored (the same link), on a fresh invoice.
+        invoice = await invoice_rows.get(services.db, invoice.id) or invoice
+        return await _card_link(services, invoice, lang, bot)
+
+
+@contextlib.asynccontextmanager
+async def _invoice_turn(services: Services, invoice_id: int):
+    """One card-link request per invoice at a time in this process. Two contacts of a club
+    pressing Card at once would send the same idempotency key, and Stripe answers the second 409
+    while the first runs (docs.stripe.com/idempotency): the second waits here instead."""
+    locks: dict[int, list] = services.extra.setdefault("card_link_locks", {})
+    entry = locks.setdefault(invoice_id, [asyncio.Lock(), 0])
+    entry[1] += 1
+    try:
+        async with entry[0]:
+            yield
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0:
+            locks.pop(invoice_id, None)
+
+
+async def _card_link(services: Services, invoice: Invoice, lang: str, bot: Bot | None) -> CardLink:
     if not invoice.is_open:
         raise PaymentUnavailable("not_open")
     now = int(services.clock.timestamp())
@@ -204,7 +234,8 @@ async def _create(services: Services, invoice: Invoice, lang: str, bot: Bot | No
     attempt = (latest.attempt if latest else 0) + 1
     club = await club_rows.get(services.db, invoice.club_id)
     key = await key_of(services, invoice)
-    for _ in range(4):
+    in_use = 0
+    for _ in range(4 + IN_USE_TRIES):
         params = _checkout_params(services, invoice, club, lang, key)
         idempotency_key = f"checkout-{invoice.number}-{key}-{attempt}"
         try:
@@ -243,7 +274,31 @@ async def _create(services: Services, invoice: Invoice, lang: str, bot: Bot | No
             raise PaymentUnavailable("refused") from exc
         except (stripe.StripeError, TimeoutError) as exc:
             log.warning("checkout session for %s failed: %r", invoice.number, exc)
-            raise PaymentUnavailable("stripe_error") from exc
+            if getattr(exc, "http_status", None) == 409 and in_use < IN_USE_TRIES:
+                # A request with this key is still being carried out: in progress, not a
+                # failure. Its result is ours once it ends (the replay of the same key).
+                in_use += 1
+                await asyncio.sleep(IN_USE_WAIT)
+                continue
+            if not outcome_unknown(exc):
+                raise PaymentUnavailable("stripe_error") from exc
+            # Created or not? Stripe keeps a 5xx for the key for 24 hours, whether or not the
+            # session was made: look for it; if none, this key is spent (a replayed 5xx) and
+            # the next attempt has a key of its own.
+            try:
+                adopted = await _unstored_open_session(
+                    services, invoice, lang, key, bot, must_know=True
+                )
+            except _Settled as settled:
+                return settled.link
+            except _LookupFailed:
+                raise PaymentUnavailable("stripe_error") from exc
+            if adopted is None:
+                if _replayed(exc):
+                    attempt += 1
+                    continue
+                raise PaymentUnavailable("stripe_error") from exc
+            created = adopted
         await payment_rows.save_session(
             services.db,
             session_id=created["id"],
@@ -269,17 +324,37 @@ async def _create(services: Services, invoice: Invoice, lang: str, bot: Bot | No
     raise PaymentUnavailable("stripe_error")
 
 
+def _replayed(exc: BaseException) -> bool:
+    """Stripe's answer was the stored result of an earlier request with the same key."""
+    headers = getattr(exc, "headers", None) or {}
+    return any(
+        str(name).lower() == "idempotent-replayed" and str(value).lower() == "true"
+        for name, value in headers.items()
+    )
+
+
+class _LookupFailed(Exception):
+    """Stripe could not be asked whether a session was created."""
+
+
 class _Settled(Exception):
     def __init__(self, link: CardLink) -> None:
         self.link = link
 
 
 async def _unstored_open_session(
-    services: Services, invoice: Invoice, lang: str, key: str, bot: Bot | None
+    services: Services,
+    invoice: Invoice,
+    lang: str,
+    key: str,
+    bot: Bot | None,
+    *,
+    must_know: bool = False,
 ) -> dict | None:
     """An open Checkout Session of this invoice (its key in the metadata, its amount), in `lang`,
     that Stripe created but we never stored (its answer was lost), among the sessions created
-    since the last day; else None. One in another language is expired (one payable session)."""
+    since the last day; else None. One in another language is expired (one payable session).
+    `must_know`: Stripe failing to answer raises _LookupFailed instead of giving None."""
     import stripe  # on first use (bot/payments/stripe_api.py)
 
     sessions = services.stripe.v1.checkout.sessions
@@ -305,4 +380,6 @@ async def _unstored_open_session(
             params["starting_after"] = page["data"][-1]["id"]
     except (stripe.StripeError, TimeoutError) as exc:
         log.warning("looking for an unstored session of %s failed: %s", invoice.number, exc)
+        if must_know:
+            raise _LookupFailed from exc
     return None

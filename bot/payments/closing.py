@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.payments.stripe_api import as_dict
+from bot.payments.stripe_api import as_dict, outcome_unknown
 from bot.services import Services
 from storage import payments as payment_rows
 
@@ -26,17 +26,22 @@ async def expire_session(services: Services, session_id: str) -> dict | None:
     try:
         async with asyncio.timeout(EXPIRE_WAIT):
             current = as_dict(await sessions.expire_async(session_id))
-    except stripe.InvalidRequestError:
-        # Only an open session can be expired: it completed or expired meanwhile; see which.
+    except (stripe.StripeError, TimeoutError) as exc:
+        # Only an open session can be expired: it completed or expired meanwhile. Or the answer
+        # says nothing of the outcome (a 5xx, kept for the key whether or not the session was
+        # expired; no answer; a 409 while a request with the key runs). Either way: see which.
+        if not isinstance(exc, stripe.InvalidRequestError) and not outcome_unknown(exc):
+            log.warning("could not expire %s: %s", session_id, exc)
+            return None
         try:
             async with asyncio.timeout(EXPIRE_WAIT):
                 current = as_dict(await sessions.retrieve_async(session_id))
         except (stripe.StripeError, TimeoutError) as exc:
             log.warning("could not look at %s: %s", session_id, exc)
             return None
-    except (stripe.StripeError, TimeoutError) as exc:
-        log.warning("could not expire %s: %s", session_id, exc)
-        return None
+        if current.get("status") == "open":  # not expired (a failure before its effect)
+            log.warning("could not expire %s: %s", session_id, exc)
+            return None
     if current.get("status") == "expired":
         await payment_rows.set_session_status(services.db, session_id, "expired")
     return current

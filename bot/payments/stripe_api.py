@@ -68,3 +68,16 @@ def as_dict(obj: Any) -> dict:
     if isinstance(obj, dict):
         return obj
     return obj.to_dict()
+
+
+def outcome_unknown(exc: BaseException) -> bool:
+    """Whether a write Stripe answered with `exc` may have been carried out all the same: no
+    answer (a timeout, a dropped connection), a 5xx (kept for its idempotency key whether the
+    work was done or not: docs.stripe.com/idempotency) or a 409 (a request with the key is still
+    being carried out). Then the only way to know is to look the object up."""
+    import stripe  # on first use
+
+    if isinstance(exc, (TimeoutError, stripe.APIConnectionError)):
+        return True
+    status = getattr(exc, "http_status", None)
+    return status is not None and (status >= 500 or status == 409)

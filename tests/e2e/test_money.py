@@ -112,6 +112,61 @@ async def test_a_second_payment_is_recorded_and_staff_refund_it_once(
     assert (await bot.services.db.fetchval("SELECT refund_id FROM overpayments")) == refund["id"]
 
 
+async def _second_payment_alert(chat, smtp, bot, stripe, telegram, alice) -> tuple[dict, str]:
+    """A card payment of an invoice paid by cheque meanwhile: the staff alert and its Refund
+    button's data."""
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    stripe.inject_fault("500", count=10, path_prefix="/v1/checkout/sessions/")  # no expiring now
+    await alice.say(f"/paid {number} cheque")
+    assert await stripe.pay(link)
+    await settled(bot, stripe)
+    stripe._faults.clear()
+    alert = next(m for m in staff_lines(telegram) if "en trop" in m["text"])
+    _, data = alice.find_button("Rembourser", alert)
+    return alert, data
+
+
+async def _press_refund(bot, telegram, alert: dict, data: str) -> str:
+    await telegram.press(STAFF_USERS[0], alert["message_id"], data, chat_id=STAFF_CHAT)
+    await bot.idle()
+    return staff_lines(telegram)[-1]["text"]
+
+
+async def test_a_refund_made_though_stripe_answered_500_is_found_not_made_again(
+    chat, smtp, bot, stripe, telegram, alice
+):
+    """Stripe keeps a key's 500 and replays it for 24 hours (docs.stripe.com/idempotency): the
+    refund was made, the answer and every retry say 500, and Stripe cannot be asked just then.
+    Pressing again finds the refund: done, never a second one, never stuck."""
+    alert, data = await _second_payment_alert(chat, smtp, bot, stripe, telegram, alice)
+    # The refund, its two retries (replays) and the look-up with its retries all get a 500.
+    stripe.inject_fault("500", count=6, path_prefix="/v1/refunds", after=True)
+    first = await _press_refund(bot, telegram, alert, data)
+    assert "refusé" in first and len(stripe.refunds) == 1
+    again = await _press_refund(bot, telegram, alert, data)
+    [refund] = stripe.refunds.values()
+    assert "déjà été fait" in again and refund["id"] in again
+    assert len(stripe.refunds) == 1
+    row = await bot.services.db.fetchone("SELECT * FROM overpayments")
+    assert (row["refund_id"], row["refund_status"]) == (refund["id"], "succeeded")
+
+
+async def test_a_refund_stripe_failed_before_making_is_made_on_the_next_press(
+    chat, smtp, bot, stripe, telegram, alice
+):
+    alert, data = await _second_payment_alert(chat, smtp, bot, stripe, telegram, alice)
+    stripe.inject_fault("500", count=6, path_prefix="/v1/refunds")  # failed before any refund
+    first = await _press_refund(bot, telegram, alert, data)
+    assert "refusé" in first and stripe.refunds == {}
+    again = await _press_refund(bot, telegram, alert, data)
+    [refund] = stripe.refunds.values()
+    assert "demandé à Stripe" in again and refund["id"] in again
+    keys = [r["idempotency_key"] for r in stripe.requests if r["path"] == "/v1/refunds"]
+    assert keys[-1] != keys[0]  # the first key's 500 is replayed for 24 h: a key of its own
+
+
 # --- case 3: a session is reused or paid only when it is provably this invoice's -----------------
 
 

@@ -95,8 +95,9 @@ async def test_a_session_whose_answer_was_lost_is_handed_out_not_created_twice(
 ):
     await verify(chat, smtp)
     await to_invoice(chat)
-    # Stripe creates the session each time but every answer is lost (the client tries 3 times).
-    stripe.inject_fault("500", count=3, after=True)
+    # Stripe creates the session, answers 500 (kept and replayed to the client's 2 retries), and
+    # the bot's look-up for it fails too (3 tries): nothing can be said but "unavailable".
+    stripe.inject_fault("500", count=6, after=True)
     replies = await chat.press("Carte")
     assert "indisponible" in replies[-1]["text"] and "Rien n’a été débité" in replies[-1]["text"]
     assert len(stripe.sessions) == 1
@@ -116,14 +117,30 @@ async def test_a_session_whose_answer_was_lost_is_handed_out_not_created_twice(
     assert (await invoices_of(bot))[0]["status"] == "paid"
 
 
+async def test_a_session_made_though_stripe_answered_500_is_handed_out_at_once(
+    chat, smtp, bot, stripe
+):
+    """Stripe keeps the 500 for the key and replays it to every retry (docs.stripe.com/
+    idempotency): the bot looks the session up and hands it out; nothing is made twice."""
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    stripe.inject_fault("500", count=3, after=True)  # made; the answer and both retries: 500
+    link = await card_link(chat)
+    assert len(stripe.sessions) == 1 and session_id(link) == next(iter(stripe.sessions))
+    assert await stripe.pay(session_id(link))
+    await settled(bot, stripe)
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+
+
 async def test_a_stripe_too_slow_gets_a_clear_answer_and_pressing_again_gets_its_session(
     chat, smtp, bot, stripe, monkeypatch
 ):
     monkeypatch.setattr(checkout, "LINK_WAIT", 0.5)
     await verify(chat, smtp)
     await to_invoice(chat)
-    # Carried out at once, answered only after 5 s (longer than the bot waits for a link).
-    stripe.inject_fault("timeout", count=1, delay=5.0)
+    # Carried out at once, answered only after 5 s (longer than the bot waits for a link); the
+    # look-up for the session it may have made is as slow.
+    stripe.inject_fault("timeout", count=2, delay=5.0)
     replies = await chat.press("Carte")
     assert "indisponible" in replies[-1]["text"], chat.transcript()
     link = await card_link(chat)  # the session Stripe created meanwhile, not a second one

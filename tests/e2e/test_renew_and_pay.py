@@ -274,6 +274,39 @@ async def test_two_contacts_confirming_at_the_same_moment_get_one_invoice(
         assert rows[0]["number"] in person.last()["text"], person.transcript()
 
 
+async def test_two_contacts_pressing_card_at_the_same_moment_get_the_same_link(
+    chat, smtp, bot, telegram, stripe
+):
+    """Both send the same idempotency key; Stripe answers a request made while another with its
+    key is executing with 409 `idempotency_key_in_use` (docs.stripe.com/idempotency). The bot
+    makes one invoice's card links one at a time: the second waits and gets the first's link."""
+    other = Chat(telegram, bot, CLUB_USER_2)
+    await verify(chat, smtp)
+    await verify(other, smtp, kind="contact_email")
+    first = (await to_quote(chat))[-1]
+    second = (await to_quote(other))[-1]
+    _, data_1 = chat.find_button("Confirmer", first)
+    _, data_2 = other.find_button("Confirmer", second)
+    await telegram.press(chat.user_id, first["message_id"], data_1)
+    await telegram.press(other.user_id, second["message_id"], data_2, chat_id=other.chat_id)
+    await bot.idle()
+    choice_1, choice_2 = chat.last(), other.last()
+    _, card_1 = chat.find_button("Carte", choice_1)
+    _, card_2 = other.find_button("Carte", choice_2)
+    stripe.inject_fault("slow", count=1, delay=3.0)  # Stripe takes 3 s to make the session
+    await asyncio.gather(
+        telegram.press(chat.user_id, choice_1["message_id"], card_1),
+        telegram.press(other.user_id, choice_2["message_id"], card_2, chat_id=other.chat_id),
+    )
+    await bot.idle()
+    links = [url_button(person.last()) for person in (chat, other)]
+    assert links[0] and links[0] == links[1], (chat.transcript(), other.transcript())
+    for person in (chat, other):
+        assert "indisponible" not in person.last()["text"], person.transcript()
+    assert len(stripe.sessions) == 1
+    assert not [r for r in stripe.requests if r["status"] == 409]
+
+
 async def test_another_count_for_the_same_period_offers_to_replace_the_open_invoice(
     chat, smtp, bot
 ):

@@ -383,9 +383,74 @@ async def test_a_replayed_create_returns_the_same_session(services, fake_stripe)
     assert len(fake_stripe.sessions) == 1 and link.url
 
 
+async def test_a_500_kept_for_the_key_moves_to_the_next_key_once_none_was_created(
+    services, fake_stripe
+):
+    """Stripe replays a key's 500 for 24 hours (docs.stripe.com/idempotency): the same key can
+    never succeed. No session was made: the next attempt, with a key of its own, makes one."""
+    invoice = (await renew(services)).invoice
+    fake_stripe.inject_fault("500")  # inside the endpoint, before any session is made
+    link = await payments.card_link(services, invoice, "fr")
+    assert link.url and len(fake_stripe.sessions) == 1
+    key = await keys.key_of(services, invoice)
+    posts = [
+        (r["idempotency_key"], r["status"]) for r in fake_stripe.requests if r["method"] == "POST"
+    ]
+    assert posts[0] == (f"checkout-OF-2026-000001-{key}-1", 500)
+    assert posts[-1] == (f"checkout-OF-2026-000001-{key}-2", 200)
+    [row] = await services.db.fetchall("SELECT id, attempt FROM checkout_sessions")
+    assert (row["id"], row["attempt"]) == (next(iter(fake_stripe.sessions)), 2)
+
+
+async def test_a_500_after_the_session_was_made_hands_that_session_out(services, fake_stripe):
+    invoice = (await renew(services)).invoice
+    fake_stripe.inject_fault("500", after=True)  # the session is made, the answer is a 500
+    link = await payments.card_link(services, invoice, "fr")
+    [made] = fake_stripe.sessions
+    assert link.url and made in link.url and len(fake_stripe.sessions) == 1
+    again = await payments.card_link(services, invoice, "fr")
+    assert again.reused and again.url == link.url
+
+
+async def test_a_500_on_expire_is_looked_up_not_taken_for_expired(services, fake_stripe):
+    invoice = (await renew(services)).invoice
+    first = await payments.card_link(services, invoice, "fr")
+    services.clock.advance(dt.timedelta(hours=22, minutes=50))  # 10 minutes left: not handed out
+    fake_stripe.advance_clock(22 * 3600 + 50 * 60)
+    [made] = fake_stripe.sessions
+    fake_stripe.inject_fault("500", count=3, path_prefix=f"/v1/checkout/sessions/{made}/expire")
+    with pytest.raises(payments.PaymentUnavailable):  # could not close it: no second link
+        await payments.card_link(services, invoice, "fr")
+    assert [s["status"] for s in fake_stripe.sessions.values()] == ["open"]
+    fresh = await payments.card_link(services, invoice, "fr")
+    assert fresh.url != first.url
+    assert [s["status"] for s in fake_stripe.sessions.values()] == ["expired", "open"]
+
+
+async def test_a_key_in_use_by_another_request_is_waited_for_not_a_failure(services, fake_stripe):
+    """Another process of ours is creating this attempt's session (same key) and Stripe is slow:
+    it answers 409 `idempotency_key_in_use` meanwhile. In progress: wait, ask again, get it."""
+    invoice = (await renew(services)).invoice
+    key = await keys.key_of(services, invoice)
+    club = await club_rows.get(services.db, invoice.club_id)
+    params = checkout._checkout_params(services, invoice, club, "fr", key)
+    fake_stripe.inject_fault("slow", delay=3.0)
+    elsewhere = asyncio.create_task(
+        services.stripe.v1.checkout.sessions.create_async(
+            params, {"idempotency_key": f"checkout-OF-2026-000001-{key}-1"}
+        )
+    )
+    while not fake_stripe._keys_in_use:
+        await asyncio.sleep(0.01)
+    link = await payments.card_link(services, invoice, "fr")
+    made = await elsewhere
+    assert made.id in link.url and len(fake_stripe.sessions) == 1
+    assert any(r["status"] == 409 for r in fake_stripe.requests)
+
+
 async def test_stripe_errors_give_payment_unavailable_and_store_nothing(services, fake_stripe):
     invoice = (await renew(services)).invoice
-    fake_stripe.inject_fault("500", count=5)
+    fake_stripe.inject_fault("500", count=20)  # the create, its retries, and the look-up
     with pytest.raises(payments.PaymentUnavailable) as error:
         await payments.card_link(services, invoice, "fr")
     assert error.value.reason == "stripe_error"
