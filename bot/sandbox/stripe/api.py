@@ -13,7 +13,6 @@ import dataclasses
 import hmac
 import re
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -24,8 +23,16 @@ from bot.sandbox.stripe.params import _read_params
 from bot.sandbox.stripe.rules import DEFAULT_API_VERSION, IDEMPOTENCY_TTL, MAX_IDEMPOTENCY_KEY
 from bot.sandbox.stripe.signing import new_id
 
-if TYPE_CHECKING:
-    from bot.sandbox.stripe.faults import _Fault
+
+@dataclasses.dataclass
+class _Fault:
+    """An injected failure (bot/sandbox/stripe/faults.py: `inject_fault`)."""
+
+    kind: str
+    remaining: int
+    path_prefix: str
+    delay: float
+    after: bool
 
 
 @dataclasses.dataclass

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import dataclasses
 import logging
 
 from starlette.responses import JSONResponse, Response
 
-from bot.sandbox.stripe.api import _json_headers
+from bot.sandbox.stripe.api import _Fault, _json_headers
 from bot.sandbox.stripe.errors import StripeError
 from bot.sandbox.stripe.signing import new_id
 
@@ -50,15 +49,6 @@ class _DroppedResponse(Response):
                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
             }
         )
-
-
-@dataclasses.dataclass
-class _Fault:
-    kind: str
-    remaining: int
-    path_prefix: str
-    delay: float
-    after: bool
 
 
 class FaultsMixin:
