@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from bot.doctor.checks import ERROR, OK, TIMEOUT, WARNING, Check
 from bot.payments.events import STRIPE_EVENTS as EVENT_TABLE
+from bot.payments.stripe_api import STRIPE_API_VERSION
 
 # The Stripe events the bot acts on (its event table): the endpoint must send them all.
 STRIPE_EVENTS = tuple(EVENT_TABLE)
@@ -33,6 +34,8 @@ class StripeChecks:
         try:
             if call == "balance":
                 result = await client.v1.balance.retrieve_async()
+            elif call == "events":
+                result = await client.v1.events.list_async({"limit": 1})
             else:
                 result = await client.v1.webhook_endpoints.list_async({"limit": 100})
         except stripe.APIConnectionError:
@@ -171,4 +174,43 @@ class StripeChecks:
                     f"{expected} enabled with the {len(STRIPE_EVENTS)} events the bot needs",
                 )
             )
+        checks.append(await self._events_version(endpoint))
         return checks
+
+    async def _events_version(self, endpoint: dict) -> Check:
+        """Events are rendered in the endpoint's `api_version`, else in the account's default
+        version (Stripe API reference, Webhook Endpoints `api_version`); the code reads
+        STRIPE_API_VERSION. The account's default is seen on its latest event."""
+        import stripe
+
+        name, wanted = "stripe events version", STRIPE_API_VERSION
+        version = endpoint.get("api_version")
+        if version and version != wanted:
+            return Check(
+                name,
+                ERROR,
+                f"the endpoint renders events in {version}; the bot reads {wanted}",
+                f"register the endpoint with API version {wanted} (docs/PAYMENTS.md)",
+            )
+        if version:
+            return Check(name, OK, f"events rendered in {version}, the version the bot reads")
+        try:
+            latest = (await self._stripe("events")).get("data") or []
+        except (StripeAnswer, stripe.APIConnectionError) as exc:
+            return Check(
+                name,
+                WARNING,
+                f"the endpoint has no API version and GET /v1/events failed ({exc})",
+                f"register the endpoint with API version {wanted}",
+            )
+        default = latest[0].get("api_version") if latest else None
+        if default and default != wanted:
+            return Check(
+                name,
+                WARNING,
+                f"the endpoint has no API version: events follow the account's default, "
+                f"{default}; the bot reads {wanted} (it reads each session again through the API)",
+                f"register the endpoint with API version {wanted}",
+            )
+        seen = f" ({default})" if default else ""
+        return Check(name, OK, f"events follow the account's default version{seen}")

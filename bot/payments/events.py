@@ -3,6 +3,7 @@ table below), and `process_event`, which runs a stored event through it exactly 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -11,6 +12,7 @@ from telegram import Bot
 
 from bot.payments.notifications import tell_payment_failed
 from bot.payments.sessions import settle_session
+from bot.payments.stripe_api import STRIPE_API_VERSION, as_dict
 from bot.payments.webhook import invoice_number_of
 from bot.services import Services
 from storage import payments as payment_rows
@@ -21,9 +23,42 @@ log = logging.getLogger(__name__)
 EventHandler = Callable[[Services, Bot | None, dict, str], Awaitable[str]]
 
 
+# How long reading a session again (an event in another API version) may take.
+READ_WAIT = 10.0
+
+
+class EventNotRead(Exception):
+    """An event rendered in another API version whose session Stripe could not give again: left
+    unprocessed (processed again at start-up; the reconcile job settles its session)."""
+
+
+async def session_in_our_version(services: Services, event: dict) -> dict:
+    """The event's session in the API version the code reads (`STRIPE_API_VERSION`).
+
+    Stripe renders an event in its webhook endpoint's `api_version`, else in the account's
+    default version (Stripe API reference, Webhook Endpoints: "Events sent to this endpoint will
+    be generated with this Stripe Version instead of your account's default Stripe Version"),
+    never in the version our requests name. An event rendered in another version is not read:
+    the session is retrieved through the API, whose requests name ours."""
+    session = event["data"]["object"]
+    version = event.get("api_version")
+    if not version or version == STRIPE_API_VERSION or services.stripe is None:
+        return session
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
+    log.info("event %s is in API version %s: reading its session in ours", event.get("id"), version)
+    try:
+        async with asyncio.timeout(READ_WAIT):
+            found = await services.stripe.v1.checkout.sessions.retrieve_async(session.get("id"))
+    except (stripe.StripeError, TimeoutError) as exc:
+        raise EventNotRead(f"session {session.get('id')} of event {event.get('id')}") from exc
+    return as_dict(found)
+
+
 async def session_settled(services: Services, bot: Bot | None, event: dict, actor: str) -> str:
     """The session completed, or its delayed payment arrived: settle it (paid once, if paid)."""
-    return await settle_session(services, event["data"]["object"], actor=actor, bot=bot)
+    session = await session_in_our_version(services, event)
+    return await settle_session(services, session, actor=actor, bot=bot)
 
 
 async def session_expired(services: Services, bot: Bot | None, event: dict, actor: str) -> str:

@@ -12,9 +12,11 @@ import sys
 
 import httpx
 import pytest
+from stripe import HTTPXClient, StripeClient
 
 from bot.backups import list_backups, run_scheduled_backup
 from bot.doctor import ERROR, OK, WARNING, Doctor, report
+from bot.payments.stripe_api import STRIPE_API_VERSION
 from bot.settings import DEFAULT_CATALOGUE
 from tests.conftest import (
     ROOT,
@@ -253,6 +255,48 @@ async def test_a_stripe_endpoint_missing_events(ready, stripe):
     assert status_of(found, "stripe endpoint") == ERROR
     message = found["stripe endpoint"][0].message
     assert "checkout.session.async_payment_failed" in message and "expired" in message
+
+
+async def test_an_endpoint_rendering_events_in_another_api_version(ready, stripe):
+    """Stripe renders events in the endpoint's `api_version` (Stripe API reference, Webhook
+    Endpoints): one other than the version the bot reads is an error."""
+    [endpoint] = stripe.webhook_endpoints.values()
+    endpoint["api_version"] = "2025-03-31.basil"
+    found = await run(ready)
+    assert status_of(found, "stripe events version") == ERROR
+    line = found["stripe events version"][0]
+    assert "2025-03-31.basil" in line.message and STRIPE_API_VERSION in line.fix
+
+
+async def test_an_account_default_version_other_than_the_bots_is_reported(ready, stripe):
+    """No version on the endpoint: events follow the account's default, seen on its events."""
+    stripe.api_version = "2025-03-31.basil"  # the account's default (Dashboard › Developers)
+    client = StripeClient(
+        ready.stripe_secret_key,
+        base_addresses={"api": stripe.base_url},
+        http_client=HTTPXClient(),
+        max_network_retries=0,
+    )
+    session = await client.v1.checkout.sessions.create_async(
+        {
+            "mode": "payment",
+            "success_url": "https://club.example/ok",
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": "eur",
+                        "unit_amount": 1000,
+                        "product_data": {"name": "x"},
+                    },
+                }
+            ],
+        }
+    )
+    await client.v1.checkout.sessions.expire_async(session.id)  # an event
+    found = await run(ready)
+    assert status_of(found, "stripe events version") == WARNING
+    assert "2025-03-31.basil" in found["stripe events version"][0].message
 
 
 async def test_no_webhook_secret(ready):

@@ -243,6 +243,28 @@ async def test_every_stripe_request_names_the_pinned_version(chat, smtp, bot, st
     assert versions == {STRIPE_API_VERSION}
 
 
+async def test_an_event_in_another_api_version_is_read_again_in_the_bots(chat, smtp, bot, stripe):
+    """Stripe renders events in the webhook endpoint's `api_version`, else the account's default
+    (Stripe API reference, Webhook Endpoints), not in the version the bot's requests name: an
+    event in another version is not trusted; its session is read through the API in ours."""
+    stripe.api_version = "2025-03-31.basil"  # the account's default differs from the bot's
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    before = len(stripe.requests)
+    assert await stripe.pay(link)
+    await settled(bot, stripe)
+    assert stripe.deliveries[-1]["ok"]
+    assert stripe.events[-1]["api_version"] == "2025-03-31.basil"
+    read = [
+        r
+        for r in stripe.requests[before:]
+        if r["method"] == "GET" and r["path"] == f"/v1/checkout/sessions/{link}"
+    ]
+    assert read and {r["stripe_version"] for r in read} == {STRIPE_API_VERSION}
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+
+
 async def test_the_pinned_version_does_not_follow_the_librarys_default(stripe, monkeypatch):
     import stripe as stripe_library
 

@@ -25,6 +25,7 @@ from bot.sandbox.stripe import (
     format_amount,
     start_fake_stripe,
 )
+from bot.sandbox.stripe.rules import DEFAULT_API_VERSION
 
 API_KEY = "sk_test_unit_4242"
 SECRET = "whsec_unit_secret"
@@ -579,6 +580,31 @@ async def test_forged_missing_and_stale_signatures_are_rejected(fake, receiver):
         assert record["status"] == 400, kind
     assert (await fake.send_event(event))["status"] == 200
     assert [e.id for e in receiver.events] == ["evt_forged"]
+
+
+async def test_events_are_rendered_in_the_accounts_version_or_the_endpoints_not_the_requests(
+    fake, receiver
+):
+    """Stripe API reference, Webhook Endpoints `api_version`: "Events sent to this endpoint will be
+    generated with this Stripe Version instead of your account's default Stripe Version"; the
+    version a request names shapes its own answer only."""
+    older = client_for(fake, max_network_retries=0, stripe_version="2025-03-31.basil")
+    session = await create(older)
+    assert await fake.pay(session.id)
+    await fake.wait_for_delivery(type="checkout.session.completed")
+    [event] = receiver.events
+    assert event.api_version == DEFAULT_API_VERSION  # the account's, not the request's
+
+    endpoint = await client_for(fake, max_network_retries=0).v1.webhook_endpoints.create_async(
+        {"url": receiver.url, "enabled_events": ["*"], "api_version": "2025-03-31.basil"}
+    )
+    assert endpoint.api_version == "2025-03-31.basil"
+    second = await create(client_for(fake, max_network_retries=0))
+    assert await fake.pay(second.id)
+    listed = fake.events[-1]
+    await fake.wait_for_delivery(listed["id"])
+    assert receiver.events[-1].api_version == "2025-03-31.basil"  # the endpoint's
+    assert listed["api_version"] == DEFAULT_API_VERSION  # the event object itself: the account's
 
 
 # -- faults --------------------------------------------------------------------------------------

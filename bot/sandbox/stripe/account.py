@@ -11,6 +11,7 @@ import re
 
 from bot.sandbox.stripe.errors import StripeError, invalid, missing, no_such
 from bot.sandbox.stripe.model import _Ctx
+from bot.sandbox.stripe.money import VERSION_RE
 from bot.sandbox.stripe.params import _array, _check_known, _metadata, _optional, _string, _url
 from bot.sandbox.stripe.signing import new_id
 
@@ -34,13 +35,19 @@ class AccountMixin:
         return bool(re.match(r"^(sk|rk)_live_", self.api_key))
 
     def add_webhook_endpoint(
-        self, url: str, enabled_events: list[str], *, status: str = "enabled"
+        self,
+        url: str,
+        enabled_events: list[str],
+        *,
+        status: str = "enabled",
+        api_version: str | None = None,
     ) -> dict:
-        """Register an endpoint; returns it with its signing `secret` (shown once, as Stripe does)."""
+        """Register an endpoint; returns it with its signing `secret` (shown once, as Stripe does).
+        `api_version`: the version its events are rendered in (None: the account's default)."""
         endpoint = {
             "id": new_id("we_"),
             "object": "webhook_endpoint",
-            "api_version": None,
+            "api_version": api_version,
             "application": None,
             "created": int(self.now()),
             "description": None,
@@ -87,8 +94,13 @@ class AccountMixin:
         _check_known(params, CREATE_PARAMS)
         if _optional(params, "url") is None:
             raise missing("url")
+        version = _optional(params, "api_version")
+        if version is not None and not VERSION_RE.fullmatch(_string(version, "api_version")):
+            raise invalid("api_version", f"Invalid api_version: {version}")
         created = self.add_webhook_endpoint(
-            self._url_param(params["url"]), self._events_param(params.get("enabled_events", ""))
+            self._url_param(params["url"]),
+            self._events_param(params.get("enabled_events", "")),
+            api_version=version,
         )
         endpoint = self.webhook_endpoints[created["id"]]
         if _optional(params, "description") is not None:

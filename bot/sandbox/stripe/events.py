@@ -1,6 +1,9 @@
 """Events' API (`/v1/events`) and the list pagination (`starting_after`, `ending_before`, `limit`).
 
-Events keep the API version of the request that created their session, as Stripe's do."""
+An event is rendered in the account's default API version, never in the version of the request
+that created its object; a delivery to an endpoint with its own `api_version` is rendered in that
+one (Stripe API reference, Webhook Endpoints: `api_version`, "Events sent to this endpoint will be
+generated with this Stripe Version instead of your account's default Stripe Version")."""
 
 from __future__ import annotations
 

@@ -57,6 +57,8 @@ class FakeStripe(
         retry_delays: Iterable[float] = (0.5, 1, 2, 4, 8),
         base_url: str | None = None,
         duplicate_deliveries: int = 1,
+        # The account's default API version (Dashboard › Developers): what requests naming no
+        # `Stripe-Version` and events get; None: DEFAULT_API_VERSION (rules.py).
         api_version: str | None = None,
         webhook_timeout: float = 10.0,
         sweep_interval: float = 1.0,
@@ -90,7 +92,6 @@ class FakeStripe(
         self.requests: list[dict] = []
         self.payment_attempts: list[dict] = []
         self._events_by_id: dict[str, dict] = {}
-        self._session_versions: dict[str, str] = {}
         self._idempotent: dict[str, _Stored] = {}
         self._keys_in_use: set[str] = set()
         self._faults: list[_Fault] = []

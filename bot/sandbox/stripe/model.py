@@ -153,11 +153,13 @@ class ModelMixin:
         return view
 
     def _emit(self, type: str, session: dict, ctx: _Ctx | None) -> dict:
-        version = self.api_version or self._session_versions.get(session["id"])
+        # Stripe renders an event in the account's default API version of the moment, whatever
+        # version the request that made the object named; a webhook endpoint with its own
+        # `api_version` gets its deliveries in that one (webhooks.py: `_delivery_version`).
         event = {
             "id": new_id("evt_"),
             "object": "event",
-            "api_version": version or DEFAULT_API_VERSION,
+            "api_version": self.api_version or DEFAULT_API_VERSION,
             "created": int(self.now()),
             "data": {"object": self._session_view(session)},
             "livemode": False,

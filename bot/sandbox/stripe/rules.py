@@ -9,7 +9,8 @@ def _words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
 
-# What stripe-python 16 pins; events carry the version of the request that created the session.
+# What stripe-python 16 pins; the account's default version unless FakeStripe(api_version=...):
+# events are rendered in it (or in their webhook endpoint's own version), whatever the requests name.
 DEFAULT_API_VERSION = "2026-10-28.endive"
 
 

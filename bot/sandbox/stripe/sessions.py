@@ -266,7 +266,6 @@ class SessionsMixin:
         }
         self.sessions[session_id] = session
         self.line_items[session_id] = items
-        self._session_versions[session_id] = ctx.api_version
         return self._session_view(session, expand)
 
     def _line_item(self, raw: Any, name: str) -> dict:

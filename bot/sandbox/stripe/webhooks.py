@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from bot.sandbox.stripe.rules import DEFAULT_API_VERSION
 from bot.sandbox.stripe.signing import forged_signature, sign_payload
 
 log = logging.getLogger(__name__)
@@ -133,8 +134,18 @@ class WebhooksMixin:
         self._pending = max(0, self._pending - 1)
         self._notify()
 
+    def _delivery_version(self) -> str:
+        """The API version a delivery to `webhook_url` is rendered in: that of the enabled
+        endpoint registered for the URL when it has one, else the account's default."""
+        for endpoint in self.webhook_endpoints.values():
+            enabled = endpoint["url"] == self.webhook_url and endpoint["status"] == "enabled"
+            if enabled and endpoint.get("api_version"):
+                return endpoint["api_version"]
+        return self.api_version or DEFAULT_API_VERSION
+
     async def _attempt(self, event: dict, *, attempt: int, manual: bool = False) -> dict:
-        payload = json.dumps(event, indent=2).encode()
+        rendered = {**event, "api_version": self._delivery_version()}
+        payload = json.dumps(rendered, indent=2).encode()
         header = sign_payload(payload, self.webhook_secret)
         record = await self._post(
             self.webhook_url, payload, header, event["id"], event["type"], attempt, manual=manual
