@@ -1245,3 +1245,33 @@ def test_update_and_message_ids_go_on_from_the_saved_state(tmp_path):
     assert second._chats[JEANNE].next_id == first._chats[JEANNE].next_id == 2
     path.write_text("{not json")
     assert FakeTelegram(TOKEN, ids_path=path)._next_update_id >= 100_000_000
+
+
+async def test_an_inline_keyboard_past_telegrams_limits_is_refused(tg: Sandbox):
+    """At most 100 buttons, 8 in a row (`InlineKeyboardMarkupLimit`), ~10 KB of JSON: past them
+    Telegram answers "reply markup is too long" (8 in a row: the stricter reading)."""
+
+    def grid(rows: int, per_row: int, data: str = "x") -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(f"{r}.{c}", callback_data=data) for c in range(per_row)]
+                for r in range(rows)
+            ]
+        )
+
+    await tg.bot.send_message(JEANNE, "100 = 12 × 8 + 4", reply_markup=grid(12, 8))
+    for markup in (grid(1, 9), grid(13, 8), grid(100, 1, "d" * 64)):
+        with pytest.raises(BadRequest, match=r"(?i)reply markup is too long"):
+            await tg.bot.send_message(JEANNE, "too many", reply_markup=markup)
+
+
+async def test_a_callback_answer_counts_utf16_units(tg: Sandbox):
+    sent = await tg.bot.send_message(
+        JEANNE,
+        "Confirmer ?",
+        reply_markup=keyboard(InlineKeyboardButton("Oui", callback_data="ok")),
+    )
+    query_id = await tg.fake.press(JEANNE, sent.message_id, "ok")
+    with pytest.raises(BadRequest):
+        await tg.bot.answer_callback_query(query_id, text="✈️" * 67 + "🛩" * 34)  # 202 units
+    assert await tg.bot.answer_callback_query(query_id, text="🛩" * 100)  # 200 units

@@ -9,6 +9,7 @@ import copy
 import dataclasses
 from typing import ClassVar
 
+from bot.sandbox.telegram.entities import utf16_len
 from bot.sandbox.telegram.errors import ApiError, bad_request
 from bot.sandbox.telegram.state import _public
 
@@ -72,7 +73,9 @@ class CallbacksMixin:
         if query is None or query.answered or self.clock() - query.created > CALLBACK_QUERY_TTL:
             raise ApiError(400, QUERY_TOO_OLD)
         text = p.get("text")
-        if text is not None and len(str(text)) > 200:
+        # 0-200 characters (Bot API answerCallbackQuery); counted in UTF-16 units as Telegram
+        # counts message lengths (the stricter reading: an emoji is two).
+        if text is not None and utf16_len(str(text)) > 200:
             raise bad_request("MESSAGE_TOO_LONG")
         query.answered = True
         answer = {

@@ -4,6 +4,7 @@ Only inline keyboards belong to a message; reply keyboards live on the person's 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -28,6 +29,15 @@ _BUTTON_ACTIONS = (
 
 
 _MARKUP_JSON = "can't parse reply keyboard markup JSON object"
+# An inline keyboard holds at most 100 buttons, 8 in a row (`telegram.constants.
+# InlineKeyboardMarkupLimit`: TOTAL_BUTTON_NUMBER, BUTTONS_PER_ROW), and its JSON about 10 KB
+# (Telegram-Limits; reported as "reply markup is too long"). Telegram answers a keyboard past the
+# total with "Bad Request: reply markup is too long"; past 8 in a row it is undocumented: the
+# stricter reading refuses it the same way.
+MAX_BUTTONS = 100
+MAX_BUTTONS_PER_ROW = 8
+MAX_MARKUP_BYTES = 10_000
+_TOO_LONG = "reply markup is too long"
 
 
 def check_reply_markup(markup: Any) -> dict | None:
@@ -45,6 +55,12 @@ def check_reply_markup(markup: Any) -> dict | None:
         for row in rows:
             for button in row:
                 _check_button(button)
+        if sum(len(row) for row in rows) > MAX_BUTTONS or any(
+            len(row) > MAX_BUTTONS_PER_ROW for row in rows
+        ):
+            raise bad_request(_TOO_LONG)
+        if len(json.dumps(markup, ensure_ascii=False).encode("utf-8")) > MAX_MARKUP_BYTES:
+            raise bad_request(_TOO_LONG)
         return markup
     if any(key in markup for key in ("keyboard", "remove_keyboard", "force_reply")):
         return markup
