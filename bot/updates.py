@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from telegram import Update
 from telegram.ext import Application, BaseUpdateProcessor, ExtBot
 
+from bot.keyed_locks import KeyedLocks
 from bot.metrics import update_kind
 from bot.telegram_send import ChatMigration, TelegramSendPath
 
@@ -109,7 +110,7 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     def __init__(self, max_concurrent_updates: int = 256) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[Any, list] = {}
+        self._locks = KeyedLocks()
 
     async def process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = lock_key(update)
@@ -117,15 +118,8 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
             async with self._semaphore:
                 await coroutine
             return
-        entry = self._locks.setdefault(key, [asyncio.Lock(), 0])
-        entry[1] += 1
-        try:
-            async with entry[0], self._semaphore:
-                await coroutine
-        finally:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del self._locks[key]
+        async with self._locks.hold(key), self._semaphore:
+            await coroutine
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         await coroutine  # process_update above does the ordering

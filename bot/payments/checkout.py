@@ -6,7 +6,6 @@ payment is on its way. Stripe's rules: docs/PAYMENTS.md."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from typing import Any
 
 from telegram import Bot
 
+from bot.keyed_locks import KeyedLocks
 from bot.payments.closing import expire_session
 from bot.payments.keys import METADATA_KEY, charges_the_invoice, key_of
 from bot.payments.notifications import staff_alert
@@ -137,27 +137,14 @@ async def card_link(
     that got the same number after a restore never gets another invoice's session."""
     if services.stripe is None:
         raise PaymentUnavailable("not_configured")
-    async with _invoice_turn(services, invoice.id):
+    locks: KeyedLocks = services.extra.setdefault("card_link_locks", KeyedLocks())
+    # One card-link request per invoice at a time in this process. Two contacts of a club
+    # pressing Card at once would send the same idempotency key, and Stripe answers the second
+    # 409 while the first runs (docs.stripe.com/idempotency): the second waits here instead.
+    async with locks.hold(invoice.id):
         # Whoever waited finds what the one before stored (the same link), on a fresh invoice.
         invoice = await invoice_rows.get(services.db, invoice.id) or invoice
         return await _card_link(services, invoice, lang, bot)
-
-
-@contextlib.asynccontextmanager
-async def _invoice_turn(services: Services, invoice_id: int):
-    """One card-link request per invoice at a time in this process. Two contacts of a club
-    pressing Card at once would send the same idempotency key, and Stripe answers the second 409
-    while the first runs (docs.stripe.com/idempotency): the second waits here instead."""
-    locks: dict[int, list] = services.extra.setdefault("card_link_locks", {})
-    entry = locks.setdefault(invoice_id, [asyncio.Lock(), 0])
-    entry[1] += 1
-    try:
-        async with entry[0]:
-            yield
-    finally:
-        entry[1] -= 1
-        if entry[1] == 0:
-            locks.pop(invoice_id, None)
 
 
 async def _card_link(services: Services, invoice: Invoice, lang: str, bot: Bot | None) -> CardLink:

@@ -4,13 +4,13 @@ sent, so a crash never doubles it."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 
 from telegram import Bot
 
 from bot import notify
+from bot.keyed_locks import KeyedLocks
 from bot.payments.on_paid import ON_PAID
 from bot.services import Services
 from storage import audit, contacts
@@ -89,7 +89,7 @@ async def tell_staff_replaced(services: Services, bot: Bot, old: Invoice, new: I
 
 # Payments whose messages are being sent in this process: the start-up replay and a live event
 # must not both send them.
-_NOTIFYING: dict[int, list] = {}  # payment id → [lock, callers holding or waiting]
+_NOTIFYING = KeyedLocks()  # by payment id: one sender of a payment's messages at a time
 
 
 async def notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
@@ -100,15 +100,8 @@ async def notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
     middle sends again only what had not gone (at most the one message in flight is doubled).
     A message Telegram could not take now (flood control, Bot API down) leaves the payment
     unnotified: start-up and the reconcile job send what is missing."""
-    entry = _NOTIFYING.setdefault(payment_id, [asyncio.Lock(), 0])
-    entry[1] += 1
-    try:
-        async with entry[0]:
-            await _notify_paid(services, bot, payment_id)
-    finally:
-        entry[1] -= 1
-        if entry[1] == 0:
-            del _NOTIFYING[payment_id]
+    async with _NOTIFYING.hold(payment_id):
+        await _notify_paid(services, bot, payment_id)
 
 
 async def _notify_paid(services: Services, bot: Bot, payment_id: int) -> None:
