@@ -313,6 +313,18 @@ class Child:
         env = dict(os.environ, ECHO_TOKEN=TOKEN, ECHO_API_URL=sandbox.telegram.url)
         return cls([sys.executable, "-m", "bench.echo_bot"], env, log_path)
 
+    @classmethod
+    def floor(cls, sandbox: Sandbox, db: Path, log_path: Path) -> Child:
+        """bench/floor_bot.py: the renewal flow's least work, on echo-tuned's transport."""
+        env = dict(
+            os.environ,
+            FLOOR_TOKEN=TOKEN,
+            FLOOR_API_URL=sandbox.telegram.url,
+            FLOOR_SMTP=f"{sandbox.smtp.host}:{sandbox.smtp.port}",
+            FLOOR_DB=str(db),
+        )
+        return cls([sys.executable, "-m", "bench.floor_bot"], env, log_path)
+
     @property
     def pid(self) -> int:
         return self.process.pid

@@ -57,7 +57,9 @@ flow_name = "renewal"
 USER_IDS = itertools.count(2_000_000)
 CLUB_IDS = itertools.count(0)
 # PTB's stock echo bot (the baseline), then the same bot on ofbot's transport and loop.
-KINDS = ("ofbot", "echo-tuned", "echo")
+# "floor" (bench/floor_bot.py) is the renewal flow's least work on echo-tuned's transport: what
+# any bot answering it must spend; the rest of ofbot's CPU is its own code.
+KINDS = ("ofbot", "floor", "echo-tuned", "echo")
 CPU_TARGET = 2.0  # ofbot CPU per update ÷ echo-tuned's
 REQUESTS_TARGET = 1.5  # Bot API requests per user update at 10 people, polling aside
 P95_TARGET_MS = 50.0
@@ -220,6 +222,11 @@ async def measure(
                         shutil.copy(template, db)
                         child = Child.ofbot(box, db, folder / "ofbot.log")
                         flow = FLOWS[flow_name]
+                    elif kind == "floor":
+                        child = Child.floor(
+                            box, folder / f"floor{round_}.sqlite3", folder / "floor.log"
+                        )
+                        flow = FLOWS[flow_name]
                     else:
                         child = Child.echo(box, folder / f"{kind}.log")
                         if kind == "echo-tuned":
@@ -327,19 +334,22 @@ def summary(results: dict, levels: list[int]) -> dict:
 def report(summed: dict, levels: list[int]) -> str:
     lines = [
         "| people | ofbot CPU/update | echo-tuned CPU/update | **ratio to echo-tuned** "
+        "| floor CPU/update | floor ÷ echo-tuned "
         "| echo (stock) CPU/update | ratio to stock | ofbot requests + polls / update "
         "| echo-tuned requests + polls / update | ofbot flows/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for level in levels:
         row = summed["levels"][level]
-        o, t, e = row["ofbot"], row.get("echo-tuned"), row.get("echo")
+        o, t, e, f = row["ofbot"], row.get("echo-tuned"), row.get("echo"), row.get("floor")
         nan = {"cpu_per_update_ms": float("nan"), "requests_per_update": float("nan")}
-        t, e = t or nan, e or nan
+        t, e, f = t or nan, e or nan, f or nan
         t.setdefault("polls_per_update", float("nan"))
         lines.append(
             f"| {level} | {o['cpu_per_update_ms']:.2f} ms | {t['cpu_per_update_ms']:.2f} ms "
             f"| **{o['cpu_per_update_ms'] / t['cpu_per_update_ms']:.2f}×** "
+            f"| {f['cpu_per_update_ms']:.2f} ms "
+            f"| {f['cpu_per_update_ms'] / t['cpu_per_update_ms']:.2f}× "
             f"| {e['cpu_per_update_ms']:.2f} ms "
             f"| {o['cpu_per_update_ms'] / e['cpu_per_update_ms']:.2f}× "
             f"| {o['requests_per_update']:.2f} + {o['polls_per_update']:.2f} "
@@ -423,7 +433,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=60)
     parser.add_argument("--flow", choices=sorted(FLOWS), default="renewal")
-    parser.add_argument("--kinds", default="ofbot,echo-tuned,echo", help="which bots to run")
+    parser.add_argument("--kinds", default="ofbot,floor,echo-tuned,echo", help="which bots to run")
     parser.add_argument("--json", metavar="PATH", help="write the summary there (bench/readme.py)")
     parser.add_argument(
         "--py-spy", metavar="PREFIX", help="profile the bots into PREFIX.<kind>.txt"
