@@ -130,6 +130,7 @@ class Floor:
         host, _, port = smtp.rpartition(":")
         self.smtp_host, self.smtp_port = host, int(port)
         self.smtp = None
+        self.smtp_lock = asyncio.Lock()  # one mail at a time on the one kept connection
 
     def record(self, update: Update, step: str) -> None:
         self.db.execute("BEGIN IMMEDIATE")
@@ -142,11 +143,18 @@ class Floor:
     async def mail(self, to: str) -> None:
         import aiosmtplib
 
-        if self.smtp is None or not self.smtp.is_connected:
-            self.smtp = aiosmtplib.SMTP(
-                hostname=self.smtp_host, port=self.smtp_port, local_hostname="floor.example.org"
-            )
-            await self.smtp.connect()
+        async with self.smtp_lock:
+            if self.smtp is None or not self.smtp.is_connected:
+                self.smtp = aiosmtplib.SMTP(
+                    hostname=self.smtp_host,
+                    port=self.smtp_port,
+                    local_hostname="floor.example.org",
+                )
+                await self.smtp.connect()
+            await self.smtp.sendmail("no-reply@openflyers.example", [to], self._message(to))
+
+    @staticmethod
+    def _message(to: str) -> bytes:
         code = f"{random.randrange(10**6):06d}"
         message = (
             f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}\r\n"
@@ -156,7 +164,7 @@ class Floor:
             "Content-Type: text/plain; charset=utf-8\r\n\r\n"
             f"Code : {code}\r\n"
         ).encode()
-        await self.smtp.sendmail("no-reply@openflyers.example", [to], message)
+        return message
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
