@@ -11,14 +11,19 @@ an internationalised domain is sent in its ASCII (IDNA) form, so a relay without
 from __future__ import annotations
 
 import asyncio
+import email.policy
+import functools
 import ipaddress
 import logging
 import re
 import socket
 import ssl
 import time
+from binascii import b2a_base64
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
+from email.quoprimime import body_encode
 from email.utils import formatdate, make_msgid, parseaddr
 
 import aiosmtplib
@@ -72,9 +77,10 @@ def header_value(text: str) -> str:
 def build_message(
     sender: str, to: str, subject: str, body: str, message_id: str | None = None
 ) -> EmailMessage:
-    """The message as sent: Date, From, To (ASCII domain), Subject, Message-ID (`message_id`
-    when the caller fixed one), a text body. Raises MailError when `to` or `sender` cannot be
-    written in a header."""
+    """The message as an EmailMessage (default policy): Date, From, To (ASCII domain), Subject,
+    Message-ID (`message_id` when the caller fixed one), a quoted-printable text body. What
+    `prepare_mail` falls back on when the plain form does not fit. Raises MailError when `to` or
+    `sender` cannot be written in a header."""
     message = EmailMessage()
     try:
         message["Date"] = formatdate(localtime=True)
@@ -92,15 +98,138 @@ def build_message(
     return message
 
 
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One mail ready for the relay. Either `data`, the message's bytes as sent (CRLF line ends,
+    7-bit), with its envelope: `sender` (MAIL FROM) and `recipient` (RCPT TO); or `message`, an
+    EmailMessage aiosmtplib's `send_message` flattens and takes the envelope from (an address
+    only SMTPUTF8 can carry, a header the plain form does not cover)."""
+
+    sender: str = ""
+    recipient: str = ""
+    data: bytes = b""
+    message: EmailMessage | None = None
+
+
+# RFC 5322 §3.2.3 atext, without "=" and "?" (an encoded word's marks, which the header parser
+# would read as one), in a dot-atom; a domain of LDH labels (RFC 1035 §2.3.1) in ASCII.
+_ATOMS = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*"
+_LABELS = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_PLAIN_ADDRESS = re.compile(f"{_ATOMS}@{_LABELS}")
+_PLAIN_MESSAGE_ID = re.compile(f"<{_ATOMS}@{_LABELS}>")
+# RFC 5322 §2.1.1: a line SHOULD be at most 78 characters (CRLF aside); a field longer than that
+# would be folded, which the plain form leaves to the email package.
+LINE = 78
+# Octets of UTF-8 text in one base64 encoded word: "=?utf-8?b?" and "?=" around 4 characters for
+# each 3 octets, at most 75 characters (RFC 2047 §2): 45 octets; 39 in the first, after
+# "Subject: ", for a line of at most 76 characters.
+WORD_OCTETS = 45
+FIRST_WORD_OCTETS = 39
+# What set_content writes after the caller's fields for a quoted-printable text/plain body.
+_BODY_FIELDS = (
+    'Content-Type: text/plain; charset="utf-8"\r\n'
+    "Content-Transfer-Encoding: quoted-printable\r\n"
+    "MIME-Version: 1.0\r\n"
+    "\r\n"
+)
+
+
+@functools.lru_cache(maxsize=8)
+def _sender_fields(sender: str) -> tuple[str, str, str]:
+    """(the From field as the email package writes it, CRLF included; the envelope sender; the
+    Message-ID domain) of the configured sender: the same for every mail, worked out once."""
+    field = email.policy.SMTP.header_factory("From", header_value(sender))
+    address = field.addresses[0].addr_spec
+    domain = Address(addr_spec=ascii_email(address)).domain or "openflyers.fr"
+    return field.fold(policy=email.policy.SMTP), address, domain
+
+
+def subject_field(subject: str) -> str:
+    """The Subject field, CRLF included, its text on one line (`header_value`). Printable ASCII
+    that fits in a line is written as it is; anything else as RFC 2047 encoded words, UTF-8 in
+    base64 ("B"), as mail clients write them: no word over 75 characters (§2) or splitting a
+    character (§5), one word a line so that no line is over 76, and a reader joins them again
+    without the folding white space between (§6.2). A literal `=?` is encoded too: a reader
+    would take it for the start of an encoded word."""
+    text = header_value(subject)
+    if (
+        text.isascii()
+        and text.isprintable()
+        and "=?" not in text
+        and len("Subject: ") + len(text) <= LINE
+    ):
+        return f"Subject: {text}\r\n"
+    data = text.encode("utf-8")
+    words = []
+    start, room = 0, FIRST_WORD_OCTETS
+    while start < len(data):
+        end = min(start + room, len(data))
+        while end < len(data) and data[end] & 0xC0 == 0x80:  # a UTF-8 continuation octet
+            end -= 1
+        words.append(f"=?utf-8?b?{b2a_base64(data[start:end], newline=False).decode()}?=")
+        start, room = end, WORD_OCTETS
+    return "Subject: " + "\r\n ".join(words) + "\r\n"
+
+
+def prepare_mail(
+    sender: str, to: str, subject: str, body: str, message_id: str | None = None
+) -> Outgoing:
+    """The mail `Mailer.send` hands over, built once: the bytes as the email package writes
+    them for `build_message` (Date, From, To, Message-ID and the quoted-printable body byte for
+    byte; the Subject as `subject_field` writes it), and the envelope from the addresses already
+    at hand, instead of flattening an EmailMessage and parsing its headers again
+    (aiosmtplib's `send_message`). Falls back on `build_message` when an address is not plain
+    ASCII (only SMTPUTF8, RFC 6531, carries it; the email package writes those headers) or a
+    field would need folding. Raises MailError as `build_message` does."""
+    try:
+        from_field, envelope_sender, domain = _sender_fields(sender)
+        recipient = ascii_email(to)
+    except (ValueError, IndexError, TypeError) as exc:
+        raise MailError(
+            f"cannot write the message headers: {type(exc).__name__}", permanent=True
+        ) from exc
+    if message_id is None:
+        message_id = make_msgid(domain=domain)
+    if not (
+        envelope_sender.isascii()
+        and from_field.isascii()
+        and len("To: ") + len(recipient) <= LINE
+        and _PLAIN_ADDRESS.fullmatch(recipient)
+        and len("Message-ID: ") + len(message_id) <= LINE
+        and _PLAIN_MESSAGE_ID.fullmatch(message_id)
+    ):
+        message = build_message(sender, to, subject, body, message_id)
+        return Outgoing(envelope_sender, recipient, message=message)
+    # As set_content(cte="quoted-printable") encodes it (email.contentmanager._encode_text):
+    # lines of at most 78 characters, "=" soft breaks, every octet outside printable ASCII as =XX.
+    lines = body.encode("utf-8").splitlines()
+    encoded = body_encode(b"\n".join(lines).decode("latin-1") + "\n", LINE, "\r\n")
+    text = (
+        f"Date: {formatdate(localtime=True)}\r\n"
+        f"{from_field}"
+        f"To: {recipient}\r\n"
+        f"{subject_field(subject)}"
+        f"Message-ID: {message_id}\r\n"
+        f"{_BODY_FIELDS}"
+        f"{encoded}"
+    )
+    return Outgoing(envelope_sender, recipient, data=text.encode("ascii"))
+
+
 def new_message_id(sender: str) -> str:
     """A Message-ID on the sender's domain, for a mail that may be sent again (the outbox
     after a crash): sent twice, it is the same message, which mail clients show once."""
+    return make_msgid(domain=_message_id_domain(sender))
+
+
+@functools.lru_cache(maxsize=8)
+def _message_id_domain(sender: str) -> str:
     address = parseaddr(header_value(sender))[1]
     try:
         domain = ascii_email(address).rpartition("@")[2] if "@" in address else ""
     except ValueError:
         domain = ""
-    return make_msgid(domain=domain or "openflyers.fr")
+    return domain or "openflyers.fr"
 
 
 class _Connection:
@@ -175,7 +304,7 @@ class Mailer:
         """Hand one plain-text mail to the relay; MailError when it was not taken.
         `message_id`: fixed by the caller when the same mail may be sent again (bot.outbox)."""
         try:
-            message = build_message(self.settings.smtp_from, to, subject, body, message_id)
+            mail = prepare_mail(self.settings.smtp_from, to, subject, body, message_id)
         except MailError:
             if self.metrics is not None:
                 self.metrics.mails.labels(outcome="failed").inc()
@@ -184,7 +313,7 @@ class Mailer:
             connection = self._take()
             kept = False
             try:
-                await self._send(connection, message)
+                await self._send(connection, mail)
                 kept = True
             except (aiosmtplib.SMTPException, OSError) as exc:
                 log.warning("mail to %s failed: %s", mask_email(to), type(exc).__name__)
@@ -208,22 +337,33 @@ class Mailer:
             self._drop(self._idle.pop(0))
         return self._idle.pop() if self._idle else _Connection()
 
-    async def _send(self, connection: _Connection, message: EmailMessage) -> None:
+    async def _send(self, connection: _Connection, mail: Outgoing) -> None:
         client = connection.client
         reused = client is not None and client.is_connected
         if not reused:
             self._drop(connection)
             connection.client = await self._connect()
         try:
-            await connection.client.send_message(message)
+            await self._hand_over(connection.client, mail)
         except (aiosmtplib.SMTPServerDisconnected, ConnectionError):
             if not reused:
                 raise
             # The relay closed the kept connection meanwhile: once more on a new one.
             self._drop(connection)
             connection.client = await self._connect()
-            await connection.client.send_message(message)
+            await self._hand_over(connection.client, mail)
         connection.last_used = time.monotonic()
+
+    @staticmethod
+    async def _hand_over(client: aiosmtplib.SMTP, mail: Outgoing) -> None:
+        """MAIL, RCPT and DATA for one mail on an open connection (after EHLO: `_connect`)."""
+        if mail.message is not None:
+            await client.send_message(mail.message)
+            return
+        # The MAIL command send_message writes (it asks for 8BITMIME whenever the relay offers
+        # it, although the message is 7-bit); SMTPUTF8 is never needed here (prepare_mail).
+        options = ["BODY=8BITMIME"] if client.supports_extension("8bitmime") else []
+        await client.sendmail(mail.sender, [mail.recipient], mail.data, mail_options=options)
 
     async def _connect(self) -> aiosmtplib.SMTP:
         s = self.settings
@@ -244,6 +384,15 @@ class Mailer:
             tls_context=self.tls_context,
         )
         await client.connect()
+        if client.is_ehlo_or_helo_needed:
+            # The relay's extensions (8BITMIME) before the first MAIL: EHLO, or HELO when a relay
+            # refuses EHLO (RFC 5321 §3.2), as aiosmtplib's send_message does on first use.
+            try:
+                await client.ehlo()
+            except aiosmtplib.SMTPHeloError:
+                if not client.is_connected:
+                    raise
+                await client.helo()
         return client
 
     @staticmethod
