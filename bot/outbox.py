@@ -40,6 +40,11 @@ class MailOutbox:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._senders: set[asyncio.Task] = set()  # one per row being sent
+        # Rows may be waiting that no claim took: the last claim filled every free sender, none
+        # was free, or a sender released its row. Otherwise a sender that is done has nothing to
+        # wake the task for: every row there was is claimed, and a new one comes with wake().
+        self._more = True  # at start: rows a previous run left
+        self._claiming = False  # the task is between a wake-up and the senders it starts
         self.idle = asyncio.Event()  # set while nothing is waiting (tests wait on it)
         self.idle.set()
 
@@ -71,6 +76,7 @@ class MailOutbox:
         while True:
             await self._wake.wait()
             self._wake.clear()
+            self._claiming = True  # a sender done meanwhile leaves setting `idle` to this task
             try:
                 if not released:
                     # Claims a killed run left: only one bot runs on a database, they are ours.
@@ -78,13 +84,17 @@ class MailOutbox:
                     released = True
                 free = SENDERS - len(self._senders)
                 mails = await self._claim(free) if free > 0 else []
+                self._more = len(mails) == free  # every free sender took a row: perhaps more
             except asyncio.CancelledError:
                 raise
             except Exception:  # the database closing under us at shutdown, a bug: keep going
                 log.exception("mail outbox: sending failed")
+                self._more = True
                 await asyncio.sleep(1)
                 self._wake.set()
                 continue
+            finally:
+                self._claiming = False
             for mail in mails:
                 sender = asyncio.get_running_loop().create_task(
                     self._send_claimed(mail, in_background=True), name=f"mail-outbox-{mail.id}"
@@ -96,7 +106,11 @@ class MailOutbox:
 
     def _sender_done(self, sender: asyncio.Task) -> None:
         self._senders.discard(sender)
-        self._wake.set()  # a sender is free: the next waiting row, if any
+        if self._more:
+            self._wake.set()  # a sender is free: the next waiting row
+        elif not self._senders and not self._claiming and not self._wake.is_set():
+            # Every row there was is settled: no claim to find nothing (a write transaction).
+            self.idle.set()
 
     async def _claim(self, limit: int) -> list[rows.OutgoingMail]:
         return await rows.claim(self.services.db, self.services.clock.timestamp(), limit)
@@ -130,6 +144,7 @@ class MailOutbox:
             await asyncio.sleep(1)
         finally:
             if not settled:
+                self._more = True  # waiting again, for the next free sender
                 with contextlib.suppress(Exception):
                     await rows.release(self.services.db, mail.id)
 

@@ -5,6 +5,7 @@ sent by one sender only; stop() QUITs every connection of the pool (bot/outbox.p
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 
 import pytest
 
@@ -171,3 +172,60 @@ async def test_a_row_claimed_by_a_sender_is_not_claimed_again_until_released(ser
     # A run killed with rows in hand: the next start releases them (one bot per database).
     assert await rows.release_all(services.db) == 2
     assert len(await rows.claim(services.db, now, 10)) == 2
+
+
+async def test_a_mail_sent_alone_takes_one_claim(services, smtp, monkeypatch):
+    """A sign-in's mail, sent while nothing else waits: one claim (a write transaction) finds it;
+    the sender done, no second claim runs to find nothing, and the outbox is idle (issue 19)."""
+    claims: list[int] = []
+    claim = rows.claim
+
+    async def counted(db, now, limit):
+        taken = await claim(db, now, limit)
+        claims.append(len(taken))
+        return taken
+
+    monkeypatch.setattr(rows, "claim", counted)
+    outbox = MailOutbox(services)
+    outbox.start()
+    try:
+        await asyncio.wait_for(outbox.idle.wait(), 30)  # the start-up claim: nothing left over
+        for n in range(3):
+            await queue_mails(services, [f"member-{n}@club.example"])
+            outbox.wake()
+            await asyncio.wait_for(outbox.idle.wait(), 30)
+    finally:
+        await outbox.stop()
+    assert claims == [0, 1, 1, 1]
+    assert len(smtp.mailbox.messages) == 3
+    assert await waiting_rows(services) == 0
+
+
+async def test_a_row_its_sender_released_is_sent_by_the_next(services, smtp, monkeypatch):
+    """A sender that cannot settle its row (the database failing after the relay took the mail)
+    releases it: the outbox claims it again, although no new row woke it, and then is idle."""
+    mark_sent = rows.mark_sent
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    async def failing_once(conn, mail_id, at):
+        if failures:
+            raise failures.pop()
+        await mark_sent(conn, mail_id, at)
+
+    monkeypatch.setattr(rows, "mark_sent", failing_once)
+    outbox = MailOutbox(services)
+    outbox.start()
+    try:
+        await asyncio.wait_for(outbox.idle.wait(), 30)
+        (mail_id,) = await queue_mails(services, ["member@club.example"])
+        outbox.wake()
+        await asyncio.wait_for(outbox.idle.wait(), 30)
+    finally:
+        await outbox.stop()
+    assert await waiting_rows(services) == 0
+    assert await services.db.fetchval(
+        "SELECT sent_at IS NOT NULL FROM mail_outbox WHERE id = ?", (mail_id,)
+    )
+    # The relay took it twice: the same message (one Message-ID), which clients show once.
+    first, again = smtp.mailbox.messages
+    assert first["raw"].split("Message-ID: ")[1][:40] == again["raw"].split("Message-ID: ")[1][:40]
