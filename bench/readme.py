@@ -4,6 +4,7 @@ that no figure or "met" mark is typed by hand.
     .venv/bin/python -m bench.overhead --json bench/results/overhead.json
     .venv/bin/python -m bench.startup --json bench/results/startup.json
     .venv/bin/python -m bench.persistence --json bench/results/persistence.json
+    .venv/bin/python -m bench.mail_cpu --json bench/results/mail_cpu.json
     .venv/bin/python -m bench.readme          # rewrites the part between the markers
 """
 
@@ -17,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 BEGIN = "<!-- figures: written by `python -m bench.readme`, do not edit by hand -->"
 END = "<!-- end of figures -->"
-ORDER = ("overhead", "startup", "persistence")
+ORDER = ("overhead", "startup", "persistence", "mail_cpu")
 
 
 def section(name: str, result: dict) -> str:
