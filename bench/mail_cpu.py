@@ -29,8 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from pathlib import Path
 
 from bench.common import ROOT, load, machine, median, verdict
@@ -81,30 +79,12 @@ def code_mails(count: int, offset: int) -> list[tuple[str, str, str, str]]:
     return mails
 
 
-def message_as_before(to: str, subject: str, body: str, message_id: str) -> EmailMessage:
-    """The baseline's message: bot/mail.py's build_message before issue 19."""
-    from email.headerregistry import Address
-
-    from bot.addresses import ascii_email
-    from bot.mail import header_value
-
-    message = EmailMessage()
-    message["Date"] = formatdate(localtime=True)
-    message["From"] = header_value(SENDER)
-    message["To"] = ascii_email(to)
-    message["Subject"] = header_value(subject)
-    domain = Address(addr_spec=ascii_email(message["From"].addresses[0].addr_spec)).domain
-    message["Message-ID"] = message_id or make_msgid(domain=domain)
-    message.set_content(body, cte="quoted-printable")
-    return message
-
-
 async def measure(port: int, mails: int, rounds: int, folder: Path) -> dict:
     import aiosmtplib
 
     from bench.harness import prepare_database
     from bot.clock import Clock
-    from bot.mail import Mailer, ehlo_name
+    from bot.mail import Mailer, build_message, ehlo_name
     from bot.outbox import MailOutbox
     from bot.services import Services
     from bot.settings import Settings
@@ -137,7 +117,8 @@ async def measure(port: int, mails: int, rounds: int, folder: Path) -> dict:
 
     async def before(batch) -> None:
         for to, subject, body, message_id in batch:
-            await baseline.send_message(message_as_before(to, subject, body, message_id))
+            # bot/mail.py's build_message, which Mailer.send handed to send_message before.
+            await baseline.send_message(build_message(SENDER, to, subject, body, message_id))
 
     async def through_outbox(batch) -> None:
         for i, (to, subject, body, message_id) in enumerate(batch):

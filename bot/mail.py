@@ -6,7 +6,8 @@ Port 465 speaks implicit TLS; other ports use STARTTLS when the server offers it
 it when a user is set). Every message carries the headers RFC 5322 requires (Date, From) and a
 Message-ID (RFC 5322 §3.6.4 "SHOULD"; amavisd-new and OpenDMARC score or bounce mail without);
 an internationalised domain is sent in its ASCII (IDNA) form, so a relay without SMTPUTF8
-(RFC 6531; Amazon SES is one) still takes it; a header value never carries a line break."""
+(RFC 6531; Amazon SES is one) still takes it; a header value never carries a line break. A mail
+is written once, as the bytes sent, with the envelope the bot already knows (`prepare_mail`)."""
 
 from __future__ import annotations
 
@@ -178,9 +179,10 @@ def prepare_mail(
     them for `build_message` (Date, From, To, Message-ID and the quoted-printable body byte for
     byte; the Subject as `subject_field` writes it), and the envelope from the addresses already
     at hand, instead of flattening an EmailMessage and parsing its headers again
-    (aiosmtplib's `send_message`). Falls back on `build_message` when an address is not plain
-    ASCII (only SMTPUTF8, RFC 6531, carries it; the email package writes those headers) or a
-    field would need folding. Raises MailError as `build_message` does."""
+    (aiosmtplib's `send_message`). Falls back on `build_message`, sent by `send_message` as
+    before, when an address is not a plain ASCII dot-atom (a non-ASCII local part, which only
+    SMTPUTF8 carries, RFC 6531; a quoted local part; an address literal) or a field would need
+    folding. Raises MailError as `build_message` does."""
     try:
         from_field, envelope_sender, domain = _sender_fields(sender)
         recipient = ascii_email(to)
