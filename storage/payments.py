@@ -176,6 +176,18 @@ async def set_session_status(source: Database | Connection, session_id: str, sta
     await source.execute(sql, (status, status, session_id))
 
 
+async def mark_session_failed(db: Database, session_id: str) -> bool:
+    """Open or pending → failed (its delayed payment failed); False when it was not (told already,
+    or complete)."""
+    async with db.transaction() as conn:
+        cursor = await conn.execute(
+            "UPDATE checkout_sessions SET status = 'failed', url = NULL"
+            " WHERE id = ? AND status IN ('open', 'pending')",
+            (session_id,),
+        )
+        return cursor.rowcount == 1
+
+
 async def open_sessions(db: Database) -> list[CheckoutSession]:
     rows = await db.fetchall(
         "SELECT * FROM checkout_sessions WHERE status IN ('open', 'pending') ORDER BY id"

@@ -17,7 +17,7 @@ from bot.keyed_locks import KeyedLocks
 from bot.payments.closing import expire_session
 from bot.payments.keys import METADATA_KEY, charges_the_invoice, key_of
 from bot.payments.notifications import staff_alert
-from bot.payments.sessions import settle_session
+from bot.payments.sessions import PAID, settle_session
 from bot.payments.stripe_api import as_dict, outcome_unknown
 from bot.services import Services
 from storage import clubs as club_rows
@@ -292,7 +292,8 @@ async def _create(services: Services, invoice: Invoice, lang: str, bot: Bot | No
             invoice_id=invoice.id,
             attempt=attempt,
             url=created.get("url"),
-            status=created["status"],
+            # A replay of a session completed with a delayed method: its payment is on its way.
+            status="pending" if _debit_pending(created) else created["status"],
             expires_at=created["expires_at"],
             created_at=services.clock.now().isoformat(timespec="seconds"),
         )
@@ -309,6 +310,11 @@ async def _create(services: Services, invoice: Invoice, lang: str, bot: Bot | No
             return link
         attempt += 1
     raise PaymentUnavailable("stripe_error")
+
+
+def _debit_pending(session: dict) -> bool:
+    """Complete but unpaid: a delayed method (SEPA Direct Debit…) started, not yet settled."""
+    return session.get("status") == "complete" and session.get("payment_status") not in PAID
 
 
 def _replayed(exc: BaseException) -> bool:

@@ -10,10 +10,9 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Bot
 
-from bot.payments.notifications import tell_payment_failed
-from bot.payments.sessions import settle_session
+from bot.payments.keys import invoice_of_session
+from bot.payments.sessions import record_debit_failed, settle_session
 from bot.payments.stripe_api import STRIPE_API_VERSION, as_dict
-from bot.payments.webhook import invoice_number_of
 from bot.services import Services
 from storage import payments as payment_rows
 
@@ -69,11 +68,11 @@ async def session_expired(services: Services, bot: Bot | None, event: dict, acto
 
 
 async def async_payment_failed(services: Services, bot: Bot | None, event: dict, actor: str) -> str:
-    """A delayed payment (SEPA…) failed: the club is told and can pay again."""
-    obj = event["data"]["object"]
-    await payment_rows.set_session_status(services.db, obj.get("id", ""), "failed")
-    await tell_payment_failed(services, bot, invoice_number_of(event))
-    return "payment_failed"
+    """A delayed payment (SEPA…) failed: the club of the session's provable invoice (never the
+    one that merely has its number now: bot/payments/keys.py) is told, once, and can pay again."""
+    session = await session_in_our_version(services, event)
+    invoice = await invoice_of_session(services, session)
+    return await record_debit_failed(services, bot, session, invoice)
 
 
 # Every Stripe event type the bot acts on; any other is recorded as "ignored".

@@ -178,9 +178,11 @@ async def staff_alert(
     await notify.to_staff(services, bot, text, club_id=club_id)
 
 
-async def tell_payment_failed(services: Services, bot: Bot | None, number: str | None) -> None:
-    """A delayed payment (SEPA…) failed: each contact gets the invoice's pay button again."""
-    invoice = await invoice_rows.get_by_number(services.db, number) if number else None
+async def tell_payment_failed(services: Services, bot: Bot | None, invoice: Invoice | None) -> None:
+    """A delayed payment (SEPA…) failed: each contact gets the invoice's pay button again (when
+    it is still open: paid another way meanwhile, nothing is asked)."""
+    if invoice is not None:
+        invoice = await invoice_rows.get(services.db, invoice.id)
     if bot is None or invoice is None or not invoice.is_open:
         return
     for contact in await contacts.for_club(services.db, invoice.club_id):

@@ -48,8 +48,8 @@ class ReconcileSummary:
 def _count(summary: ReconcileSummary, outcome: str) -> None:
     if outcome in ("paid", "already_paid", "expired"):
         setattr(summary, outcome, getattr(summary, outcome) + 1)
-    elif outcome in ("open", "pending"):
-        summary.still_open += 1
+    elif outcome in ("open", "pending", "payment_failed"):
+        summary.still_open += 1  # a failed debit: the invoice stays open, the club was told
     elif outcome != "unknown_invoice":
         summary.problems += 1
 

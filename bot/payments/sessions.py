@@ -1,19 +1,37 @@
 """Settling a Checkout Session as Stripe reports it (webhook event, retrieve or list): paid, for
 the right invoice and amount → the invoice is paid; paid for anything else → recorded as money to
-refund and staff alerted; completed with a delayed method → pending, the club told."""
+refund and staff alerted; completed with a delayed method → pending, the club told; its debit
+failed (the event, or its PaymentIntent seen back at `requires_payment_method`) → failed, the club
+told once that it may pay again."""
 
 from __future__ import annotations
+
+import asyncio
+import logging
 
 from telegram import Bot
 
 from bot.payments.keys import METADATA_KEY, charges_the_invoice, invoice_of_session
 from bot.payments.ledger import record_payment
-from bot.payments.notifications import alert_overpayment, tell_payment_pending
+from bot.payments.notifications import (
+    alert_overpayment,
+    tell_payment_failed,
+    tell_payment_pending,
+)
+from bot.payments.stripe_api import as_dict
 from bot.services import Services
 from storage import payments as payment_rows
 from storage.invoices import Invoice
 
+log = logging.getLogger(__name__)
+
 PAID = ("paid", "no_payment_required")
+# A PaymentIntent whose payment attempt failed goes back to `requires_payment_method` (Stripe,
+# "How PaymentIntents work": processing → requires_payment_method when a bank debit fails); a
+# canceled one will take no money either. The Checkout Session itself stays `complete`/`unpaid`.
+DEBIT_FAILED = ("requires_payment_method", "canceled")
+# How long asking Stripe about a pending debit's PaymentIntent may take.
+INTENT_WAIT = 10.0
 
 
 async def settle_session(
@@ -32,6 +50,10 @@ async def settle_session(
             if stored.status == "open":
                 await payment_rows.set_session_status(services.db, stored.id, "pending")
                 await tell_payment_pending(services, bot, invoice)
+            elif stored.status == "pending" and await _debit_failed(services, session):
+                # Its async_payment_failed event never came (a webhook missed for days): the
+                # session would stay "pending" and no card link would ever be given again.
+                return await record_debit_failed(services, bot, session, invoice)
         elif status in ("open", "complete", "expired"):
             await payment_rows.set_session_status(services.db, stored.id, status)
     if status == "expired":
@@ -78,3 +100,35 @@ async def _overpaid(
         at=services.clock.now().isoformat(timespec="seconds"),
     )
     await alert_overpayment(services, bot, overpayment)
+
+
+async def record_debit_failed(
+    services: Services, bot: Bot | None, session: dict, invoice: Invoice | None
+) -> str:
+    """A delayed payment (SEPA Direct Debit…) of `session` failed: the stored session becomes
+    `failed` (no longer blocking a new link) and the club of its provable invoice is told, once,
+    that it may pay again (the event and the reconcile job may both see it). "payment_failed"."""
+    stored = await payment_rows.get_session(services.db, session.get("id") or "")
+    if stored is not None and not await payment_rows.mark_session_failed(services.db, stored.id):
+        return "payment_failed"  # recorded (and told) already
+    await tell_payment_failed(services, bot, invoice)
+    return "payment_failed"
+
+
+async def _debit_failed(services: Services, session: dict) -> bool:
+    """Whether the delayed payment of a completed, unpaid session has failed: its PaymentIntent
+    is back at `requires_payment_method` (or canceled). False when Stripe cannot say now."""
+    intent_id = session.get("payment_intent")
+    if isinstance(intent_id, dict):
+        intent_id = intent_id.get("id")
+    if not intent_id or services.stripe is None:
+        return False
+    import stripe  # on first use (bot/payments/stripe_api.py)
+
+    try:
+        async with asyncio.timeout(INTENT_WAIT):
+            intent = as_dict(await services.stripe.v1.payment_intents.retrieve_async(intent_id))
+    except (stripe.StripeError, TimeoutError) as exc:
+        log.warning("could not look at %s of %s: %s", intent_id, session.get("id"), exc)
+        return False
+    return intent.get("status") in DEBIT_FAILED

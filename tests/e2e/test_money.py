@@ -23,6 +23,11 @@ def advance(bot, stripe, seconds: int) -> None:
     stripe.advance_clock(seconds)
 
 
+def told_failed(chat) -> list[dict]:
+    """The club's messages saying a delayed payment failed."""
+    return [m for m in chat.telegram.bot_messages(chat.chat_id) if "échoué" in (m["text"] or "")]
+
+
 def staff_lines(telegram) -> list[dict]:
     return telegram.bot_messages(STAFF_CHAT)
 
@@ -226,6 +231,58 @@ async def test_a_failed_delayed_payment_lets_the_club_pay_again(chat, smtp, bot,
     assert fresh != link and await stripe.pay(fresh)
     await settled(bot, stripe)
     assert (await invoices_of(bot))[0]["status"] == "paid"
+
+
+async def test_a_failed_debit_whose_event_never_came_is_found_and_told_once(
+    chat, smtp, bot, stripe
+):
+    """The session stays complete/unpaid after a failed debit; only its PaymentIntent says it
+    failed (back at requires_payment_method). Without the event the invoice stayed "payment on
+    its way" for ever: no card link again, the reconcile job blind to it."""
+    from bot.payments import reconcile
+
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    assert stripe.pay_by_debit(link, DEBIT_FAILS)
+    await settled(bot, stripe)
+    stripe.webhook_url = None  # the failure's event never reaches the bot
+    advance(bot, stripe, 3 * 86400)
+    stripe.expire_due()
+    [failure] = [e for e in stripe.events if e["type"].endswith("async_payment_failed")]
+    await reconcile(bot.services, bot.runtime.app.bot)
+    await bot.idle()
+    assert len(told_failed(chat)) == 1, chat.transcript()
+    await chat.press("Payer")
+    fresh = session_id(await card_link(chat))  # a card link again, not "on its way"
+    assert fresh != link
+    # The event arrives at last (Stripe's retries): the club is not told a second time.
+    stripe.webhook_url = bot.runtime.http.url + "/stripe/webhook"
+    await stripe.redeliver(failure["id"])
+    await settled(bot, stripe)
+    assert len(told_failed(chat)) == 1, chat.transcript()
+    assert await stripe.pay(fresh)
+    await settled(bot, stripe)
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+
+
+async def test_a_failed_debit_of_a_former_database_is_not_told_to_todays_club(
+    chat, smtp, bot, stripe
+):
+    """Invoice numbers start again after a restore: the failure of an old session that carries
+    today's number is nobody's here (the same rule as for a payment: bot/payments/keys.py)."""
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    old = session_id(await card_link(chat))
+    assert stripe.pay_by_debit(old, DEBIT_FAILS)
+    await settled(bot, stripe)
+    db = bot.services.db
+    for table in ("checkout_sessions", "invoice_payment_keys"):
+        await db.execute(f"DELETE FROM {table}")
+    advance(bot, stripe, 3 * 86400)
+    stripe.expire_due()
+    await settled(bot, stripe)
+    assert not told_failed(chat), chat.transcript()
 
 
 # --- case 7: one pinned API version on every request ----------------------------------------------

@@ -265,7 +265,8 @@ async def test_async_payment_failed_tells_the_club(webhook_services):
     await add_contact(webhook_services, "mermoz", 11)
     invoice = (await renew(webhook_services)).invoice
     bot = FakeBot()
-    failed = event("checkout.session.async_payment_failed", payment_status="unpaid")
+    key = await keys.key_of(webhook_services, invoice)  # the session is provably this invoice's
+    failed = event("checkout.session.async_payment_failed", payment_status="unpaid", key=key)
     assert await _deliver(webhook_services, failed, bot) == "payment_failed"
     assert bot.sent and invoice.number in bot.sent[0][1] and "échoué" in bot.sent[0][1]
     assert (await invoice_rows.get(webhook_services.db, invoice.id)).status == "open"
