@@ -19,7 +19,6 @@ from bot.addresses import clean
 from bot.catalogue import Quote, QuoteError, new_period, quote_renewal
 from bot.documents import Document, DocumentLine, PaidBy, render_pdf
 from bot.services import Services
-from bot.telegram_limits import read_id
 from storage import audit
 from storage import clubs as club_rows
 from storage import invoices as invoice_rows
@@ -424,14 +423,14 @@ async def cancel_invoice(services: Services, invoice_id: int, *, actor: str) -> 
 
 
 async def find_invoice(services: Services, ref: int | str) -> Invoice | None:
-    """An invoice by id, or by number (case and spaces forgiven: " of-2026-000123 ")."""
+    """An invoice by id (an int, from our own records and buttons), or by the number a person
+    typed (case and spaces forgiven: " of-2026-000123 "). Typed text is only ever a number: "1"
+    or "000123" finds nothing, never the row whose database id it happens to be (ids and
+    sequences part at the first new year, so `/paid 1` for OF-2027-000001 would pay
+    OF-2026-000001)."""
     if isinstance(ref, int):
         return await invoice_rows.get(services.db, ref)
-    text = ref.strip().upper()
-    if text.isdigit():  # an id; one no database row can have (over 2**63 - 1) finds nothing
-        invoice_id = read_id(text)
-        return await invoice_rows.get(services.db, invoice_id) if invoice_id else None
-    return await invoice_rows.get_by_number(services.db, text)
+    return await invoice_rows.get_by_number(services.db, ref.strip().upper())
 
 
 # --- presentation helpers shared by handlers, receipts and the document --------------------

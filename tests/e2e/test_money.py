@@ -285,6 +285,21 @@ async def test_a_failed_debit_of_a_former_database_is_not_told_to_todays_club(
     assert not told_failed(chat), chat.transcript()
 
 
+async def test_paid_by_hand_takes_an_invoice_number_never_a_database_id(chat, smtp, bot, alice):
+    """`/paid 1` is not an invoice number: it used to pay the invoice whose database id is 1,
+    which after the first new year is not OF-<year>-000001 (ids and sequences part then)."""
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    [row] = await invoices_of(bot)
+    assert row["id"] == 1
+    for typed in ("1", "000001", " 1 "):
+        replies = await alice.say(f"/paid {typed} virement")
+        assert "inconnue" in replies[-1]["text"] and "OF-2026-000123" in replies[-1]["text"]
+        assert (await invoices_of(bot))[0]["status"] == "open"
+    replies = await alice.say(f"/paid {number.lower()} virement")
+    assert (await invoices_of(bot))[0]["status"] == "paid", replies[-1]["text"]
+
+
 # --- case 7: one pinned API version on every request ----------------------------------------------
 
 
