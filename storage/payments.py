@@ -324,15 +324,21 @@ async def mark_overpayment_alerted(db: Database, overpayment_id: int, at: str) -
     )
 
 
-async def claim_refund(db: Database, overpayment_id: int, actor: str) -> int | None:
+async def claim_refund(
+    db: Database, overpayment_id: int, actor: str, *, now: int, stale_before: int
+) -> int | None:
     """The one staff press that starts a refund attempt: its number (1, 2, …: one per press, its
-    own idempotency key); None when one was started already or succeeded."""
+    own idempotency key); None when one was started already (claimed at `stale_before` unix
+    seconds or later: it may still be running) or succeeded. An older claim, or one from before
+    migration 024, was left by a process that died mid-attempt: it is taken again."""
     async with db.transaction() as conn:
         cursor = await conn.execute(
             "UPDATE overpayments SET refund_status = 'requested', refunded_by = ?,"
-            " refund_attempts = refund_attempts + 1"
-            " WHERE id = ? AND (refund_status IS NULL OR refund_status = 'failed')",
-            (actor, overpayment_id),
+            " refund_attempts = refund_attempts + 1, refund_claimed_at = ?"
+            " WHERE id = ? AND (refund_status IS NULL OR refund_status = 'failed'"
+            " OR (refund_status = 'requested'"
+            " AND (refund_claimed_at IS NULL OR refund_claimed_at < ?)))",
+            (actor, now, overpayment_id, stale_before),
         )
         if cursor.rowcount != 1:
             return None

@@ -4,6 +4,7 @@ over-payment is looked up before any new request, and each attempt has its own i
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -16,12 +17,19 @@ log = logging.getLogger(__name__)
 
 # Where a refund says which over-payment it is for (its metadata), so it can be found again.
 METADATA_KEY = "overpayment"
+# One call to Stripe (a create with the client's own retries, or one page of the refunds list)
+# is given up after this many seconds (outcome unknown: the next press looks the refund up).
+REFUND_WAIT = 60.0
+# A claim older than this was left by a process that died mid-attempt (an attempt is at most a
+# look-up, a create and a look-up: 3 × REFUND_WAIT): the next press takes it again.
+CLAIM_TTL = 5 * 60
 
 
 @dataclass(frozen=True)
 class RefundResult:
     """`status`: pending or succeeded (asked of Stripe now), done (asked before, or found made by
-    an earlier press whose answer was lost: nothing sent), failed (Stripe refused or could not
+    an earlier press whose answer was lost: nothing sent), in_progress (another press's attempt
+    began less than CLAIM_TTL ago: nothing sent; a later press takes over a dead one's claim), failed (Stripe refused or could not
     be reached; the button may be pressed again), unknown (no such over-payment),
     not_refundable (no PaymentIntent, or no Stripe client)."""
 
@@ -52,9 +60,17 @@ async def refund_overpayment(services: Services, overpayment_id: int, actor: str
         return RefundResult("not_refundable", overpayment)
     import stripe  # on first use (bot/payments/stripe_api.py)
 
-    attempt = await payment_rows.claim_refund(services.db, overpayment_id, actor)
+    now = int(services.clock.timestamp())
+    attempt = await payment_rows.claim_refund(
+        services.db, overpayment_id, actor, now=now, stale_before=now - CLAIM_TTL
+    )
     if attempt is None:
-        return RefundResult("done", overpayment, overpayment.refund_id)
+        current = await payment_rows.get_overpayment(services.db, overpayment_id)
+        if current.refund_status == "requested":
+            # Another press's attempt may still be running: not "done" (its button stays, for a
+            # press once the claim is stale if that attempt's process died).
+            return RefundResult("in_progress", current)
+        return RefundResult("done", current, current.refund_id)
     try:
         if attempt > 1 and (found := await _made_before(services, overpayment)) is not None:
             return await _record(services, overpayment, found, actor, "done")
@@ -68,9 +84,10 @@ async def refund_overpayment(services: Services, overpayment_id: int, actor: str
     }
     key = f"refund-overpayment-{overpayment.id}-{attempt}"
     try:
-        refund = as_dict(
-            await services.stripe.v1.refunds.create_async(params, {"idempotency_key": key})
-        )
+        async with asyncio.timeout(REFUND_WAIT):
+            refund = as_dict(
+                await services.stripe.v1.refunds.create_async(params, {"idempotency_key": key})
+            )
     except (stripe.StripeError, TimeoutError) as exc:
         if outcome_unknown(exc):
             # Made or not? Stripe's answer cannot say (a 500 is kept for the key whether the
@@ -93,7 +110,8 @@ async def _made_before(services: Services, overpayment: Overpayment) -> dict | N
     params: dict = {"payment_intent": overpayment.payment_intent, "limit": 100}
     try:
         while True:
-            page = as_dict(await services.stripe.v1.refunds.list_async(params))
+            async with asyncio.timeout(REFUND_WAIT):
+                page = as_dict(await services.stripe.v1.refunds.list_async(params))
             for refund in page.get("data", []):
                 refund = as_dict(refund)
                 metadata = refund.get("metadata") or {}

@@ -172,6 +172,76 @@ async def test_a_refund_stripe_failed_before_making_is_made_on_the_next_press(
     assert keys[-1] != keys[0]  # the first key's 500 is replayed for 24 h: a key of its own
 
 
+async def _crashed_mid_refund(bot, stripe, *, refund_made: bool) -> None:
+    """What a bot killed during a Refund press leaves: the press's claim in the database (as the
+    code before migration 024 wrote it) and no answer recorded; the refund made at Stripe or not."""
+    db = bot.services.db
+    row = await db.fetchone("SELECT * FROM overpayments")
+    await db.execute(
+        "UPDATE overpayments SET refund_status = 'requested', refunded_by = 'staff:1',"
+        " refund_attempts = 1 WHERE id = ?",
+        (row["id"],),
+    )
+    if refund_made:  # the request reached Stripe before the process died
+        params = {
+            "payment_intent": row["payment_intent"],
+            "amount": row["amount_cents"],
+            "reason": "duplicate",
+            "metadata": {"overpayment": str(row["id"]), "session": row["session_id"]},
+        }
+        key = {"idempotency_key": f"refund-overpayment-{row['id']}-1"}
+        await bot.services.stripe.v1.refunds.create_async(params, key)
+
+
+async def test_a_refund_press_cut_by_a_crash_is_made_on_a_later_press(
+    chat, smtp, bot, stripe, telegram, alice
+):
+    """The claim of a press whose process died was final: every later press answered "already
+    done or requested" and the club was never refunded."""
+    alert, data = await _second_payment_alert(chat, smtp, bot, stripe, telegram, alice)
+    await _crashed_mid_refund(bot, stripe, refund_made=False)
+    await bot.restart()
+    again = await _press_refund(bot, telegram, alert, data)
+    [refund] = stripe.refunds.values()
+    assert "demandé à Stripe" in again and refund["id"] in again, again
+    row = await bot.services.db.fetchone("SELECT * FROM overpayments")
+    assert (row["refund_id"], row["refund_status"]) == (refund["id"], "succeeded")
+
+
+async def test_a_refund_made_before_a_crash_is_found_by_a_later_press_not_made_again(
+    chat, smtp, bot, stripe, telegram, alice
+):
+    alert, data = await _second_payment_alert(chat, smtp, bot, stripe, telegram, alice)
+    await _crashed_mid_refund(bot, stripe, refund_made=True)
+    await bot.restart()
+    again = await _press_refund(bot, telegram, alert, data)
+    [refund] = stripe.refunds.values()
+    assert "déjà été fait" in again and refund["id"] in again, again
+    assert (await bot.services.db.fetchval("SELECT refund_id FROM overpayments")) == refund["id"]
+
+
+async def test_a_refund_claim_still_running_is_not_taken_until_it_is_stale(
+    chat, smtp, bot, stripe, telegram, alice
+):
+    from bot.payments.refunds import CLAIM_TTL
+    from storage import payments as payment_rows
+
+    alert, data = await _second_payment_alert(chat, smtp, bot, stripe, telegram, alice)
+    services = bot.services
+    overpayment_id = await services.db.fetchval("SELECT id FROM overpayments")
+    now = int(services.clock.timestamp())
+    # Another press's attempt, under way (its Stripe call not answered yet).
+    assert await payment_rows.claim_refund(
+        services.db, overpayment_id, "staff:1", now=now, stale_before=now - CLAIM_TTL
+    )
+    assert "en cours" in await _press_refund(bot, telegram, alert, data)
+    assert stripe.refunds == {}  # and the button stays, for a press once the claim is stale
+    advance(bot, stripe, CLAIM_TTL + 1)  # that process is gone: its claim is stale
+    again = await _press_refund(bot, telegram, alert, data)
+    [refund] = stripe.refunds.values()
+    assert "demandé à Stripe" in again and refund["id"] in again, again
+
+
 # --- case 3: a session is reused or paid only when it is provably this invoice's -----------------
 
 
