@@ -44,13 +44,22 @@ def machine() -> str:
 def verdict(checks: list[tuple[str, bool]]) -> int:
     """Print each target as met or MISSED; the exit status: 0 when all are met, else 1. A
     benchmark that tried the network jail and runs without it (sampling sockets sees a
-    connection only while it is open) cannot say its traffic stayed on loopback: a target."""
+    connection only while it is open) cannot say its traffic stayed on loopback: a target.
+    The jail's packets are read once more here: one read after the last bot's check (sent as
+    it stopped, or by the stand-ins in this process afterwards) misses the target too."""
     from bench import loopback
 
     if loopback.TRIED:
+        jail = loopback.JAIL
+        leaks = sorted(set(jail.leaks)) if jail is not None else []
+        seen = ", ".join(f"{proto} {address}:{port}" for proto, address, port in leaks)
         checks = [
             *checks,
-            ("loopback-only traffic checked by the network jail", loopback.JAIL is not None),
+            (
+                "loopback-only traffic checked by the network jail"
+                + (f": packets sent off loopback: {seen}" if leaks else ""),
+                jail is not None and not leaks,
+            ),
         ]
     print()
     for name, met in checks:

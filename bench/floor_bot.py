@@ -16,7 +16,10 @@ Per update it does only what the product cannot skip, each in its cheapest form:
 - the sign-in code mail: one message of pre-built bytes on one kept SMTP connection
   (aiosmtplib `sendmail`, no `email` package), sent before the step's answer.
 No templates, languages, state machine, business data, rate limiter or persistence of
-conversations: what it leaves out is exactly what ofbot adds on top of the floor.
+conversations. It is a lower bound, not the flow's exact cost: it also leaves out work no correct
+bot can skip (a code stored when mailed and checked when typed — any digits pass here —, the club
+looked up among the 10 000 and the address checked against it, the codes-per-hour limit, the
+invoice and its number, the audit row), so not all of ofbot's CPU above it is ofbot's own code.
 """
 
 from __future__ import annotations

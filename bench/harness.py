@@ -299,14 +299,14 @@ class Child:
         sandbox: Sandbox,
         db: Path,
         log_path: Path,
-        limiter: bool = True,
         http_port: int | None = None,
     ) -> Child:
-        """`ofbot run`; `limiter=False`: without its 30 requests/s overall limiter; `http_port`:
-        the same port across restarts (where Stripe's webhooks go)."""
+        """`ofbot run` as shipped (its rate limiter on); `http_port`: the same port across
+        restarts (where Stripe's webhooks go)."""
         port = http_port or free_port()
-        module = ["bot.cli", "run"] if limiter else ["bench.ofbot_unlimited"]
-        return cls([sys.executable, "-m", *module], sandbox.environment(db, port), log_path)
+        return cls(
+            [sys.executable, "-m", "bot.cli", "run"], sandbox.environment(db, port), log_path
+        )
 
     @classmethod
     def echo(cls, sandbox: Sandbox, log_path: Path) -> Child:

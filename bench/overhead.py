@@ -312,7 +312,7 @@ async def measure(
 
 def summary(results: dict, levels: list[int]) -> dict:
     """Medians over rounds, per kind and level; the steady runs as they are."""
-    out: dict = {"levels": {}, "steady": results["b"]}
+    out: dict = {"flow": flow_name, "levels": {}, "steady": results["b"]}
     for level in levels:
         row = {}
         for kind in KINDS:
@@ -379,8 +379,19 @@ def report(summed: dict, levels: list[int]) -> str:
 
 def targets(summed: dict, levels: list[int]) -> list[tuple[str, bool]]:
     """Every target of issue 19 this benchmark measures; one not measured by this run (a level,
-    a baseline or the steady phase left out, a baseline that gave up) counts as missed, so a
-    partial run never exits 0."""
+    a baseline or the steady phase left out, a baseline that gave up, another flow than the
+    renewal flow the targets are set for) counts as missed, so a partial run never exits 0."""
+    flow = summed.get("flow", "renewal")
+    if flow != "renewal":
+        # `--flow verify` is 4 typed steps (1 request each, no press, no invoice): its figures
+        # say nothing of the renewal flow's, and would "meet" the round-trip target for it.
+        return [
+            (
+                f"every target of issue 19 is set for the renewal flow: not measured by a run of "
+                f"the {flow} flow",
+                False,
+            )
+        ]
     checks = []
     for level in (1, 10, 100):
         row = summed["levels"].get(level, {})
@@ -400,12 +411,13 @@ def targets(summed: dict, levels: list[int]) -> list[tuple[str, bool]]:
                     False,
                 )
             )
-    if 10 not in summed["levels"]:
+    ofbot_at_10 = summed["levels"].get(10, {}).get("ofbot")
+    if ofbot_at_10 is None:
         checks.append(
             (f"≤ {REQUESTS_TARGET} Bot API requests per update at 10 people: not measured", False)
         )
-    if 10 in summed["levels"]:
-        rpu = summed["levels"][10]["ofbot"]["requests_per_update"]
+    else:
+        rpu = ofbot_at_10["requests_per_update"]
         checks.append(
             (
                 f"≤ {REQUESTS_TARGET} Bot API requests per update at 10 people, polling aside "

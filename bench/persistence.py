@@ -267,6 +267,30 @@ def report(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+LARGE_TARGET = 10_000  # stored conversations the targets are set at
+
+
+def targets(small: int, large: int, ratio: float, flat: float) -> list[tuple[str, bool]]:
+    """(text, met) of each target; measured with fewer than 10 000 stored conversations
+    (`--sizes`) they count as missed: Pickle's cost grows with the conversations, SQLite's
+    should not, and only the large size shows either."""
+    short = (
+        f": not measured at the target's {LARGE_TARGET:,} conversations"
+        if large < LARGE_TARGET
+        else ""
+    )
+    return [
+        (
+            f"Pickle ÷ SQLite CPU per update at {large:,} ≥ 10× ({ratio:.0f}×){short}",
+            ratio >= 10 and not short,
+        ),
+        (
+            f"SQLite CPU per update {large:,} ÷ {small:,} ≤ 2× ({flat:.2f}){short}",
+            flat <= 2 and not short,
+        ),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="100,1000,10000")
@@ -283,10 +307,7 @@ def main() -> None:
     large, small = sizes[-1], sizes[0]
     ratio = by[("pickle", large)]["persist_cpu"] / by[("sqlite", large)]["persist_cpu"]
     flat = by[("sqlite", large)]["persist_cpu"] / by[("sqlite", small)]["persist_cpu"]
-    checks = [
-        (f"Pickle ÷ SQLite CPU per update at {large:,} ≥ 10× ({ratio:.0f}×)", ratio >= 10),
-        (f"SQLite CPU per update {large:,} ÷ {small:,} ≤ 2× ({flat:.2f})", flat <= 2),
-    ]
+    checks = targets(small, large, ratio, flat)
     if args.json:
         out = {
             "machine": machine(),

@@ -37,6 +37,9 @@ from bench.loopback import enter_jail
 
 STARTUP_TARGET = 1.0  # seconds
 MEMORY_TARGET = 150  # MB
+# Issue 19 sets the start-up target with 10 000 clubs and 10 000 stored conversations, each way.
+CLUBS_TARGET = CONVERSATIONS_TARGET = 10_000
+WAYS = ("with bytecode", "without bytecode (fresh clone)")
 SOURCES = ("bot", "handlers", "storage", "messages", "bench")
 
 
@@ -147,6 +150,43 @@ async def measure(
     }
 
 
+def targets(ways: dict[str, dict], clubs: int, conversations: int) -> list[tuple[str, bool]]:
+    """Each target (start-up < 1 s, peak memory < 150 MB) for each way of starting, as (text,
+    met). One not measured as the issue sets it — a way left out (`--bytecode`), fewer than
+    10 000 clubs or stored conversations — counts as missed, so a partial run never exits 0."""
+    checks = []
+    small = clubs < CLUBS_TARGET or conversations < CONVERSATIONS_TARGET
+    scale = (
+        f": not measured with the target's {CLUBS_TARGET:,} clubs and "
+        f"{CONVERSATIONS_TARGET:,} stored conversations ({clubs:,} and {conversations:,})"
+        if small
+        else ""
+    )
+    for way in WAYS:
+        summary = ways.get(way)
+        if summary is None:
+            for target in (
+                f"start-up < {STARTUP_TARGET:.0f} s",
+                f"peak memory < {MEMORY_TARGET} MB",
+            ):
+                checks.append((f"{target} {way}: not measured by this run (--bytecode)", False))
+            continue
+        checks.append(
+            (
+                f"start-up < {STARTUP_TARGET:.0f} s {way} ({summary['startup'] * 1e3:.0f} ms)"
+                + scale,
+                summary["startup"] < STARTUP_TARGET and not small,
+            )
+        )
+        checks.append(
+            (
+                f"peak memory < {MEMORY_TARGET} MB {way} ({summary['rss_peak']:.0f} MB)" + scale,
+                summary["rss_peak"] < MEMORY_TARGET and not small,
+            )
+        )
+    return checks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clubs", type=int, default=10_000)
@@ -162,14 +202,14 @@ def main() -> None:
     print(enter_jail(), flush=True)
     print(machine(), flush=True)
     ways = {"both": (True, False), "with": (True,), "without": (False,)}[args.bytecode]
-    checks, out = [], {"machine": machine(), "command": " ".join(sys.argv), "ways": {}}
+    out = {"machine": machine(), "command": " ".join(sys.argv), "ways": {}}
     lines = [
         "| start-up to first update handled | median | runs | CPU at first answer "
         "| VmHWM after start / after flows | load |",
         "|---|---:|---|---:|---:|---|",
     ]
     for bytecode in ways:
-        way = "with bytecode" if bytecode else "without bytecode (fresh clone)"
+        way = WAYS[0] if bytecode else WAYS[1]
         print(f"-- {way}", flush=True)
         summary = asyncio.run(
             measure(args.clubs, args.conversations, args.runs, args.flows, args.py_spy, bytecode)
@@ -192,18 +232,7 @@ def main() -> None:
             f"| {summary['cpu_at_first'] * 1e3:.0f} ms "
             f"| {summary['rss_after_start']:.0f} / {summary['rss_peak']:.0f} MB | {summary['load']} |"
         )
-        checks.append(
-            (
-                f"start-up < {STARTUP_TARGET:.0f} s {way} ({summary['startup'] * 1e3:.0f} ms)",
-                summary["startup"] < STARTUP_TARGET,
-            )
-        )
-        checks.append(
-            (
-                f"peak memory < {MEMORY_TARGET} MB {way} ({summary['rss_peak']:.0f} MB)",
-                summary["rss_peak"] < MEMORY_TARGET,
-            )
-        )
+    checks = targets(out["ways"], args.clubs, args.conversations)
     out["targets"] = [[name, met] for name, met in checks]
     out["report"] = "\n".join(lines)
     print("\n" + out["report"])
