@@ -19,11 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import machine, median
-from bench.harness import STAFF_CHAT, STAFF_USERS, TOKEN, Child, Sandbox, prepare_database
+from bench.common import load, machine, median
+from bench.harness import Child, Sandbox, prepare_database
 from bench.loopback import enter_jail
-from bot.sandbox.smtp import start_smtp
-from bot.sandbox.telegram import start_fake_telegram
 
 FLOODER = 3_000_001
 OTHER = 3_000_002
@@ -31,14 +29,12 @@ WAIT = 120.0  # give up on the other chat's answer after this long
 
 
 async def _sandbox() -> Sandbox:
-    box = Sandbox()
-    box.telegram, box.server = await start_fake_telegram(
-        token=TOKEN, global_rate=30, chat_rate=1, chat_burst=5
-    )
-    for user_id in STAFF_USERS:
-        box.telegram.add_user(user_id, f"Staff {user_id}", language_code="fr")
-    box.telegram.add_group(STAFF_CHAT, "OpenFlyers staff", members=list(STAFF_USERS))
-    box.smtp = await start_smtp()
+    """Every stand-in the bot talks to (the Bot API, SMTP and FakeStripe: `ofbot run` lists its
+    Checkout Sessions 5 s after start), with Telegram's limits on: 30/s overall, 1/s per chat
+    with a burst of 5."""
+    box = await Sandbox(global_rate=30, chat_rate=1).start()
+    box.telegram.limits.chat_burst = 5
+    box.telegram.limits.chats.clear()
     return box
 
 
@@ -65,8 +61,7 @@ async def one_run(flood: int, tmp: Path) -> dict:
         await child.terminate()
     finally:
         await child.kill()
-        await box.server.stop()
-        box.smtp.stop()
+        await box.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return {"seconds": seconds, "flooder_answered": answered}
 
@@ -86,9 +81,11 @@ async def main() -> None:
         print(
             f"flood={flood:4d}  other chat's /start answered in: median {median(times):.2f} s"
             f"  (runs: {', '.join(f'{t:.2f}' for t in times)});"
-            f"  flooding chat answered at that moment: {[r['flooder_answered'] for r in runs]}"
+            f"  flooding chat answered at that moment: {[r['flooder_answered'] for r in runs]};"
+            f" {load()}"
         )
         sys.stdout.flush()
+    print(f"at the end: {load()}")
 
 
 if __name__ == "__main__":
