@@ -41,26 +41,34 @@ def machine() -> str:
     )
 
 
-def verdict(checks: list[tuple[str, bool]]) -> int:
-    """Print each target as met or MISSED; the exit status: 0 when all are met, else 1. A
-    benchmark that tried the network jail and runs without it (sampling sockets sees a
-    connection only while it is open) cannot say its traffic stayed on loopback: a target.
-    The jail's packets are read once more here: one read after the last bot's check (sent as
-    it stopped, or by the stand-ins in this process afterwards) misses the target too."""
+def with_jail_target(checks: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """`checks`, and for a benchmark that tried the network jail the target "loopback-only
+    traffic checked by the network jail": missed when it runs without the jail (sampling
+    sockets sees a connection only while it is open) or the jail read a packet sent off
+    loopback. The jail's packets are read here once more: one read after the last bot's check
+    (sent as it stopped, or by the stand-ins in this process afterwards) misses it too. The
+    benchmarks write these into their --json, so bench/README.md shows the target as well."""
     from bench import loopback
 
-    if loopback.TRIED:
-        jail = loopback.JAIL
-        leaks = sorted(set(jail.leaks)) if jail is not None else []
-        seen = ", ".join(f"{proto} {address}:{port}" for proto, address, port in leaks)
-        checks = [
-            *checks,
-            (
-                "loopback-only traffic checked by the network jail"
-                + (f": packets sent off loopback: {seen}" if leaks else ""),
-                jail is not None and not leaks,
-            ),
-        ]
+    if not loopback.TRIED:
+        return list(checks)
+    jail = loopback.JAIL
+    leaks = sorted(set(jail.leaks)) if jail is not None else []
+    seen = ", ".join(f"{proto} {address}:{port}" for proto, address, port in leaks)
+    return [
+        *checks,
+        (
+            "loopback-only traffic checked by the network jail"
+            + (f": packets sent off loopback: {seen}" if leaks else ""),
+            jail is not None and not leaks,
+        ),
+    ]
+
+
+def verdict(checks: list[tuple[str, bool]]) -> int:
+    """Print each target (and the network jail's, `with_jail_target`) as met or MISSED; the exit
+    status: 0 when all are met, else 1."""
+    checks = with_jail_target(checks)
     print()
     for name, met in checks:
         print(f"target {'met   ' if met else 'MISSED'}: {name}")

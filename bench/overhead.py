@@ -47,6 +47,7 @@ from bench.common import (
     proc_threads_cpu,
     threads_cpu_delta,
     verdict,
+    with_jail_target,
 )
 from bench.harness import Child, Person, prepare_database, renewal_flow, sandbox, verify_flow
 from bench.loopback import enter_jail
@@ -468,7 +469,7 @@ def main() -> None:
     if args.json:
         summed["machine"] = machine()
         summed["command"] = " ".join(sys.argv)
-        summed["targets"] = [[name, met] for name, met in targets(summed, levels)]
+        summed["targets"] = [[name, met] for name, met in with_jail_target(targets(summed, levels))]
         summed["report"] = report(summed, levels)
         Path(args.json).write_text(json.dumps(summed, indent=1, default=str), encoding="utf-8")
     sys.exit(status)

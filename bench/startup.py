@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, load, machine, median, verdict
+from bench.common import ROOT, load, machine, median, verdict, with_jail_target
 from bench.harness import Child, Person, contains, prepare_database, sandbox, verify_flow
 from bench.loopback import enter_jail
 
@@ -233,7 +233,7 @@ def main() -> None:
             f"| {summary['rss_after_start']:.0f} / {summary['rss_peak']:.0f} MB | {summary['load']} |"
         )
     checks = targets(out["ways"], args.clubs, args.conversations)
-    out["targets"] = [[name, met] for name, met in checks]
+    out["targets"] = [[name, met] for name, met in with_jail_target(checks)]
     out["report"] = "\n".join(lines)
     print("\n" + out["report"])
     if args.json:

@@ -79,3 +79,15 @@ def test_the_verdict_reads_the_jail_once_more(monkeypatch, capsys, jail, status)
     assert common.verdict([("a target", True)]) == status
     if jail is not None and jail.leaks:
         assert "203.0.113.7:443" in capsys.readouterr().out
+
+
+def test_the_jail_target_goes_into_the_figures_written_for_the_readme(monkeypatch):
+    """bench/README.md shows the targets of the --json output: a run without the jail exited 1
+    on "loopback-only traffic checked by the network jail" while its figures showed every
+    target met."""
+    monkeypatch.setattr(loopback, "TRIED", True)
+    monkeypatch.setattr(loopback, "JAIL", None)
+    written = common.with_jail_target([("a target", True)])
+    assert written[-1] == ("loopback-only traffic checked by the network jail", False)
+    monkeypatch.setattr(loopback, "TRIED", False)  # persistence: no bot, no jail tried
+    assert common.with_jail_target([("a target", True)]) == [("a target", True)]
