@@ -34,7 +34,8 @@ MAX_COUNT_DIGITS = 6
 
 class InvoiceError(Exception):
     """An invoice could not be issued. `reason`: unknown_club, stale (the record changed since
-    the quote), not_open (the invoice to replace is paid or cancelled), bad_kind."""
+    the quote), not_open (the invoice to replace is paid or cancelled), payment_pending (the
+    invoice to replace is being paid by a delayed method: `payment_on_its_way`), bad_kind."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -197,6 +198,10 @@ async def issue_invoice(
                     or replaced.renews_end != renews_end
                 ):
                     raise InvoiceError("not_open")
+                if await payment_rows.has_pending_session(conn, replaced.id):
+                    # Its debit would land on a cancelled invoice (money to refund) while the
+                    # club is asked to pay the new one as well.
+                    raise InvoiceError("payment_pending")
                 credit_note = await _credit(
                     conn, services, replaced, reason="replaced", actor=actor, at=issued_at
                 )
@@ -420,6 +425,13 @@ async def cancel_invoice(services: Services, invoice_id: int, *, actor: str) -> 
         )
     log.info("invoice %s cancelled by credit note %s", invoice.number, note.number)
     return note
+
+
+async def payment_on_its_way(services: Services, invoice_id: int) -> bool:
+    """Whether a delayed payment of the invoice (SEPA Direct Debit: Stripe's `complete` session,
+    `payment_status` "unpaid", settled days later) is on its way: it is then neither replaced nor
+    given a second payment link until it arrives or fails."""
+    return await payment_rows.has_pending_session(services.db, invoice_id)
 
 
 async def find_invoice(services: Services, ref: int | str) -> Invoice | None:

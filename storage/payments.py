@@ -188,6 +188,16 @@ async def mark_session_failed(db: Database, session_id: str) -> bool:
         return cursor.rowcount == 1
 
 
+async def has_pending_session(source: Database | Connection, invoice_id: int) -> bool:
+    """Whether a delayed payment (SEPA Direct Debit…) of the invoice is on its way."""
+    row = await _one(
+        source,
+        "SELECT 1 FROM checkout_sessions WHERE invoice_id = ? AND status = 'pending' LIMIT 1",
+        (invoice_id,),
+    )
+    return row is not None
+
+
 async def open_sessions(db: Database) -> list[CheckoutSession]:
     rows = await db.fetchall(
         "SELECT * FROM checkout_sessions WHERE status IN ('open', 'pending') ORDER BY id"

@@ -292,6 +292,13 @@ async def _issue(update: Update, context: BotContext, club: Club, replace: int |
     except QuoteError as error:
         return await _refuse_count(update, context, club, error)
     except InvoiceError as error:
+        if error.reason == "payment_pending" and replace is not None:
+            old = await invoice_rows.get(services.db, replace)
+            await reply(
+                update, context, "renew/replace_pending", number=old.number, amount=old.ttc_cents
+            )
+            context.user_data.pop(DRAFT, None)
+            return await menu.show_menu(update, context)
         if error.reason == "not_open" and replace is not None:
             old = await invoice_rows.get(services.db, replace)
             await reply(update, context, "renew/replace_failed", number=old.number if old else "?")

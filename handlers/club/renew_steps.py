@@ -236,6 +236,18 @@ async def _after_issue(update: Update, context: BotContext, issued: Issued) -> s
     if not issued.created and not invoices.same_terms(
         invoice, plan_id=draft["plan"], resources=draft["count"]
     ):
+        if await invoices.payment_on_its_way(services, invoice.id):
+            # The club's bank is paying it: replacing it would cancel what is being paid.
+            context.user_data.pop(DRAFT, None)
+            await reply(
+                update,
+                context,
+                "renew/replace_pending",
+                buttons=[[("back", "back")]],
+                number=invoice.number,
+                amount=invoice.ttc_cents,
+            )
+            return RENEW_CONFIRM
         club = await club_rows.get(services.db, invoice.club_id)
         quote = invoices.renewal_quote(
             services, club, plan_id=draft["plan"], resources=draft["count"]

@@ -370,6 +370,48 @@ async def test_paid_by_hand_takes_an_invoice_number_never_a_database_id(chat, sm
     assert (await invoices_of(bot))[0]["status"] == "paid", replies[-1]["text"]
 
 
+async def test_an_invoice_whose_debit_is_on_its_way_is_not_replaced(chat, smtp, bot, stripe):
+    """Replacing it cancelled the invoice the club's bank was paying: the debit then arrived for a
+    cancelled invoice (money to refund) while the club was asked to pay the new one as well."""
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    assert stripe.pay_by_debit(link, DEBIT_SUCCEEDS)
+    await settled(bot, stripe)
+    await chat.say("/start")
+    await chat.press("Renouveler")
+    replies = await chat.press("5")  # another count for the same period
+    replies = await chat.press("Confirmer")
+    text = replies[-1]["text"]
+    assert "en cours" in text and number in text, chat.transcript()
+    assert not any("Remplacer" in label for label in chat.buttons(replies[-1]))
+    assert [r["status"] for r in await invoices_of(bot)] == ["open"]
+    assert await bot.services.db.fetchval("SELECT count(*) FROM credit_notes") == 0
+    advance(bot, stripe, 3 * 86400)
+    await settled(bot, stripe)
+    assert [r["status"] for r in await invoices_of(bot)] == ["paid"]
+    assert await bot.services.db.fetchval("SELECT count(*) FROM overpayments") == 0
+
+
+async def test_a_replace_button_pressed_once_the_debit_started_replaces_nothing(
+    chat, smtp, bot, stripe
+):
+    await verify(chat, smtp)
+    number = await to_invoice(chat)
+    link = session_id(await card_link(chat))
+    await chat.say("/start")
+    await chat.press("Renouveler")
+    await chat.press("5")
+    offer = await chat.press("Confirmer")
+    assert any("Remplacer" in label for label in chat.buttons(offer[-1])), chat.transcript()
+    assert stripe.pay_by_debit(link, DEBIT_SUCCEEDS)  # the club's other tab, meanwhile
+    await settled(bot, stripe)
+    replies = await chat.press("Remplacer", offer[-1])
+    assert any("en cours" in m["text"] and number in m["text"] for m in replies), chat.transcript()
+    assert [r["status"] for r in await invoices_of(bot)] == ["open"]
+    assert await bot.services.db.fetchval("SELECT count(*) FROM credit_notes") == 0
+
+
 # --- case 7: one pinned API version on every request ----------------------------------------------
 
 
