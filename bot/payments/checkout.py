@@ -14,11 +14,11 @@ from typing import Any
 from telegram import Bot
 
 from bot.keyed_locks import KeyedLocks
-from bot.payments.closing import expire_session
+from bot.payments.closing import expire_session, session_gone
 from bot.payments.keys import METADATA_KEY, charges_the_invoice, key_of
 from bot.payments.notifications import staff_alert
 from bot.payments.sessions import PAID, settle_session
-from bot.payments.stripe_api import as_dict, outcome_unknown
+from bot.payments.stripe_api import as_dict, not_found, outcome_unknown
 from bot.services import Services
 from storage import clubs as club_rows
 from storage import invoices as invoice_rows
@@ -194,6 +194,8 @@ async def _retrieve(services: Services, session_id: str) -> dict | None:
         async with asyncio.timeout(LINK_WAIT):
             return as_dict(await services.stripe.v1.checkout.sessions.retrieve_async(session_id))
     except (stripe.StripeError, TimeoutError) as exc:
+        if not_found(exc):
+            return await session_gone(services, session_id)
         log.warning("retrieving %s failed: %s", session_id, exc)
         return None
 

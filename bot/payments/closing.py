@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from bot.payments.stripe_api import as_dict, outcome_unknown
+from bot.payments.stripe_api import as_dict, not_found, outcome_unknown
 from bot.services import Services
 from storage import payments as payment_rows
 
@@ -27,6 +27,8 @@ async def expire_session(services: Services, session_id: str) -> dict | None:
         async with asyncio.timeout(EXPIRE_WAIT):
             current = as_dict(await sessions.expire_async(session_id))
     except (stripe.StripeError, TimeoutError) as exc:
+        if not_found(exc):
+            return await session_gone(services, session_id)
         # Only an open session can be expired: it completed or expired meanwhile. Or the answer
         # says nothing of the outcome (a 5xx, kept for the key whether or not the session was
         # expired; no answer; a 409 while a request with the key runs). Either way: see which.
@@ -37,6 +39,8 @@ async def expire_session(services: Services, session_id: str) -> dict | None:
             async with asyncio.timeout(EXPIRE_WAIT):
                 current = as_dict(await sessions.retrieve_async(session_id))
         except (stripe.StripeError, TimeoutError) as exc:
+            if not_found(exc):
+                return await session_gone(services, session_id)
             log.warning("could not look at %s: %s", session_id, exc)
             return None
         if current.get("status") == "open":  # not expired (a failure before its effect)
@@ -45,6 +49,18 @@ async def expire_session(services: Services, session_id: str) -> dict | None:
     if current.get("status") == "expired":
         await payment_rows.set_session_status(services.db, session_id, "expired")
     return current
+
+
+async def session_gone(services: Services, session_id: str) -> dict:
+    """A stored session Stripe answers 404 for (`not_found`) can take no money through this
+    account: it is recorded as expired (else it stayed "open" for ever, and an invoice whose
+    stored link Stripe no longer knows could never get a card link again: "unavailable, try in
+    a few minutes"). Returns the session as it then stands: {"id", "status": "expired"}."""
+    log.warning(
+        "Stripe knows no session %s (another account or mode?): recorded as expired", session_id
+    )
+    await payment_rows.set_session_status(services.db, session_id, "expired")
+    return {"id": session_id, "object": "checkout.session", "status": "expired"}
 
 
 async def expire_links(services: Services, invoice_id: int) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 from telegram import Bot
 
-from bot.payments.closing import expire_session
+from bot.payments.closing import expire_session, session_gone
 from bot.payments.keys import METADATA_KEY, invoice_of_session
 from bot.payments.notifications import alert_overpayment, notify_paid
 from bot.payments.sessions import PAID, settle_session
-from bot.payments.stripe_api import as_dict
+from bot.payments.stripe_api import as_dict, not_found
 from bot.payments.webhook import StripeEventUpdate, invoice_number_of
 from bot.services import Services
 from storage import invoices as invoice_rows
@@ -74,9 +74,11 @@ async def reconcile(services: Services, bot: Bot | None) -> ReconcileSummary:
         try:
             current = as_dict(await sessions.retrieve_async(stored.id))
         except stripe.StripeError as exc:
-            log.warning("reconcile: %s: %s", stored.id, exc)
-            summary.errors += 1
-            continue
+            if not not_found(exc):
+                log.warning("reconcile: %s: %s", stored.id, exc)
+                summary.errors += 1
+                continue
+            current = await session_gone(services, stored.id)
         seen.add(stored.id)
         summary.checked += 1
         _count(summary, await settle_session(services, current, actor="reconcile", bot=bot))

@@ -81,3 +81,11 @@ def outcome_unknown(exc: BaseException) -> bool:
         return True
     status = getattr(exc, "http_status", None)
     return status is not None and (status >= 500 or status == 409)
+
+
+def not_found(exc: BaseException) -> bool:
+    """Stripe answered 404 (`resource_missing`): no such object for this account and mode (keys
+    switched from test to live or to another account, a database restored elsewhere, the
+    sandbox's Stripe restarted while its database was kept). Not a passing failure: asking again
+    gets the same answer."""
+    return getattr(exc, "http_status", None) == 404

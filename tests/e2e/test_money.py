@@ -242,6 +242,35 @@ async def test_a_refund_claim_still_running_is_not_taken_until_it_is_stale(
     assert "demandé à Stripe" in again and refund["id"] in again, again
 
 
+async def test_a_stored_link_stripe_no_longer_knows_is_replaced_not_handed_out_for_ever(
+    chat, smtp, bot, stripe
+):
+    """Stripe answers 404 for a stored session (keys switched from test to live or to another
+    account, a database restored elsewhere, `ofbot sandbox --keep` with a fresh Stripe): that
+    session can take no money here. It was taken for an outage: its dead URL handed out while
+    its time lasted, then "unavailable, try again in a few minutes" for ever, and the reconcile
+    job counted an error every 10 minutes."""
+    from bot.payments import reconcile
+
+    await verify(chat, smtp)
+    await to_invoice(chat)
+    old = session_id(await card_link(chat))
+    del stripe.sessions[old]  # this Stripe account has no such session
+    await chat.press("Autre moyen")
+    new = session_id(await card_link(chat))
+    assert new != old and stripe.session(new)["status"] == "open", chat.transcript()
+    status = "SELECT status FROM checkout_sessions WHERE id = ?"
+    assert await bot.services.db.fetchval(status, (old,)) == "expired"
+    del stripe.sessions[new]
+    summary = await reconcile(bot.services, None)
+    assert summary.errors == 0 and summary.expired == 1, summary
+    assert await bot.services.db.fetchval(status, (new,)) == "expired"
+    await chat.press("Autre moyen")
+    assert await stripe.pay(session_id(await card_link(chat)))
+    await settled(bot, stripe)
+    assert (await invoices_of(bot))[0]["status"] == "paid"
+
+
 # --- case 3: a session is reused or paid only when it is provably this invoice's -----------------
 
 
