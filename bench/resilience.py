@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.common import ROOT, machine, verdict
+from bench.common import ROOT, load, machine, verdict
 from bench.harness import (
     Child,
     Person,
@@ -541,7 +541,8 @@ async def report_kills(folder: Path, args) -> list:
         f"{sum(j.asked_again for j in journeys)} asked for the address again; "
         f"{sum(j.code_limit for j in journeys)} told 3 codes were sent this hour; "
         "restart to polling median "
-        f"{restarts[len(restarts) // 2] * 1e3:.0f} ms, max {restarts[-1] * 1e3:.0f} ms"
+        f"{restarts[len(restarts) // 2] * 1e3:.0f} ms, max {restarts[-1] * 1e3:.0f} ms; "
+        f"{load()}"
     )
     print(f"  card: {stats['card']}")
     print(f"  then `ofbot payments reconcile`: {stats['reconcile']}")
@@ -579,6 +580,7 @@ async def report_faults(folder: Path, args) -> list:
             f"fault {method} {kind}: completed={j.done}, repeats={j.repeats}, "
             f"apologies={j.apologies}, duplicated replies={duplicates}"
         )
+    print(f"  {load()}")
     print("  problems:", fault_problems or "none")
     return list(fault_problems)
 
@@ -596,7 +598,7 @@ async def report_stripe_faults(folder: Path, args) -> list:
             f"presses repeated={j.repeats}, /start typed={j.restarts}, receipts={j.receipts}, "
             f"duplicated replies={duplicates}"
         )
-    print(f"  card: {figures}")
+    print(f"  card: {figures}; {load()}")
     print("  problems:", problems or "none")
     return list(problems)
 
