@@ -55,3 +55,32 @@ async def test_club_lists_contacts_masked_with_a_revoke_button(chat, smtp, bot, 
     assert not await bot.services.db.fetchval("SELECT count(*) FROM contacts")
     replies = await chat.say("/menu")
     assert not any("Renouveler" in label for m in replies for label in chat.buttons(m))
+
+
+async def test_a_revoked_contact_open_conversation_no_longer_speaks_for_the_club(
+    chat, smtp, bot, telegram, alice
+):
+    """A chat whose contact link is revoked (here by staff; an address change revokes the same
+    way) keeps its open conversation only as an unverified one: its messages reach staff marked
+    "non vérifié", and what staff write plainly in the club's topic (meant for the club's
+    verified contacts) no longer reaches it."""
+    from tests.conftest import make_staff_forum
+    from tests.e2e.test_staff_forum import in_topic, topic_named, write_in_topic
+
+    make_staff_forum(telegram)
+    await verify(chat, smtp, "mermoz")
+    await chat.press("Parler à l’équipe")
+    await chat.say("Bonjour, ici l’ancien trésorier")
+    thread = topic_named(telegram, "mermoz")["message_thread_id"]
+    assert "non vérifié" not in in_topic(telegram, thread)[-1]["text"]
+
+    replies = await alice.say("/club mermoz")
+    await alice.press("Retirer J•••", replies[-1])
+    assert "n’est plus un contact vérifié" in chat.last()["text"], chat.transcript()
+
+    await chat.say("Toujours là")
+    relayed = in_topic(telegram, thread)[-1]["text"]
+    assert "Toujours là" in relayed and "non vérifié" in relayed, relayed
+    mark = max(m["message_id"] for m in telegram.messages(chat.chat_id))
+    await write_in_topic(bot, telegram, thread, "Le nouveau mot de passe est …")
+    assert [m for m in telegram.bot_messages(chat.chat_id) if m["message_id"] > mark] == []
