@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from bot.catalogue import VatRegime
-from bot.texts import Texts
+from bot.texts import Texts, format_percent
 
 # Code de commerce L441-10 II and D441-5: the fixed indemnity for recovery costs, 40 euros.
 RECOVERY_INDEMNITY_CENTS = 4000
@@ -277,9 +277,9 @@ def legal_identity(seller: dict, lang: str) -> str:
 
 def late_payment_text(seller: dict, lang: str) -> str:
     """The late-payment mentions Code de commerce L441-10 II requires on every invoice."""
-    rate = _percent(seller["late_penalty_rate_bp"])
     from bot.texts import format_money
 
+    rate = format_percent(seller["late_penalty_rate_bp"], lang)
     indemnity = format_money(RECOVERY_INDEMNITY_CENTS, lang)
     if lang == "en":
         return (
@@ -314,7 +314,7 @@ def _notes(doc: Document) -> list[tuple[str, str]]:
     AAB (discount)."""
     notes = [("REG", f"{doc.seller['legal_name']} — {legal_identity(doc.seller, 'fr')}")]
     if doc.kind == "invoice":
-        rate = _percent(doc.seller["late_penalty_rate_bp"])
+        rate = format_percent(doc.seller["late_penalty_rate_bp"], "fr")
         notes += [
             (
                 "PMD",
@@ -332,11 +332,6 @@ def _notes(doc: Document) -> list[tuple[str, str]]:
     return notes
 
 
-def _percent(rate_bp: int) -> str:
-    whole, rest = divmod(rate_bp, 100)
-    return str(whole) if rest == 0 else f"{whole},{rest:02d}".rstrip("0")
-
-
 # --- the PDF ------------------------------------------------------------------------------------
 
 
@@ -347,7 +342,7 @@ def document_html(texts: Texts, doc: Document) -> str:
         "invoice/document",
         doc=doc,
         category=doc.category,
-        vat_percent=_percent(doc.vat_rate_bp),
+        vat_percent=format_percent(doc.vat_rate_bp, doc.lang),
         identity=legal_identity(doc.seller, doc.lang),
         late_payment=late_payment_text(doc.seller, doc.lang),
         terms=payment_terms_text(doc, doc.lang),

@@ -448,12 +448,6 @@ async def find_invoice(services: Services, ref: int | str) -> Invoice | None:
 # --- presentation helpers shared by handlers, receipts and the document --------------------
 
 
-def percent(rate_bp: int) -> str:
-    """2000 → "20", 550 → "5.50" (basis points, integers only)."""
-    whole, rest = divmod(rate_bp, 100)
-    return str(whole) if rest == 0 else f"{whole}.{rest:02d}"
-
-
 def plan_label(services: Services, plan_id: str, lang: str) -> str:
     plan = services.catalogue.plans.get(plan_id) if services.catalogue else None
     return plan.label(lang) if plan else plan_id

@@ -48,6 +48,15 @@ def format_money(cents: int, lang: str) -> str:
     return f"{sign}{grouped},{rest:02d}\u00a0€"
 
 
+def format_percent(rate_bp: int, lang: str) -> str:
+    """A rate in basis points (integers only) → the number a reader of `lang` writes before "%":
+    2000 → "20", 1215 → "12,15" (fr) or "12.15" (en), 550 → "5,5" / "5.5"."""
+    whole, rest = divmod(int(rate_bp), 100)
+    if rest == 0:
+        return str(whole)
+    return f"{whole}{'.' if lang == 'en' else ','}{rest:02d}".rstrip("0")
+
+
 def format_date(value: dt.date | str, lang: str) -> str:
     day = dt.date.fromisoformat(value) if isinstance(value, str) else value
     month = _MONTHS[lang].split()[day.month - 1]

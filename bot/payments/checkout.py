@@ -82,9 +82,11 @@ def _line_items(services: Services, invoice: Invoice, lang: str) -> list[dict]:
         if line.total_cents > 0
     ]
     if invoice.vat_cents:
-        from bot.invoices import percent
+        from bot.texts import format_percent
 
-        name = services.texts.render(lang, "invoice/vat_line", percent=percent(invoice.vat_rate_bp))
+        name = services.texts.render(
+            lang, "invoice/vat_line", percent=format_percent(invoice.vat_rate_bp, lang)
+        )
         items.append(
             {
                 "quantity": 1,

@@ -12,7 +12,8 @@ from telegram import Update
 from bot import club_records, invoices, payments, verification
 from bot.catalogue import QuoteError, minimum_resources
 from bot.context import BotContext
-from bot.invoices import Issued, line_label, percent, plan_label
+from bot.invoices import Issued, line_label, plan_label
+from bot.texts import format_percent
 from handlers.club import menu
 from handlers.club.pay import _pay_buttons
 from handlers.club.states import IDENTIFY, RENEW_CONFIRM, RENEW_COUNT, RENEW_PAY, RENEW_PLAN
@@ -199,7 +200,7 @@ async def show_quote(
         lines=lines,
         ht=quote.ht_cents,
         vat=quote.vat_cents,
-        percent=percent(quote.vat_rate_bp),
+        percent=format_percent(quote.vat_rate_bp, lang),
         regime=str(quote.vat_regime),
         ttc=quote.ttc_cents,
         start=quote.period_start,

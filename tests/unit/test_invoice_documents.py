@@ -302,6 +302,24 @@ async def test_the_invoice_carries_the_mentions_french_law_requires(services):
         assert mention in flat, mention
 
 
+async def test_an_english_document_writes_its_rates_with_a_decimal_point(services):
+    """A rate with decimals is written as the reader's language writes numbers: "12.15 %" in
+    English (the English PDF used to say "12,15 %"), "12,15 %" in French; whole rates alike."""
+    from bot.texts import format_percent
+
+    invoice = (await renew(services, "dublin", count=6)).invoice
+    flat = " ".join(pdf_text(await invoices.invoice_pdf(services, invoice, "en")).split())
+    assert "penalties at 12.15 % a year" in flat and "12,15" not in flat
+    assert [format_percent(bp, lang) for bp in (2000, 1215, 550) for lang in ("fr", "en")] == [
+        "20",
+        "20",
+        "12,15",
+        "12.15",
+        "5,5",
+        "5.5",
+    ]
+
+
 async def test_the_buyers_address_when_known_is_on_the_pdf_and_in_the_xml(services):
     # bot/data/clubs.csv gives mermoz an address; icare has none (country only).
     invoice = (await renew(services)).invoice
