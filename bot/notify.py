@@ -29,7 +29,7 @@ from telegram.error import (
 from bot import staff_topics
 from bot.ratelimit import Broadcast, TelegramRateLimiter
 from bot.services import Services
-from bot.telegram_limits import checked_callback_data
+from bot.telegram_limits import button_label, checked_callback_data, label_values
 from storage import contacts
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ def keyboard(
         for button in row:
             name, data = button[0], button[1]
             values = button[2] if len(button) > 2 else {}
-            label = services.texts.label(lang, f"button/{name}", values)
+            label = services.texts.label(lang, f"button/{name}", label_values(values))
+            label = button_label(label)
             if data.startswith("url:"):
                 buttons.append(InlineKeyboardButton(label, url=data[4:]))
             else:

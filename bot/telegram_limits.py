@@ -23,6 +23,14 @@ MAX_CALLBACK_DATA = InlineKeyboardButtonLimit.MAX_CALLBACK_DATA  # 64
 # /start payload is nobody's id, and int() of it overflows the database driver.
 MAX_ID = 2**63 - 1
 
+# A button's label. The Bot API gives no limit for InlineKeyboardButton.text, but the whole
+# keyboard is refused past about 10 KB of JSON ("reply markup is too long"; docs/SANDBOX.md,
+# markup.py) and Telegram's apps show a label on one line, cut. A value put in a label (a club's
+# name from the CSV, of any length) is cut to MAX_LABEL_VALUE, so that what follows it (the
+# subdomain) still shows; the whole label to MAX_BUTTON_LABEL: no keyboard is refused for them.
+MAX_LABEL_VALUE = 40
+MAX_BUTTON_LABEL = 100
+
 _TOKEN = re.compile(r"<[^<>]*>|&(?:#\d+|#x[0-9a-fA-F]+|[a-zA-Z]+);|[^<&]+|[<&]", re.S)
 _TAG_NAME = re.compile(r"</?\s*([a-zA-Z][\w-]*)")
 
@@ -43,6 +51,26 @@ def checked_callback_data(data: str) -> str:
     if not 1 <= size <= MAX_CALLBACK_DATA:
         raise CallbackDataError(f"callback data of {size} bytes (Telegram takes 1-64): {data!r}")
     return data
+
+
+def shortened(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, ending with "…" when it was cut."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rstrip() + "…"
+
+
+def label_values(values: dict) -> dict:
+    """The values of a button's label, each text cut to MAX_LABEL_VALUE characters."""
+    return {
+        key: shortened(value, MAX_LABEL_VALUE) if isinstance(value, str) else value
+        for key, value in values.items()
+    }
+
+
+def button_label(text: str) -> str:
+    """A rendered label cut to MAX_BUTTON_LABEL characters."""
+    return shortened(text, MAX_BUTTON_LABEL)
 
 
 def read_id(text: str | None) -> int | None:

@@ -53,3 +53,25 @@ async def test_a_club_name_with_bidi_controls_makes_a_clean_topic_name(chat, smt
     assert topic["name"] == "💬 mermoz — Aéroclub Mermoz", topic["name"]
     for text in staff_texts(telegram):
         assert not format_controls(text), (format_controls(text), text)
+
+
+async def test_close_matches_with_very_long_club_names_still_get_their_buttons(chat, bot):
+    """Club names come from the CSV with no length limit; the close-match buttons carry them.
+    Three names of 3000 characters made a keyboard Telegram refuses ("reply markup is too
+    long"): the person got "something went wrong". Labels are cut, the keyboard goes out."""
+    for subdomain, letter in (("longname", "N"), ("longnamf", "M"), ("longnamg", "🛩")):
+        await bot.services.db.execute(
+            "INSERT INTO clubs (subdomain, name, structure_email, contact_email, plan,"
+            " active_resources, subscription_ends) VALUES (?, ?, 'a@z.example.fr',"
+            " 'b@z.example.fr', 'business', 3, '2027-01-01')",
+            (subdomain, letter * 3000),
+        )
+    await chat.say("/start")
+    replies = await chat.say("longnam")
+    labels = chat.buttons(replies[-1])
+    # Each name cut, its subdomain kept: the person can still tell the clubs apart.
+    for subdomain in ("longname", "longnamf", "longnamg"):
+        [label] = [label for label in labels if label.endswith(f"… ({subdomain})")]
+        assert len(label) < 60, label
+    replies = await chat.press(labels[0])
+    assert "e-mail" in replies[-1]["text"], chat.transcript()
