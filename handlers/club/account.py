@@ -243,6 +243,8 @@ async def on_confirm(update: Update, context: BotContext) -> str:
             kind=escalation.kind,
             status=escalation.status,
             fee=escalation.fee,
+            # Only the chat that asked is told each step (bot/escalations.tell_club).
+            own=escalation.chat_id == update.effective_chat.id,
         )
         return MENU
     await reply(

@@ -10,6 +10,7 @@ import re
 import pytest
 
 from tests.conftest import (
+    CLUB_USER_2,
     CLUB_USER_FR,
     OUTSIDER,
     STAFF_CHAT,
@@ -181,9 +182,28 @@ async def test_confirming_twice_opens_one_request(chat, smtp, bot, telegram):
     await ask_manual_reset(chat)
     replies = await chat.press("Confirmer la demande")
     assert f"n° {first}" in replies[-1]["text"] and "déjà en cours" in replies[-1]["text"]
+    assert "Vous serez prévenu ici à chaque étape" in replies[-1]["text"]
     assert await bot.services.db.fetchval("SELECT count(*) FROM escalations") == 1
     cards = [m for m in telegram.bot_messages(STAFF_CHAT) if "🛎" in (m.get("text") or "")]
     assert len(cards) == 1
+
+
+async def test_a_request_another_contact_opened_promises_no_news_here(
+    chat, smtp, bot, telegram, alice
+):
+    """Each step of a request is told to the chat that asked (escalations.tell_club). A second
+    contact asking the same was told « Vous serez prévenu ici à chaque étape » and then heard
+    nothing when staff took it."""
+    await verify(chat, smtp, "mermoz")
+    other = Chat(telegram, bot, CLUB_USER_2)
+    await verify(other, smtp, "mermoz", "contact_email")
+    await ask_manual_reset(chat)
+    first = await confirm_request(chat)
+    await ask_manual_reset(other)
+    replies = await other.press("Confirmer la demande")
+    text = replies[-1]["text"]
+    assert f"n° {first}" in text and "déjà en cours" in text, other.transcript()
+    assert "Vous serez prévenu ici" not in text and "autre conversation" in text, text
 
 
 async def test_email_change_approved_changes_the_record_with_an_audit_row(
