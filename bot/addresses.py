@@ -37,6 +37,22 @@ def clean(text: str) -> str:
     return " ".join(kept.split())
 
 
+_MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
+_ANGLE_ADDRESS = re.compile(r"^[^<>]*<([^<>]+)>$")
+
+
+def typed_email(text: str) -> str:
+    """What a person typed as an e-mail address, `clean()`ed and unwrapped from the forms it is
+    copied in: a `mailto:` link (RFC 6068) and a name-addr `Jeanne <jeanne@club.fr>` or
+    `<jeanne@club.fr>` (RFC 5322 §3.4, as mail clients show and copy addresses). Anything else
+    is returned as cleaned. For what people type only: imported records stay strict."""
+    value = _MAILTO.sub("", clean(text)).strip()
+    match = _ANGLE_ADDRESS.match(value)
+    if match and "@" in match.group(1):
+        value = match.group(1).strip()
+    return value
+
+
 def read_platform_address(text: str) -> AddressReading:
     """`mermoz`, `Mermoz`, `mermoz.openflyers.fr`, `https://mermoz.openflyers.fr/x`,
     `openflyers.com/mermoz` all read as subdomain `mermoz`."""

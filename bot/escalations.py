@@ -18,7 +18,7 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, TelegramError
 
 from bot import contacts as contact_service
 from bot import invoices, notify, staff_topics
-from bot.addresses import normalize_email, same_email
+from bot.addresses import normalize_email, same_email, typed_email
 from bot.catalogue import Quote, quote_intervention
 from bot.services import Services
 from storage import audit
@@ -77,7 +77,7 @@ def check_new_email(club: Club, field: str, typed: str) -> str:
     """The normalised new address for `field`, or NewEmailProblem."""
     if field not in EMAIL_FIELDS:
         raise ValueError(field)
-    address = normalize_email(typed)
+    address = normalize_email(typed_email(typed))
     if address is None:
         raise NewEmailProblem("invalid")
     if same_email(address, getattr(club, field)):

@@ -19,7 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from bot.addresses import clean, same_email
+from bot.addresses import clean, same_email, typed_email
 from bot.logs import mask_email
 from bot.mail import new_message_id
 from bot.services import Services
@@ -100,7 +100,7 @@ class EmailCheck:
 def looks_like_address(text: str) -> bool:
     """Shaped like an e-mail address (`x@y`, no spaces): only such text counts as a try at the
     verify step; "retour" or "je ne sais pas" gets help instead of using up the hourly tries."""
-    local, at, domain = clean(text).rpartition("@")
+    local, at, domain = typed_email(text).rpartition("@")
     return bool(at and local and domain) and " " not in local + domain
 
 
@@ -143,7 +143,7 @@ async def check_email(services: Services, club: Club, chat_id: int, typed: str) 
         return EmailCheck(locked_until=locked)
     if not looks_like_address(typed):
         return EmailCheck(not_an_address=True)
-    address = clean(typed)
+    address = typed_email(typed)
     if same_email(address, club.structure_email):
         return EmailCheck(kind="structure")
     if same_email(address, club.contact_email):
