@@ -16,6 +16,7 @@ from telegram.ext import (
 
 from bot import contacts as contact_service
 from bot import privacy, verification
+from bot.clubs import identify_club
 from bot.context import BotContext
 from bot.texts import LANGUAGES
 from handlers.club import identify, invoices, menu, renew, verify
@@ -50,10 +51,20 @@ async def start(update: Update, context: BotContext) -> str:
 
 
 async def greet(update: Update, context: BotContext) -> str:
-    """A first message or an old button with no conversation under way: start over politely."""
+    """A first message or an old button with no conversation under way: start over politely.
+    A first message that is a club's platform address (a person who writes `mermoz` without
+    /start, or again after /cancel) is that club: the e-mail step, not "what is your address?"."""
     if update.callback_query:
         await settle_button(update, context)
     context.args = []
+    text = update.message.text if update.message else None
+    if text and not await verification.verified_club_id(
+        context.services, update.effective_chat.id, context.user_data.get("club_id")
+    ):
+        found = await identify_club(context.services.db, text)
+        if found.club is not None:
+            context.user_data.pop("pending_club", None)
+            return await identify.club_found(update, context, found.club)
     return await start(update, context)
 
 

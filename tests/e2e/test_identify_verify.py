@@ -346,3 +346,23 @@ async def test_a_mail_the_relay_refuses_is_reported_after_the_reply_and_does_not
     assert "vérifié" in replies[0]["text"], chat.transcript()
     sent = await db.fetchone("SELECT sent_at, body FROM mail_outbox WHERE sent_at IS NOT NULL")
     assert sent is not None and sent["body"] is None  # the code does not stay in the database
+
+
+@pytest.mark.parametrize("first", ["mermoz", "https://mermoz.openflyers.fr/"])
+async def test_a_platform_address_as_the_first_message_is_that_club(chat: Chat, smtp, first):
+    """A person who writes their platform's address without /start (or again after /cancel)
+    was asked « quelle est l’adresse de la plateforme ? » — the very thing they had typed.
+    Other first words still get the welcome."""
+    replies = await chat.say(first)
+    assert MERMOZ["name"] in replies[-1]["text"] and "e-mail" in replies[-1]["text"], (
+        chat.transcript()
+    )
+    await chat.say("/cancel")
+    replies = await chat.say("Bonjour")
+    assert "quelle est l’adresse" in replies[-1]["text"], chat.transcript()
+    await chat.say("/cancel")
+    replies = await chat.say(first)
+    assert MERMOZ["name"] in replies[-1]["text"], chat.transcript()
+    await verify(chat, smtp, "mermoz")
+    replies = await chat.say("mermoz")  # a verified chat is at its menu: the menu answers
+    assert "Renouveler" in " ".join(chat.buttons(replies[-1])), chat.transcript()
