@@ -16,11 +16,13 @@ from telegram.ext import CallbackQueryHandler
 from bot import contacts, escalations, payments, relay, staff_topics
 from bot.context import BotContext
 from bot.escalations import PendingRefusal
+from bot.telegram_limits import shortened
 from handlers.common import answer_query, read_id
 from handlers.staff.access import require_staff
 
 log = logging.getLogger(__name__)
 STAFF_LANG = escalations.STAFF_LANG
+# A reason longer than this is cut, ending with "…" so the club sees it was cut.
 MAX_REASON = 500
 
 
@@ -117,7 +119,7 @@ async def on_reason(update: Update, context: BotContext, pending: PendingRefusal
         pending.escalation_id,
         staff.id,
         staff.first_name,
-        message.text.strip()[:MAX_REASON],
+        shortened(message.text.strip(), MAX_REASON),
         chat_id=message.chat_id,
     )
     if not decision.ok:

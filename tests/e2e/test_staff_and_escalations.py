@@ -284,6 +284,23 @@ async def test_email_change_refused_with_a_reason_relayed_to_the_club(
     assert "refusé par Alice" in card_of(telegram, escalation_id)["text"]
 
 
+async def test_a_refusal_reason_too_long_is_cut_visibly(chat, smtp, bot, telegram, alice):
+    """A reason is kept to 500 characters; it used to be cut mid-word with nothing to say so."""
+    await verify(chat, smtp, "mermoz")
+    await ask_manual_reset(chat)
+    escalation_id = await confirm_request(chat)
+    replies = await alice.press("Refuser", card_of(telegram, escalation_id))
+    await alice.telegram.send_text(
+        STAFF_USERS[0],
+        "Motif " + "très long " * 100,
+        chat_id=STAFF_CHAT,
+        reply_to_message_id=replies[-1]["message_id"],
+    )
+    await bot.idle()
+    told = chat.last()["text"]
+    assert "Motif très long" in told and told.rstrip().endswith("…"), told
+
+
 async def test_two_staff_pressing_take_at_once_one_wins(chat, smtp, bot, telegram):
     await verify(chat, smtp, "mermoz")
     await ask_manual_reset(chat)
