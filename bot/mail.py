@@ -12,6 +12,7 @@ is written once, as the bytes sent, with the envelope the bot already knows (`pr
 from __future__ import annotations
 
 import asyncio
+import email.charset
 import email.policy
 import functools
 import ipaddress
@@ -20,12 +21,12 @@ import re
 import socket
 import ssl
 import time
-from binascii import b2a_base64
 from dataclasses import dataclass
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
-from email.quoprimime import body_encode
-from email.utils import formatdate, make_msgid, parseaddr
+from email.mime.text import MIMEText
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
 
 import aiosmtplib
 
@@ -104,7 +105,7 @@ class Outgoing:
     """One mail ready for the relay. Either `data`, the message's bytes as sent (CRLF line ends,
     7-bit), with its envelope: `sender` (MAIL FROM) and `recipient` (RCPT TO); or `message`, an
     EmailMessage aiosmtplib's `send_message` flattens and takes the envelope from (an address
-    only SMTPUTF8 can carry, a header the plain form does not cover)."""
+    only SMTPUTF8 can carry)."""
 
     sender: str = ""
     recipient: str = ""
@@ -112,110 +113,81 @@ class Outgoing:
     message: EmailMessage | None = None
 
 
-# RFC 5322 §3.2.3 atext, without "=" and "?" (an encoded word's marks, which the header parser
-# would read as one), in a dot-atom; a domain of LDH labels (RFC 1035 §2.3.1) in ASCII.
-_ATOMS = r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*"
-_LABELS = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-_PLAIN_ADDRESS = re.compile(f"{_ATOMS}@{_LABELS}")
-_PLAIN_MESSAGE_ID = re.compile(f"<{_ATOMS}@{_LABELS}>")
-# RFC 5322 §2.1.1: a line SHOULD be at most 78 characters (CRLF aside); a field longer than that
-# would be folded, which the plain form leaves to the email package.
-LINE = 78
-# Octets of UTF-8 text in one base64 encoded word: "=?utf-8?b?" and "?=" around 4 characters for
-# each 3 octets, at most 75 characters (RFC 2047 §2): 45 octets; 39 in the first, after
-# "Subject: ", for a line of at most 76 characters.
-WORD_OCTETS = 45
-FIRST_WORD_OCTETS = 39
-# What set_content writes after the caller's fields for a quoted-printable text/plain body.
-_BODY_FIELDS = (
-    'Content-Type: text/plain; charset="utf-8"\r\n'
-    "Content-Transfer-Encoding: quoted-printable\r\n"
-    "MIME-Version: 1.0\r\n"
-    "\r\n"
-)
+# RFC 5322 §2.1.1: a line SHOULD be at most 78 characters (CRLF aside); RFC 2047 §2: at most 76
+# where it holds an encoded word. Every header line is kept to the stricter.
+LINE = 76
+# The email package's original API (`email.policy.compat32`, MIMEText, Header): it writes the
+# fields as given, without the header registry's parsing of each one, which made the default
+# policy's EmailMessage cost ~1 ms per mail (bench/README.md, "mail CPU"); CRLF line ends as SMTP
+# wants them (RFC 5321 §2.3.8).
+_POLICY = email.policy.compat32.clone(linesep="\r\n", max_line_length=LINE)
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# UTF-8 text in quoted-printable: 7-bit, so no relay needs 8BITMIME (RFC 6152) to take it.
+_UTF8_QP = email.charset.Charset("utf-8")
+_UTF8_QP.body_encoding = email.charset.QP
 
 
 @functools.lru_cache(maxsize=8)
-def _sender_fields(sender: str) -> tuple[str, str, str]:
-    """(the From field as the email package writes it, CRLF included; the envelope sender; the
-    Message-ID domain) of the configured sender: the same for every mail, worked out once."""
-    field = email.policy.SMTP.header_factory("From", header_value(sender))
-    address = field.addresses[0].addr_spec
-    domain = Address(addr_spec=ascii_email(address)).domain or "openflyers.fr"
-    return field.fold(policy=email.policy.SMTP), address, domain
+def _sender_fields(sender: str) -> tuple[str | Header, str, str]:
+    """(the From field's value, the envelope sender, the Message-ID domain) of the configured
+    sender, the same for every mail: worked out once. The address's domain in ASCII (IDNA); a
+    display name outside ASCII in RFC 2047 encoded words (`email.utils.formataddr`)."""
+    name, address = parseaddr(header_value(sender))
+    if "@" not in address:
+        raise ValueError("no address in the sender")
+    address = ascii_email(address)
+    domain = address.rpartition("@")[2] or "openflyers.fr"
+    return formataddr((name, address), charset="utf-8"), address, domain
 
 
-def subject_field(subject: str) -> str:
-    """The Subject field, CRLF included, its text on one line (`header_value`). Printable ASCII
-    that fits in a line is written as it is; anything else as RFC 2047 encoded words, UTF-8 in
-    base64 ("B"), as mail clients write them: no word over 75 characters (§2) or splitting a
-    character (§5), one word a line so that no line is over 76, and a reader joins them again
-    without the folding white space between (§6.2). A literal `=?` is encoded too: a reader
-    would take it for the start of an encoded word."""
-    text = header_value(subject)
+def _subject(text: str) -> str | Header:
+    """The Subject's value: printable ASCII that fits in a line as it is; anything else (and a
+    literal `=?`, which a reader would take for the start of an encoded word) as UTF-8 encoded
+    words (RFC 2047), which `email.header.Header` cuts at whole characters and folds."""
     if (
         text.isascii()
         and text.isprintable()
         and "=?" not in text
         and len("Subject: ") + len(text) <= LINE
     ):
-        return f"Subject: {text}\r\n"
-    data = text.encode("utf-8")
-    words = []
-    start, room = 0, FIRST_WORD_OCTETS
-    while start < len(data):
-        end = min(start + room, len(data))
-        while end < len(data) and data[end] & 0xC0 == 0x80:  # a UTF-8 continuation octet
-            end -= 1
-        words.append(f"=?utf-8?b?{b2a_base64(data[start:end], newline=False).decode()}?=")
-        start, room = end, WORD_OCTETS
-    return "Subject: " + "\r\n ".join(words) + "\r\n"
+        return text
+    return Header(text, "utf-8", header_name="Subject")
 
 
 def prepare_mail(
     sender: str, to: str, subject: str, body: str, message_id: str | None = None
 ) -> Outgoing:
-    """The mail `Mailer.send` hands over, built once: the bytes as the email package writes
-    them for `build_message` (Date, From, To, Message-ID and the quoted-printable body byte for
-    byte; the Subject as `subject_field` writes it), and the envelope from the addresses already
-    at hand, instead of flattening an EmailMessage and parsing its headers again
-    (aiosmtplib's `send_message`). Falls back on `build_message`, sent by `send_message` as
-    before, when an address is not a plain ASCII dot-atom (a non-ASCII local part, which only
-    SMTPUTF8 carries, RFC 6531; a quoted local part; an address literal) or a field would need
-    folding. Raises MailError as `build_message` does."""
+    """The mail `Mailer.send` hands over, built once with the email package's compat32 API
+    (MIMEText, Header, formataddr) as the bytes sent: Date, From, To (ASCII domain), Subject,
+    Message-ID (`message_id` when the caller fixed one), a quoted-printable UTF-8 body; with the
+    envelope from the addresses at hand, instead of an EmailMessage that aiosmtplib's
+    `send_message` flattens and parses again. An address whose local part is not ASCII (only
+    SMTPUTF8 carries it, RFC 6531) goes the EmailMessage way (`build_message`). Raises MailError
+    when `to` or `sender` cannot be written in a header."""
     try:
         from_field, envelope_sender, domain = _sender_fields(sender)
         recipient = ascii_email(to)
-    except (ValueError, IndexError, TypeError) as exc:
+        if message_id is None:
+            message_id = make_msgid(domain=domain)
+        plain = envelope_sender.isascii() and recipient.isascii() and message_id.isascii()
+        if not plain:
+            message = build_message(sender, to, subject, body, message_id)
+            return Outgoing(envelope_sender, recipient, message=message)
+        # Line breaks as the email package reads them (CR, LF, CRLF), each a CRLF once sent,
+        # and a last one (RFC 5322 §2.3: the body is lines), as EmailMessage.set_content did.
+        text = "\n".join(_LINE_BREAK.split(body))
+        message = MIMEText(text if text.endswith("\n") else text + "\n", "plain", _UTF8_QP)
+        message["Date"] = formatdate(localtime=True)
+        message["From"] = from_field
+        message["To"] = header_value(recipient)
+        message["Subject"] = _subject(header_value(subject))
+        message["Message-ID"] = header_value(message_id)
+        data = message.as_bytes(policy=_POLICY)
+    except (ValueError, IndexError, TypeError, UnicodeError) as exc:
         raise MailError(
             f"cannot write the message headers: {type(exc).__name__}", permanent=True
         ) from exc
-    if message_id is None:
-        message_id = make_msgid(domain=domain)
-    if not (
-        envelope_sender.isascii()
-        and from_field.isascii()
-        and len("To: ") + len(recipient) <= LINE
-        and _PLAIN_ADDRESS.fullmatch(recipient)
-        and len("Message-ID: ") + len(message_id) <= LINE
-        and _PLAIN_MESSAGE_ID.fullmatch(message_id)
-    ):
-        message = build_message(sender, to, subject, body, message_id)
-        return Outgoing(envelope_sender, recipient, message=message)
-    # As set_content(cte="quoted-printable") encodes it (email.contentmanager._encode_text):
-    # lines of at most 78 characters, "=" soft breaks, every octet outside printable ASCII as =XX.
-    lines = body.encode("utf-8").splitlines()
-    encoded = body_encode(b"\n".join(lines).decode("latin-1") + "\n", LINE, "\r\n")
-    text = (
-        f"Date: {formatdate(localtime=True)}\r\n"
-        f"{from_field}"
-        f"To: {recipient}\r\n"
-        f"{subject_field(subject)}"
-        f"Message-ID: {message_id}\r\n"
-        f"{_BODY_FIELDS}"
-        f"{encoded}"
-    )
-    return Outgoing(envelope_sender, recipient, data=text.encode("ascii"))
+    return Outgoing(envelope_sender, recipient, data=data)
 
 
 def new_message_id(sender: str) -> str:
