@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import ROOT, load, machine, median, verdict
+from bench.common import ROOT, load, machine, median, verdict, with_jail_target
 from bench.loopback import check_jail, enter_jail
 
 SENDER = "OpenFlyers <no-reply@openflyers.fr>"
@@ -243,7 +243,7 @@ def main() -> None:
         "machine": machine(),
         "command": " ".join(sys.argv),
         "ways": summary,
-        "targets": [[name, met] for name, met in checks],
+        "targets": [[name, met] for name, met in with_jail_target(checks)],
         "report": "\n".join(lines),
     }
     print("\n" + out["report"])

@@ -166,7 +166,7 @@ class MailOutbox:
             except MailError as error:
                 await rows.add_attempt(services.db, mail.id)
                 if error.permanent:  # retrying cannot cure it
-                    await self._give_up(mail, refused=True)
+                    await self._give_up(mail, attempt + 1, refused=True)
                     return
                 continue
             except Exception:
@@ -181,11 +181,17 @@ class MailOutbox:
                 if mail.code_id is not None:
                     await rows.mark_code_mailed(conn, mail.code_id, now)
             return
-        await self._give_up(mail)
+        await self._give_up(mail, TRIES)
 
-    async def _give_up(self, mail: rows.OutgoingMail, refused: bool = False) -> None:
+    async def _give_up(self, mail: rows.OutgoingMail, tries: int, refused: bool = False) -> None:
         services = self.services
-        log.warning("mail to %s given up after %d tries", mask_email(mail.recipient), TRIES)
+        log.warning(
+            "mail to %s given up after %d %s%s",
+            mask_email(mail.recipient),
+            tries,
+            "try" if tries == 1 else "tries",
+            ": refused for good by the relay" if refused else "",
+        )
         async with services.db.transaction() as conn:
             lang = await rows.mark_failed(conn, mail.id, services.clock.timestamp())
             if mail.code_id is not None:

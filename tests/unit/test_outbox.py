@@ -229,3 +229,43 @@ async def test_a_row_its_sender_released_is_sent_by_the_next(services, smtp, mon
     # The relay took it twice: the same message (one Message-ID), which clients show once.
     first, again = smtp.mailbox.messages
     assert first["raw"].split("Message-ID: ")[1][:40] == again["raw"].split("Message-ID: ")[1][:40]
+
+
+async def test_a_mail_refused_for_good_is_given_up_after_one_try_and_logged_so(tmp_path, caplog):
+    """A 5xx ends the mail at once: the log said "given up after 3 tries" all the same."""
+    from bot.sandbox.smtp import start_smtp
+
+    relay = await start_smtp(smtputf8=False)  # a non-ASCII local part is refused for good
+    settings = Settings(
+        db=tmp_path / "refused.sqlite3",
+        smtp_host=relay.host,
+        smtp_port=relay.port,
+        smtp_from=SENDER,
+    )
+    db = await open_database(settings.db)
+    services = Services(
+        settings=settings,
+        db=db,
+        texts=Texts(),
+        clock=Clock(settings.tz),
+        mailer=Mailer(settings),
+        catalogue=None,
+    )
+    outbox = MailOutbox(services)
+    try:
+        [mail_id] = await queue_mails(services, ["bürö@club.example"])
+        caplog.set_level("WARNING", logger="bot.outbox")
+        outbox.start()
+        outbox.wake()
+        async with asyncio.timeout(10):
+            while await waiting_rows(services):
+                await asyncio.sleep(0.02)
+        attempts = await db.fetchval("SELECT attempts FROM mail_outbox WHERE id = ?", (mail_id,))
+        assert attempts == 1
+        assert "given up after 1 try: refused for good by the relay" in caplog.text
+        assert "bürö" not in caplog.text  # masked
+    finally:
+        await outbox.stop()
+        await services.mailer.close()
+        await db.close()
+        relay.stop()
