@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass
 
 from bot.payments.stripe_api import as_dict, outcome_unknown
@@ -60,7 +61,9 @@ async def refund_overpayment(services: Services, overpayment_id: int, actor: str
         return RefundResult("not_refundable", overpayment)
     import stripe  # on first use (bot/payments/stripe_api.py)
 
-    now = int(services.clock.timestamp())
+    # Real seconds, not the services' clock: the sandbox moves that one by days (`:date +3`),
+    # which would make a running attempt's claim look stale; an attempt's length is real time.
+    now = int(time.time())
     attempt = await payment_rows.claim_refund(
         services.db, overpayment_id, actor, now=now, stale_before=now - CLAIM_TTL
     )

@@ -223,20 +223,26 @@ async def test_a_refund_made_before_a_crash_is_found_by_a_later_press_not_made_a
 async def test_a_refund_claim_still_running_is_not_taken_until_it_is_stale(
     chat, smtp, bot, stripe, telegram, alice
 ):
+    import time
+
     from bot.payments.refunds import CLAIM_TTL
     from storage import payments as payment_rows
 
     alert, data = await _second_payment_alert(chat, smtp, bot, stripe, telegram, alice)
     services = bot.services
     overpayment_id = await services.db.fetchval("SELECT id FROM overpayments")
-    now = int(services.clock.timestamp())
+    now = int(time.time())
     # Another press's attempt, under way (its Stripe call not answered yet).
     assert await payment_rows.claim_refund(
         services.db, overpayment_id, "staff:1", now=now, stale_before=now - CLAIM_TTL
     )
+    advance(bot, stripe, 3 * 86400)  # the sandbox's `:date +3` says nothing of that attempt
     assert "en cours" in await _press_refund(bot, telegram, alert, data)
     assert stripe.refunds == {}  # and the button stays, for a press once the claim is stale
-    advance(bot, stripe, CLAIM_TTL + 1)  # that process is gone: its claim is stale
+    # CLAIM_TTL seconds later that process is gone: its claim is stale.
+    await services.db.execute(
+        "UPDATE overpayments SET refund_claimed_at = refund_claimed_at - ?", (CLAIM_TTL + 1,)
+    )
     again = await _press_refund(bot, telegram, alert, data)
     [refund] = stripe.refunds.values()
     assert "demandé à Stripe" in again and refund["id"] in again, again
