@@ -358,6 +358,11 @@ async def test_a_failed_debit_whose_event_never_came_is_found_and_told_once(
     await reconcile(bot.services, bot.runtime.app.bot)
     await bot.idle()
     assert len(told_failed(chat)) == 1, chat.transcript()
+    # Only delayed methods fail this way (a card is declined on Stripe's page): said as a debit.
+    assert (
+        "prélèvement" in told_failed(chat)[0]["text"]
+        and "carte de" not in told_failed(chat)[0]["text"]
+    )
     await chat.press("Payer")
     fresh = session_id(await card_link(chat))  # a card link again, not "on its way"
     assert fresh != link
