@@ -7,6 +7,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
+from bot.clubs import identify_club
 from bot.context import BotContext
 from handlers.club.states import IDENTIFY, MENU
 from handlers.common import lang_of, reply
@@ -67,7 +68,15 @@ async def not_available_yet(update: Update, context: BotContext) -> str:
 
 async def text_in_menu(update: Update, context: BotContext) -> str:
     """Text where the menu expects a button: say so and show the menu again right here, rather
-    than point at buttons the person may have to scroll up to (or a message a crash delayed)."""
+    than point at buttons the person may have to scroll up to (or a message a crash delayed).
+    Another club's platform address is that club (as `/start <subdomain>`): its menu when this
+    chat is verified for it too, else its e-mail step. A person speaking for two clubs typed
+    the other's subdomain and was told « I did not understand »."""
+    found = await identify_club(context.services.db, update.effective_message.text)
+    if found.club is not None and found.club.id != context.user_data.get("club_id"):
+        from handlers.club import identify  # identify shows this module's menu
+
+        return await identify.club_found(update, context, found.club)
     return await show_menu(update, context, notice="menu/text_not_understood")
 
 

@@ -366,3 +366,24 @@ async def test_a_platform_address_as_the_first_message_is_that_club(chat: Chat, 
     await verify(chat, smtp, "mermoz")
     replies = await chat.say("mermoz")  # a verified chat is at its menu: the menu answers
     assert "Renouveler" in " ".join(chat.buttons(replies[-1])), chat.transcript()
+
+
+async def test_at_the_menu_another_clubs_address_is_that_club(chat: Chat, smtp):
+    """A person who speaks for two clubs types the other's subdomain at the menu: that club's
+    e-mail step, then its menu; typing the first one's goes back to it (it was « je n’ai pas
+    compris », with no way to reach the second club but /forget or an unlisted /start mermoz)."""
+    await verify(chat, smtp, "mermoz")
+    replies = await chat.say("lesailes")
+    lesailes = sample_club("lesailes")
+    assert lesailes["name"] in replies[-1]["text"] and "e-mail" in replies[-1]["text"], (
+        chat.transcript()
+    )
+    await chat.say(lesailes["structure_email"])
+    code = await read_code(smtp, lesailes["structure_email"])
+    replies = await chat.say(code)
+    assert "First Price" in replies[-1]["text"], chat.transcript()
+    replies = await chat.say("mermoz.openflyers.fr")
+    assert MERMOZ["name"] in replies[-1]["text"] and "Business" in replies[-1]["text"]
+    assert "Renouveler" in " ".join(chat.buttons(replies[-1])), chat.transcript()
+    replies = await chat.say("bonjour")
+    assert "pas compris" in replies[-1]["text"] and MERMOZ["name"] in replies[-1]["text"]
