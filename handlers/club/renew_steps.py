@@ -51,11 +51,29 @@ async def _draft_club(update: Update, context: BotContext) -> Club | None:
     return club
 
 
+async def _beyond_maximum(update: Update, context: BotContext, club: Club) -> str:
+    """More resources activated than the catalogue's maximum: no count can be invoiced, so no
+    count is offered (a "600 (minimum)" button then « type a number between 600 and 500 » was a
+    dead end). Staff handle it; deactivating resources and saying so re-reads the count."""
+    context.user_data[DRAFT]["refused_active"] = club.active_resources
+    await reply(
+        update,
+        context,
+        "renew/count_beyond_maximum",
+        buttons=[[("deactivated", "renew:deactivated")], [("back", "back")]],
+        active=club.active_resources,
+        maximum=context.services.catalogue.max_resources,
+    )
+    return RENEW_COUNT
+
+
 async def ask_count(update: Update, context: BotContext, club: Club) -> str:
     services = context.services
     draft = context.user_data[DRAFT]
     maximum = services.catalogue.max_resources
     minimum = minimum_resources(services.catalogue, draft["plan"], club.active_resources)
+    if minimum > maximum:
+        return await _beyond_maximum(update, context, club)
     live = await invoice_rows.live_renewal(services.db, club.id, club.subscription_ends)
     ahead = await invoices.paid_ahead(services, club)
     buttons = [[("count_min", callback_data("renew", "count", minimum), {"count": minimum})]]
@@ -92,6 +110,8 @@ async def _refuse_count(update: Update, context: BotContext, club: Club, error: 
     services = context.services
     plan_id = context.user_data[DRAFT]["plan"]
     minimum = minimum_resources(services.catalogue, plan_id, club.active_resources)
+    if minimum > services.catalogue.max_resources:
+        return await _beyond_maximum(update, context, club)
     # Held back by the activated count: the club can say it deactivated some (re-read below).
     by_activated = error.reason == "below_minimum" and club.active_resources >= minimum
     if by_activated:

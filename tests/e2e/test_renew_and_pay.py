@@ -140,6 +140,29 @@ async def test_below_the_minimum_is_refused_with_the_way_to_deactivate(chat, smt
     assert "Devis" in replies[-1]["text"]
 
 
+async def test_more_activated_than_the_catalogue_maximum_is_no_dead_end(chat, smtp, bot):
+    """600 resources activated, a catalogue maximum of 500: the count step offered
+    « 600 (minimum) », then answered it (and every typed count) with « tapez un nombre entre 600
+    et 500 ». Now no count is offered: staff handle it, or the club deactivates and says so."""
+    await verify(chat, smtp)
+    await bot.services.db.execute(
+        "UPDATE clubs SET active_resources = 600 WHERE subdomain = 'mermoz'"
+    )
+    replies = await chat.press("Renouveler")
+    text = replies[-1]["text"]
+    assert "600" in text and "maximum de 500" in text and "Parler à l’équipe" in text, text
+    assert not any(label[:1].isdigit() for label in chat.buttons(replies[-1]))
+    for typed in ("600", "500"):
+        replies = await chat.say(typed)
+        assert "entre 600 et 500" not in replies[-1]["text"], chat.transcript()
+        assert "maximum de 500" in replies[-1]["text"]
+    await bot.services.db.execute(
+        "UPDATE clubs SET active_resources = 450 WHERE subdomain = 'mermoz'"
+    )
+    replies = await chat.press("J’ai désactivé des ressources")
+    assert "450 (minimum)" in chat.buttons(replies[-1]), chat.transcript()
+
+
 @pytest.mark.parametrize(
     ("typed", "expected"),
     [
