@@ -11,7 +11,7 @@ from bot import verification
 from bot.clubs import identify_club
 from bot.context import BotContext
 from handlers.club import menu
-from handlers.club.states import IDENTIFY, VERIFY_EMAIL
+from handlers.club.states import IDENTIFY, MENU, VERIFY_EMAIL
 from handlers.common import callback_data, read_id, remember_club_language, reply
 from storage import clubs as club_rows
 from storage.clubs import Club
@@ -68,6 +68,17 @@ async def club_found(update: Update, context: BotContext, club: Club) -> str:
     return await ask_for_email(update, context, club)
 
 
+async def on_text_at_menu(update: Update, context: BotContext) -> str:
+    """Text at the menu. Another club's platform address is that club (as `/start
+    <subdomain>`): its menu when this chat is verified for it too, else its e-mail step — a
+    person speaking for two clubs typed the other's subdomain and was told « I did not
+    understand ». Any other text: the menu says it expects a button (menu.text_in_menu)."""
+    found = await identify_club(context.services.db, update.effective_message.text)
+    if found.club is not None and found.club.id != context.user_data.get("club_id"):
+        return await club_found(update, context, found.club)
+    return await menu.text_in_menu(update, context)
+
+
 async def ask_address(update: Update, context: BotContext) -> str:
     """The identify step's question again: "Back" from the e-mail step, another club."""
     for key in ("pending_club", "pending_kind"):
@@ -93,5 +104,9 @@ STATES = {
     IDENTIFY: [
         MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, on_address),
         CallbackQueryHandler(on_pick, pattern=r"^pick:"),
+    ],
+    # identify comes before menu in handlers/club FLOWS: this takes the menu's text.
+    MENU: [
+        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, on_text_at_menu)
     ],
 }

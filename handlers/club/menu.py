@@ -5,9 +5,8 @@ Entries whose flow is not built yet answer so honestly instead of pretending."""
 from __future__ import annotations
 
 from telegram import Update
-from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler
 
-from bot.clubs import identify_club
 from bot.context import BotContext
 from handlers.club.states import IDENTIFY, MENU
 from handlers.common import lang_of, reply
@@ -69,20 +68,12 @@ async def not_available_yet(update: Update, context: BotContext) -> str:
 async def text_in_menu(update: Update, context: BotContext) -> str:
     """Text where the menu expects a button: say so and show the menu again right here, rather
     than point at buttons the person may have to scroll up to (or a message a crash delayed).
-    Another club's platform address is that club (as `/start <subdomain>`): its menu when this
-    chat is verified for it too, else its e-mail step. A person speaking for two clubs typed
-    the other's subdomain and was told « I did not understand »."""
-    found = await identify_club(context.services.db, update.effective_message.text)
-    if found.club is not None and found.club.id != context.user_data.get("club_id"):
-        from handlers.club import identify  # identify shows this module's menu
-
-        return await identify.club_found(update, context, found.club)
+    (Another club's platform address is taken first: identify.on_text_at_menu.)"""
     return await show_menu(update, context, notice="menu/text_not_understood")
 
 
 STATES = {
     MENU: [
         CallbackQueryHandler(not_available_yet, pattern=r"^menu:"),
-        MessageHandler(filters.ChatType.PRIVATE & filters.TEXT & ~filters.COMMAND, text_in_menu),
     ],
 }
