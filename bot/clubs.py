@@ -93,6 +93,14 @@ class ImportReport:
     unchanged: int
 
 
+def is_country_code(code: str) -> bool:
+    """True for an assigned ISO 3166-1 alpha-2 code (`FR`, `BE`, `GB`…), from the standard's
+    own list as pycountry ships it (not merely two letters)."""
+    import pycountry  # on first use: an import of clubs, not the bot's start-up
+
+    return len(code) == 2 and code.isascii() and pycountry.countries.get(alpha_2=code) is not None
+
+
 def _check_row(row: dict[str, str], plan_ids: set[str] | None) -> tuple[dict, list[str]]:
     problems = []
     record: dict[str, object] = {}
@@ -132,8 +140,10 @@ def _check_row(row: dict[str, str], plan_ids: set[str] | None) -> tuple[dict, li
     except ValueError:
         problems.append(f"subscription_ends {raw_date!r} is not a date YYYY-MM-DD")
     country = (row.get("country") or "").strip().upper() or None
-    if country is not None and not (len(country) == 2 and country.isalpha()):
-        problems.append(f"country {country!r} is not a two-letter code")
+    if country is not None and not is_country_code(country):
+        # The country decides the VAT regime (bot/catalogue.vat_regime): a typo (`FT`, `XX`)
+        # read as "outside the EU" would issue invoices without VAT.
+        problems.append(f"country {country!r} is not an ISO 3166-1 alpha-2 country code")
     record["country"] = country
     record["vat_number"] = (row.get("vat_number") or "").strip().upper().replace(" ", "") or None
     language = (row.get("language") or "").strip().lower() or None

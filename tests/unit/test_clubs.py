@@ -101,6 +101,18 @@ def test_optional_columns_and_bom():
     assert record["country"] == "BE" and record["language"] == "en"
 
 
+@pytest.mark.parametrize("country", ["XX", "FT", "UK", "EU", "É1"])
+def test_a_country_that_is_no_iso_3166_code_is_refused(country):
+    """The country decides the VAT regime: any two letters were taken, and a typo read as
+    "outside the EU" gave invoices without VAT."""
+    header = HEADER + ",country"
+    with pytest.raises(ClubImportError, match="not an ISO 3166-1 alpha-2 country code"):
+        parse_clubs_csv(csv_text(GOOD[0] + f",{country}", header=header), PLANS)
+    for known in ("fr", "IE", "gb", "MC"):
+        [record] = parse_clubs_csv(csv_text(GOOD[0] + f",{known}", header=header), PLANS)
+        assert record["country"] == known.upper()
+
+
 async def test_the_optional_address_is_imported_on_one_line_and_bounded(tmp_path):
     header = HEADER + ",address"
     data = csv_text(GOOD[0] + ',"  Aérodrome,  12  rue X , 31000 Toulouse "', header=header)
