@@ -22,24 +22,24 @@ from tests.conftest import RelayWatch
 SENDER = "OpenFlyers <no-reply@openflyers.example>"
 
 
-@pytest.fixture
-async def services(tmp_path, smtp):
-    settings = Settings(
-        db=tmp_path / "outbox.sqlite3",
-        smtp_host=smtp.host,
-        smtp_port=smtp.port,
-        smtp_from=SENDER,
-    )
-    db = await open_database(settings.db)
-    yield Services(
+async def open_services(path, relay) -> Services:
+    """Services over a fresh database at `path`, mailing through `relay`."""
+    settings = Settings(db=path, smtp_host=relay.host, smtp_port=relay.port, smtp_from=SENDER)
+    return Services(
         settings=settings,
-        db=db,
+        db=await open_database(settings.db),
         texts=Texts(),
         clock=Clock(settings.tz),
         mailer=Mailer(settings),
         catalogue=None,
     )
-    await db.close()
+
+
+@pytest.fixture
+async def services(tmp_path, smtp):
+    services = await open_services(tmp_path / "outbox.sqlite3", smtp)
+    yield services
+    await services.db.close()
 
 
 async def queue_mails(services, recipients) -> list[int]:
@@ -236,21 +236,8 @@ async def test_a_mail_refused_for_good_is_given_up_after_one_try_and_logged_so(t
     from bot.sandbox.smtp import start_smtp
 
     relay = await start_smtp(smtputf8=False)  # a non-ASCII local part is refused for good
-    settings = Settings(
-        db=tmp_path / "refused.sqlite3",
-        smtp_host=relay.host,
-        smtp_port=relay.port,
-        smtp_from=SENDER,
-    )
-    db = await open_database(settings.db)
-    services = Services(
-        settings=settings,
-        db=db,
-        texts=Texts(),
-        clock=Clock(settings.tz),
-        mailer=Mailer(settings),
-        catalogue=None,
-    )
+    services = await open_services(tmp_path / "refused.sqlite3", relay)
+    db = services.db
     outbox = MailOutbox(services)
     try:
         [mail_id] = await queue_mails(services, ["bürö@club.example"])
