@@ -193,17 +193,11 @@ def prepare_mail(
 def new_message_id(sender: str) -> str:
     """A Message-ID on the sender's domain, for a mail that may be sent again (the outbox
     after a crash): sent twice, it is the same message, which mail clients show once."""
-    return make_msgid(domain=_message_id_domain(sender))
-
-
-@functools.lru_cache(maxsize=8)
-def _message_id_domain(sender: str) -> str:
-    address = parseaddr(header_value(sender))[1]
     try:
-        domain = ascii_email(address).rpartition("@")[2] if "@" in address else ""
-    except ValueError:
-        domain = ""
-    return domain or "openflyers.fr"
+        domain = _sender_fields(sender)[2]
+    except (ValueError, IndexError, TypeError, UnicodeError):  # no address: the bot's own domain
+        domain = "openflyers.fr"
+    return make_msgid(domain=domain)
 
 
 class _Connection:

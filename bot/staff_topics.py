@@ -13,7 +13,6 @@ no getChat nor createForumTopic each time, and one warning."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from typing import TypeVar
 from telegram import Bot, ChatMember
 from telegram.error import BadRequest, ChatMigrated, TelegramError
 
+from bot.keyed_locks import KeyedLocks
 from bot.services import Services
 from bot.texts import display_text
 from storage import clubs as club_rows
@@ -47,7 +47,7 @@ _REFUSED = "staff_topics.refused"  # services.extra: {staff chat id: refused unt
 # Open requests in the topic's name: waiting to be taken, being handled, a conversation open.
 WAITING, TAKEN, TALKING = "🆕", "👤", "💬"
 
-_locks: dict[tuple[int, int], asyncio.Lock] = {}
+_locks = KeyedLocks()  # by (staff chat, club): one topic made or reopened at a time
 
 
 @dataclass(frozen=True)
@@ -149,8 +149,7 @@ async def place_for(services: Services, bot: Bot, club_id: int | None) -> StaffP
         return StaffPlace(chat_id, stored.thread_id)
     if not may_manage_topics(services, chat_id):
         return StaffPlace(chat_id)  # refused lately: General, without asking Telegram again
-    lock = _locks.setdefault((chat_id, club_id), asyncio.Lock())
-    async with lock:  # two events of one club at once make (or reopen) one topic
+    async with _locks.hold((chat_id, club_id)):  # two events of one club at once: one topic
         stored = await rows.get(services.db, chat_id, club_id)
         if stored is not None:
             return await _reopened(services, bot, stored)

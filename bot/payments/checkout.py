@@ -18,7 +18,7 @@ from bot.payments.closing import expire_session, session_gone
 from bot.payments.keys import METADATA_KEY, charges_the_invoice, key_of
 from bot.payments.notifications import staff_alert
 from bot.payments.sessions import PAID, settle_session
-from bot.payments.stripe_api import as_dict, not_found, outcome_unknown
+from bot.payments.stripe_api import LookupFailed, as_dict, not_found, outcome_unknown
 from bot.services import Services
 from storage import clubs as club_rows
 from storage import invoices as invoice_rows
@@ -282,7 +282,7 @@ async def _create(services: Services, invoice: Invoice, lang: str, bot: Bot | No
                 )
             except _Settled as settled:
                 return settled.link
-            except _LookupFailed:
+            except LookupFailed:
                 raise PaymentUnavailable("stripe_error") from exc
             if adopted is None:
                 if _replayed(exc):
@@ -330,10 +330,6 @@ def _replayed(exc: BaseException) -> bool:
     )
 
 
-class _LookupFailed(Exception):
-    """Stripe could not be asked whether a session was created."""
-
-
 class _Settled(Exception):
     def __init__(self, link: CardLink) -> None:
         self.link = link
@@ -351,7 +347,7 @@ async def _unstored_open_session(
     """An open Checkout Session of this invoice (its key in the metadata, its amount), in `lang`,
     that Stripe created but we never stored (its answer was lost), among the sessions created
     since the last day; else None. One in another language is expired (one payable session).
-    `must_know`: Stripe failing to answer raises _LookupFailed instead of giving None."""
+    `must_know`: Stripe failing to answer raises LookupFailed instead of giving None."""
     import stripe  # on first use (bot/payments/stripe_api.py)
 
     sessions = services.stripe.v1.checkout.sessions
@@ -378,5 +374,5 @@ async def _unstored_open_session(
     except (stripe.StripeError, TimeoutError) as exc:
         log.warning("looking for an unstored session of %s failed: %s", invoice.number, exc)
         if must_know:
-            raise _LookupFailed from exc
+            raise LookupFailed from exc
     return None

@@ -9,7 +9,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from bot.payments.stripe_api import as_dict, outcome_unknown
+from bot.payments.stripe_api import LookupFailed, as_dict, outcome_unknown
 from bot.services import Services
 from storage import payments as payment_rows
 from storage.payments import Overpayment
@@ -30,18 +30,14 @@ CLAIM_TTL = 5 * 60
 class RefundResult:
     """`status`: pending or succeeded (asked of Stripe now), done (asked before, or found made by
     an earlier press whose answer was lost: nothing sent), in_progress (another press's attempt
-    began less than CLAIM_TTL ago: nothing sent; a later press takes over a dead one's claim), failed (Stripe refused or could not
-    be reached; the button may be pressed again), unknown (no such over-payment),
-    not_refundable (no PaymentIntent, or no Stripe client)."""
+    began less than CLAIM_TTL ago: nothing sent; a later press takes over a dead one's claim),
+    failed (Stripe refused or could not be reached; the button may be pressed again), unknown
+    (no such over-payment), not_refundable (no PaymentIntent, or no Stripe client)."""
 
     status: str
     overpayment: Overpayment | None = None
     refund_id: str | None = None
     error: str | None = None
-
-
-class _LookupFailed(Exception):
-    """Stripe could not tell whether a refund was made: nothing may be sent."""
 
 
 async def refund_overpayment(services: Services, overpayment_id: int, actor: str) -> RefundResult:
@@ -77,7 +73,7 @@ async def refund_overpayment(services: Services, overpayment_id: int, actor: str
     try:
         if attempt > 1 and (found := await _made_before(services, overpayment)) is not None:
             return await _record(services, overpayment, found, actor, "done")
-    except _LookupFailed as exc:
+    except LookupFailed as exc:
         return await _failed(services, overpayment, exc.__cause__)
     params = {
         "payment_intent": overpayment.payment_intent,
@@ -97,7 +93,7 @@ async def refund_overpayment(services: Services, overpayment_id: int, actor: str
             # refund was made or not); its list of the PaymentIntent's refunds can.
             try:
                 found = await _made_before(services, overpayment)
-            except _LookupFailed:
+            except LookupFailed:
                 found = None
             if found is not None:
                 return await _record(services, overpayment, found, actor, None)
@@ -107,7 +103,7 @@ async def refund_overpayment(services: Services, overpayment_id: int, actor: str
 
 async def _made_before(services: Services, overpayment: Overpayment) -> dict | None:
     """The refund of this over-payment Stripe has made (its metadata names it), if any; raises
-    _LookupFailed when Stripe cannot be asked."""
+    LookupFailed when Stripe cannot be asked."""
     import stripe  # on first use (bot/payments/stripe_api.py)
 
     params: dict = {"payment_intent": overpayment.payment_intent, "limit": 100}
@@ -127,7 +123,7 @@ async def _made_before(services: Services, overpayment: Overpayment) -> dict | N
             params["starting_after"] = as_dict(page["data"][-1])["id"]
     except (stripe.StripeError, TimeoutError) as exc:
         log.warning("looking up the refunds of over-payment %s failed: %s", overpayment.id, exc)
-        raise _LookupFailed from exc
+        raise LookupFailed from exc
 
 
 async def _record(

@@ -89,3 +89,8 @@ def not_found(exc: BaseException) -> bool:
     sandbox's Stripe restarted while its database was kept). Not a passing failure: asking again
     gets the same answer."""
     return getattr(exc, "http_status", None) == 404
+
+
+class LookupFailed(Exception):
+    """Stripe could not be asked whether a write was carried out (a session created, a refund
+    made): nothing may be sent on the guess."""
